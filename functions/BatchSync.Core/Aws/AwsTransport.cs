@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using Amazon;
+using Amazon.Runtime;
+using Amazon.Runtime.Credentials;
+using Amazon.Runtime.Signing;
+
+namespace BatchSync.Aws;
+
+/// <summary>Whether a failed call may be sent again without risk of doing its work twice.</summary>
+public enum Idempotency
+{
+    /// <summary>Repeating it is harmless: retried on throttling, 5xx, timeouts and network errors.</summary>
+    Safe,
+    /// <summary>Repeating it could do the work twice (SubmitJob): retried only when the service surely did nothing.</summary>
+    Unsafe,
+}
+
+/// <summary>
+/// Sends signed requests to one AWS service endpoint over a shared HttpClient, retries what may be retried and turns
+/// error answers into <see cref="AwsServiceException"/>. Any response content type is accepted (moto sends text/html).
+/// </summary>
+public sealed class AwsTransport
+{
+    private static readonly Lazy<HttpMessageHandler> SharedSockets = new(() => new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        ConnectTimeout = TimeSpan.FromSeconds(3),
+    });
+
+    private readonly HttpClient _http;
+    private readonly Uri _endpoint;
+    private readonly RetryPolicy _retry;
+
+    public AwsTransport(HttpClient http, Uri endpoint, string serviceName, RetryPolicy? retry = null)
+    {
+        _http = http;
+        _endpoint = endpoint;
+        ServiceName = serviceName;
+        _retry = retry ?? RetryPolicy.Default;
+    }
+
+    /// <summary>The service's name in error causes, e.g. AWSBatch.</summary>
+    public string ServiceName { get; }
+
+    /// <summary>Counts every attempt sent, for tests and call-count reports.</summary>
+    public int Attempts => _attempts;
+    private int _attempts;
+
+    /// <summary>A transport signing with SigV4 for <paramref name="signingName"/> with the default credential chain.</summary>
+    public static AwsTransport Create(AwsSettings settings, string serviceEnvName, string endpointPrefix, string signingName, string serviceName, RetryPolicy? retry = null)
+    {
+        var signer = new SigV4SigningHandler(
+            DefaultAWSCredentialsIdentityResolver.GetCredentials(),
+            RegionEndpoint.GetBySystemName(settings.Region),
+            signingName,
+            SharedSockets.Value);
+        var http = new HttpClient(signer, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
+        return new AwsTransport(http, settings.Endpoint(serviceEnvName, endpointPrefix), serviceName, retry);
+    }
+
+    public async Task<byte[]> SendAsync(string operation, string path, string contentType, byte[] body, Idempotency idempotency,
+        IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Exception failure;
+            bool retryable;
+            using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            attemptTimeout.CancelAfter(_retry.AttemptTimeout);
+            try
+            {
+                Interlocked.Increment(ref _attempts);
+                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_endpoint, path.TrimStart('/')));
+                request.Content = new ByteArrayContent(body);
+                request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+                if (headers is not null)
+                {
+                    foreach (var (name, value) in headers)
+                    {
+                        request.Headers.TryAddWithoutValidation(name, value);
+                    }
+                }
+                using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, attemptTimeout.Token).ConfigureAwait(false);
+                var answer = await response.Content.ReadAsByteArrayAsync(attemptTimeout.Token).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return answer;
+                }
+                var error = AwsErrors.Parse(ServiceName, operation, response.StatusCode, response.Headers, answer);
+                failure = error;
+                retryable = error.IsThrottling || (error.IsServerError && idempotency == Idempotency.Safe);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                failure = new TimeoutException($"{ServiceName} {operation} took longer than {_retry.AttemptTimeout.TotalSeconds:0.#} s.", e);
+                retryable = idempotency == Idempotency.Safe;
+            }
+            catch (HttpRequestException e)
+            {
+                failure = e;
+                // A refused or unreachable connection carried nothing; any other network error may have.
+                retryable = idempotency == Idempotency.Safe || IsConnectFailure(e);
+            }
+
+            if (!retryable || attempt >= _retry.MaxAttempts)
+            {
+                throw failure is AwsServiceException ? failure : new AwsTransportException(ServiceName, operation, attempt, failure);
+            }
+            await _retry.Delay(_retry.BackoffBefore(attempt), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static bool IsConnectFailure(HttpRequestException e) =>
+        e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
+        || e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostNotFound or SocketError.HostUnreachable or SocketError.NetworkUnreachable };
+}
+
+/// <summary>A call that got no answer from the service (timeouts, network errors), after its retries.</summary>
+public sealed class AwsTransportException(string service, string operation, int attempts, Exception inner)
+    : Exception($"{service} {operation} got no answer after {attempts} attempt(s): {inner.Message}", inner)
+{
+    public string Service { get; } = service;
+    public string Operation { get; } = operation;
+}

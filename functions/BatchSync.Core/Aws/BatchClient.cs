@@ -1,0 +1,80 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BatchSync.Mapping;
+
+namespace BatchSync.Aws;
+
+public sealed record SubmittedJob(string JobArn, string JobId, string JobName);
+
+public sealed record JobSummary(string JobId, string JobName, string? Status, long? CreatedAt);
+
+/// <summary>The Batch operations BatchSync uses.</summary>
+public interface IBatchApi
+{
+    Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default);
+    /// <summary>JobDetails in wire form for the ids Batch still knows (at most 100 ids per call).</summary>
+    Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default);
+    Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default);
+    Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Batch over restJson1 (POST /v1/&lt;operation&gt;), as the official model batch-2016-08-10 describes it.</summary>
+public sealed class BatchClient(AwsTransport transport) : IBatchApi
+{
+    public const string ServiceName = "AWSBatch";
+    public const int MaxDescribeJobs = 100;
+
+    public static BatchClient Create(AwsSettings settings, RetryPolicy? retry = null) =>
+        new(AwsTransport.Create(settings, "BATCH", "batch", "batch", ServiceName, retry));
+
+    public async Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default)
+    {
+        var answer = await SendAsync("SubmitJob", "v1/submitjob", JsonText.ToUtf8(request), Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(answer);
+        var root = doc.RootElement;
+        return new SubmittedJob(
+            root.GetProperty("jobArn").GetString()!,
+            root.GetProperty("jobId").GetString()!,
+            root.GetProperty("jobName").GetString()!);
+    }
+
+    public async Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+    {
+        if (jobIds.Count is 0 or > MaxDescribeJobs)
+        {
+            throw new ArgumentOutOfRangeException(nameof(jobIds), $"DescribeJobs takes 1 to {MaxDescribeJobs} job ids.");
+        }
+        var body = JsonText.ToUtf8(new JsonObject { ["jobs"] = new JsonArray(jobIds.Select(id => (JsonNode?)JsonValue.Create(id)).ToArray()) });
+        var answer = await SendAsync("DescribeJobs", "v1/describejobs", body, Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(answer);
+        return doc.RootElement.TryGetProperty("jobs", out var jobs) && jobs.ValueKind == JsonValueKind.Array
+            ? jobs.EnumerateArray().Select(j => j.Clone()).ToList()
+            : [];
+    }
+
+    public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
+        SendAsync("TerminateJob", "v1/terminatejob", JsonText.ToUtf8(new JsonObject { ["jobId"] = jobId, ["reason"] = reason }), Idempotency.Safe, cancellationToken);
+
+    public async Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default)
+    {
+        var answer = await SendAsync("ListJobs", "v1/listjobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(answer);
+        var jobs = new List<JobSummary>();
+        if (doc.RootElement.TryGetProperty("jobSummaryList", out var list) && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var j in list.EnumerateArray())
+            {
+                jobs.Add(new JobSummary(
+                    j.GetProperty("jobId").GetString()!,
+                    j.GetProperty("jobName").GetString()!,
+                    j.TryGetProperty("status", out var s) ? s.GetString() : null,
+                    j.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : null));
+            }
+        }
+        var next = doc.RootElement.TryGetProperty("nextToken", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
+        return (jobs, next);
+    }
+
+    private Task<byte[]> SendAsync(string operation, string path, byte[] body, Idempotency idempotency, CancellationToken cancellationToken) =>
+        transport.SendAsync(operation, path, "application/json", body, idempotency, null, cancellationToken);
+}

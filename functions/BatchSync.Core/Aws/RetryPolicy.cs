@@ -1,0 +1,24 @@
+namespace BatchSync.Aws;
+
+/// <summary>
+/// How calls are retried inside one invocation: capped exponential backoff with full jitter, and never past the
+/// invocation's deadline (then the invocation fails and the platform's own retries take over).
+/// </summary>
+public sealed class RetryPolicy
+{
+    public int MaxAttempts { get; init; } = 4;
+    public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long one attempt may take before it is abandoned as a timeout.</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public Func<TimeSpan, CancellationToken, Task> Delay { get; init; } = Task.Delay;
+    public Func<double> Jitter { get; init; } = Random.Shared.NextDouble;
+
+    public static RetryPolicy Default { get; } = new();
+
+    public TimeSpan BackoffBefore(int attempt)
+    {
+        var ceiling = Math.Min(MaxDelay.TotalMilliseconds, BaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));
+        return TimeSpan.FromMilliseconds(ceiling * Jitter());
+    }
+}

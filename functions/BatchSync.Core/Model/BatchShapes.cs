@@ -1,0 +1,113 @@
+using System.Text.Json;
+
+namespace BatchSync.Model;
+
+public enum ShapeKind { Structure, List, Map, String, Integer, Long, Boolean, Double, Float, Timestamp, Blob }
+
+/// <summary>A member of a structure: its wire (camelCase) name, its PascalCase name and its shape.</summary>
+public sealed record ShapeMember(string WireName, string PascalName, string ShapeName);
+
+/// <summary>One shape of the official Batch model, reduced to what the mappers need.</summary>
+public sealed class Shape
+{
+    public required string Name { get; init; }
+    public required ShapeKind Kind { get; init; }
+    /// <summary>Structure members keyed by PascalCase name (how Step Functions users write them).</summary>
+    public IReadOnlyDictionary<string, ShapeMember> MembersByPascal { get; init; } = new Dictionary<string, ShapeMember>();
+    /// <summary>Structure members keyed by wire (camelCase) name (how Batch answers).</summary>
+    public IReadOnlyDictionary<string, ShapeMember> MembersByWire { get; init; } = new Dictionary<string, ShapeMember>();
+    public IReadOnlySet<string> Required { get; init; } = new HashSet<string>();
+    public IReadOnlySet<string>? Enum { get; init; }
+    public string? Member { get; init; }
+    public string? Key { get; init; }
+    public string? Value { get; init; }
+    public long? Min { get; init; }
+    public long? Max { get; init; }
+}
+
+/// <summary>
+/// The Batch shapes reachable from SubmitJobRequest and JobDetail, generated from the official botocore model by
+/// tools/gen_batch_shapes.py and embedded as a resource.
+/// </summary>
+public sealed class BatchShapes
+{
+    private static readonly Lazy<BatchShapes> Embedded = new(LoadEmbedded);
+    private readonly Dictionary<string, Shape> _shapes;
+
+    private BatchShapes(Dictionary<string, Shape> shapes) => _shapes = shapes;
+
+    public static BatchShapes Instance => Embedded.Value;
+
+    public Shape this[string name] => _shapes[name];
+
+    public IEnumerable<Shape> All => _shapes.Values;
+
+    public static string ToPascal(string wireName) =>
+        wireName.Length == 0 || char.IsUpper(wireName[0]) ? wireName : char.ToUpperInvariant(wireName[0]) + wireName[1..];
+
+    private static BatchShapes LoadEmbedded()
+    {
+        using var stream = typeof(BatchShapes).Assembly.GetManifestResourceStream("batch-shapes.json")
+            ?? throw new InvalidOperationException("The embedded resource batch-shapes.json is missing from BatchSync.Core.");
+        using var doc = JsonDocument.Parse(stream);
+        return Parse(doc.RootElement.GetProperty("shapes"));
+    }
+
+    /// <summary>Reads a "shapes" object in botocore's form (member entries may be a shape name or {"shape": name}).</summary>
+    public static BatchShapes Parse(JsonElement shapes)
+    {
+        var result = new Dictionary<string, Shape>(StringComparer.Ordinal);
+        foreach (var entry in shapes.EnumerateObject())
+        {
+            var s = entry.Value;
+            var kind = s.GetProperty("type").GetString() switch
+            {
+                "structure" => ShapeKind.Structure,
+                "list" => ShapeKind.List,
+                "map" => ShapeKind.Map,
+                "string" => ShapeKind.String,
+                "integer" => ShapeKind.Integer,
+                "long" => ShapeKind.Long,
+                "boolean" => ShapeKind.Boolean,
+                "double" => ShapeKind.Double,
+                "float" => ShapeKind.Float,
+                "timestamp" => ShapeKind.Timestamp,
+                "blob" => ShapeKind.Blob,
+                var other => throw new InvalidOperationException($"Shape {entry.Name} has unsupported type '{other}'."),
+            };
+            var byPascal = new Dictionary<string, ShapeMember>(StringComparer.Ordinal);
+            var byWire = new Dictionary<string, ShapeMember>(StringComparer.Ordinal);
+            if (s.TryGetProperty("members", out var members))
+            {
+                foreach (var m in members.EnumerateObject())
+                {
+                    var member = new ShapeMember(m.Name, ToPascal(m.Name), ShapeRef(m.Value));
+                    byPascal[member.PascalName] = member;
+                    byWire[member.WireName] = member;
+                }
+            }
+            result[entry.Name] = new Shape
+            {
+                Name = entry.Name,
+                Kind = kind,
+                MembersByPascal = byPascal,
+                MembersByWire = byWire,
+                Required = s.TryGetProperty("required", out var req)
+                    ? req.EnumerateArray().Select(r => r.GetString()!).ToHashSet(StringComparer.Ordinal)
+                    : new HashSet<string>(),
+                Enum = s.TryGetProperty("enum", out var en)
+                    ? en.EnumerateArray().Select(r => r.GetString()!).ToHashSet(StringComparer.Ordinal)
+                    : null,
+                Member = s.TryGetProperty("member", out var mem) ? ShapeRef(mem) : null,
+                Key = s.TryGetProperty("key", out var key) ? ShapeRef(key) : null,
+                Value = s.TryGetProperty("value", out var val) ? ShapeRef(val) : null,
+                Min = s.TryGetProperty("min", out var min) ? min.GetInt64() : null,
+                Max = s.TryGetProperty("max", out var max) ? max.GetInt64() : null,
+            };
+        }
+        return new BatchShapes(result);
+    }
+
+    private static string ShapeRef(JsonElement e) =>
+        e.ValueKind == JsonValueKind.String ? e.GetString()! : e.GetProperty("shape").GetString()!;
+}

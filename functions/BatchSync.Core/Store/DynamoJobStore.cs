@@ -1,0 +1,225 @@
+using Amazon;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using BatchSync.Aws;
+using BatchSync.Tasks;
+
+namespace BatchSync.Store;
+
+/// <summary>
+/// Task records in one DynamoDB table (hash key TaskKey; index JobId-index on JobId, keys only; TTL on ExpiresAt, set
+/// only when a record finishes).
+/// </summary>
+public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IJobStore
+{
+    public const string JobIdIndex = "JobId-index";
+    private const string Open = "#s IN (:submitting, :submitted)";
+
+    public static DynamoJobStore Create(AwsSettings settings, TimeProvider clock)
+    {
+        var table = settings.Value("BATCHSYNC_TABLE") ?? throw new InvalidOperationException("BATCHSYNC_TABLE is not set.");
+        var days = int.TryParse(settings.Value("BATCHSYNC_RECORD_RETENTION_DAYS"), out var d) && d > 0 ? d : 30;
+        var config = new AmazonDynamoDBConfig
+        {
+            Timeout = TimeSpan.FromSeconds(5),
+            MaxErrorRetry = 3,
+            AuthenticationRegion = settings.Region,
+        };
+        var endpoint = settings.Value("AWS_ENDPOINT_URL_DYNAMODB") ?? settings.Value("AWS_ENDPOINT_URL");
+        if (endpoint is not null)
+        {
+            config.ServiceURL = endpoint;
+        }
+        else
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(settings.Region);
+        }
+        return new DynamoJobStore(new AmazonDynamoDBClient(config), table, clock, TimeSpan.FromDays(days));
+    }
+
+    public async Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await dynamo.PutItemAsync(new PutItemRequest
+            {
+                TableName = tableName,
+                Item = ToItem(record),
+                ConditionExpression = "attribute_not_exists(TaskKey)",
+            }, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            return false;
+        }
+    }
+
+    public async Task<JobRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
+    {
+        var answer = await dynamo.GetItemAsync(new GetItemRequest
+        {
+            TableName = tableName,
+            Key = Key(taskKey),
+            ConsistentRead = true,
+        }, cancellationToken).ConfigureAwait(false);
+        return answer.Item is { Count: > 0 } item ? FromItem(item) : null;
+    }
+
+    public async Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var answer = await dynamo.QueryAsync(new QueryRequest
+        {
+            TableName = tableName,
+            IndexName = JobIdIndex,
+            KeyConditionExpression = "JobId = :id",
+            ExpressionAttributeValues = new() { [":id"] = new AttributeValue { S = jobId } },
+            Limit = 1,
+        }, cancellationToken).ConfigureAwait(false);
+        var key = answer.Items?.FirstOrDefault()?.GetValueOrDefault("TaskKey")?.S;
+        return key is null ? null : await GetAsync(key, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    {
+        var values = new Dictionary<string, AttributeValue>
+        {
+            [":id"] = S(job.JobId),
+            [":arn"] = S(job.JobArn),
+            [":name"] = S(job.JobName),
+            [":now"] = N(Now),
+            [":submitting"] = S(nameof(RecordStatus.Submitting)),
+            [":submitted"] = S(nameof(RecordStatus.Submitted)),
+        };
+        try
+        {
+            await dynamo.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = tableName,
+                Key = Key(taskKey),
+                UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now, #s = :submitted",
+                ConditionExpression = Open,
+                ExpressionAttributeNames = new() { ["#s"] = "Status" },
+                ExpressionAttributeValues = values,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            // The job's outcome was delivered before this write: keep the ending, add the job's identity.
+            values.Remove(":submitting");
+            values.Remove(":submitted");
+            try
+            {
+                await dynamo.UpdateItemAsync(new UpdateItemRequest
+                {
+                    TableName = tableName,
+                    Key = Key(taskKey),
+                    UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now",
+                    ConditionExpression = "attribute_exists(TaskKey) AND attribute_not_exists(JobId)",
+                    ExpressionAttributeValues = values,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ConditionalCheckFailedException)
+            {
+                // Already attached.
+            }
+        }
+    }
+
+    public async Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default) =>
+        await ConditionalUpdate(taskKey, "SET #r = :result, UpdatedAt = :now",
+            new() { ["#r"] = "Result" }, new() { [":result"] = S(resultJson) }, cancellationToken).ConfigureAwait(false);
+
+    public async Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default) =>
+        await ConditionalUpdate(taskKey, "SET #s = :status, Reason = :reason, UpdatedAt = :now, ExpiresAt = :expires",
+            new(),
+            new()
+            {
+                [":status"] = S(ending.Status.ToString()),
+                [":reason"] = S(ending.Reason),
+                [":expires"] = N(clock.GetUtcNow().Add(finishedRetention).ToUnixTimeSeconds()),
+            }, cancellationToken).ConfigureAwait(false);
+
+    private async Task<bool> ConditionalUpdate(string taskKey, string update, Dictionary<string, string> names,
+        Dictionary<string, AttributeValue> values, CancellationToken cancellationToken)
+    {
+        names["#s"] = "Status";
+        values[":now"] = N(Now);
+        values[":submitting"] = S(nameof(RecordStatus.Submitting));
+        values[":submitted"] = S(nameof(RecordStatus.Submitted));
+        try
+        {
+            await dynamo.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = tableName,
+                Key = Key(taskKey),
+                UpdateExpression = update,
+                ConditionExpression = Open,
+                ExpressionAttributeNames = names,
+                ExpressionAttributeValues = values,
+            }, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            return false;
+        }
+    }
+
+    private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private static Dictionary<string, AttributeValue> Key(string taskKey) => new() { ["TaskKey"] = S(taskKey) };
+
+    private static AttributeValue S(string value) => new() { S = value };
+
+    private static AttributeValue N(long value) => new() { N = value.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+
+    private static Dictionary<string, AttributeValue> ToItem(JobRecord r)
+    {
+        var item = new Dictionary<string, AttributeValue>
+        {
+            ["TaskKey"] = S(r.TaskKey),
+            ["TaskToken"] = S(r.TaskToken),
+            ["Status"] = S(r.Status.ToString()),
+            ["CreatedAt"] = N(r.CreatedAt),
+            ["UpdatedAt"] = N(r.UpdatedAt),
+        };
+        void Add(string name, string? value)
+        {
+            if (value is not null)
+            {
+                item[name] = S(value);
+            }
+        }
+        Add("JobId", r.JobId);
+        Add("JobArn", r.JobArn);
+        Add("JobName", r.JobName);
+        Add("Result", r.Result);
+        Add("Reason", r.Reason);
+        if (r.ExpiresAt is { } expires)
+        {
+            item["ExpiresAt"] = N(expires);
+        }
+        return item;
+    }
+
+    private static JobRecord FromItem(Dictionary<string, AttributeValue> item)
+    {
+        string? Str(string name) => item.TryGetValue(name, out var v) ? v.S : null;
+        long? Num(string name) => item.TryGetValue(name, out var v) && long.TryParse(v.N, out var n) ? n : null;
+        return new JobRecord
+        {
+            TaskKey = Str("TaskKey")!,
+            TaskToken = Str("TaskToken")!,
+            Status = Enum.Parse<RecordStatus>(Str("Status")!),
+            JobId = Str("JobId"),
+            JobArn = Str("JobArn"),
+            JobName = Str("JobName"),
+            Result = Str("Result"),
+            Reason = Str("Reason"),
+            CreatedAt = Num("CreatedAt") ?? 0,
+            UpdatedAt = Num("UpdatedAt") ?? 0,
+            ExpiresAt = Num("ExpiresAt"),
+        };
+    }
+}

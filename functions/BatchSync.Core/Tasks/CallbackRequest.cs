@@ -1,0 +1,109 @@
+using System.Text;
+using System.Text.Json;
+using BatchSync.Mapping;
+
+namespace BatchSync.Tasks;
+
+public enum CallbackKind { Result, Heartbeat, Failure }
+
+/// <summary>
+/// A request to the Callback function from a job's code: <c>{"JobId", "Result"}</c>, <c>{"JobId", "Heartbeat": true}</c>
+/// or <c>{"JobId", "Error", "Cause"}</c>.
+/// </summary>
+public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? ResultJson, string? Error, string? Cause)
+{
+    /// <summary>A Result must leave room in the task output for the job's own JobDetail members.</summary>
+    public const int MaxResultBytes = OutputBudget.MaxOutputBytes - 8 * 1024;
+
+    private static readonly HashSet<string> Members = new(StringComparer.Ordinal) { "JobId", "Result", "Heartbeat", "Error", "Cause" };
+
+    public static CallbackRequest Parse(ReadOnlyMemory<byte> payload)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw Invalid("", $"the request is not valid JSON ({e.Message.Split(". ")[0]})");
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw Invalid("", $"the request must be a JSON object, not {ShapeValidator.Describe(root)}");
+            }
+            var problems = new List<InputProblem>();
+            foreach (var p in root.EnumerateObject())
+            {
+                if (!Members.Contains(p.Name))
+                {
+                    problems.Add(new InputProblem(p.Name, "unknown member (expected JobId with one of Result, Heartbeat, Error/Cause)"));
+                }
+            }
+            string? jobId = null;
+            if (!root.TryGetProperty("JobId", out var id) || id.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(id.GetString()))
+            {
+                problems.Add(new InputProblem("JobId", "is required: a non-empty string (the job's AWS_BATCH_JOB_ID)"));
+            }
+            else
+            {
+                jobId = id.GetString()!;
+                if (jobId.Length > 512)
+                {
+                    problems.Add(new InputProblem("JobId", "is too long to be a Batch job id"));
+                }
+            }
+            var hasResult = root.TryGetProperty("Result", out var result);
+            var hasHeartbeat = root.TryGetProperty("Heartbeat", out var heartbeat);
+            var hasError = root.TryGetProperty("Error", out var error);
+            var hasCause = root.TryGetProperty("Cause", out var cause);
+            var kinds = (hasResult ? 1 : 0) + (hasHeartbeat ? 1 : 0) + (hasError ? 1 : 0);
+            if (kinds != 1)
+            {
+                problems.Add(new InputProblem("", "give exactly one of Result, Heartbeat or Error"));
+            }
+            if (hasCause && !hasError)
+            {
+                problems.Add(new InputProblem("Cause", "goes with Error"));
+            }
+            if (hasHeartbeat && heartbeat.ValueKind != JsonValueKind.True)
+            {
+                problems.Add(new InputProblem("Heartbeat", "must be true"));
+            }
+            if (hasError)
+            {
+                if (error.ValueKind != JsonValueKind.String || error.GetString()!.Length is 0 or > OutputBudget.MaxErrorChars)
+                {
+                    problems.Add(new InputProblem("Error", $"must be a string of 1 to {OutputBudget.MaxErrorChars} characters"));
+                }
+                if (hasCause && (cause.ValueKind != JsonValueKind.String || cause.GetString()!.Length > OutputBudget.MaxCauseChars))
+                {
+                    problems.Add(new InputProblem("Cause", $"must be a string of at most {OutputBudget.MaxCauseChars} characters"));
+                }
+            }
+            if (problems.Count > 0)
+            {
+                throw new InvalidInputException("Callback request", problems);
+            }
+            if (hasResult)
+            {
+                var text = result.GetRawText();
+                var bytes = Encoding.UTF8.GetByteCount(text);
+                if (bytes > MaxResultBytes)
+                {
+                    throw new ResultTooLargeException(bytes, MaxResultBytes);
+                }
+                return new CallbackRequest(jobId!, CallbackKind.Result, text, null, null);
+            }
+            return hasHeartbeat
+                ? new CallbackRequest(jobId!, CallbackKind.Heartbeat, null, null, null)
+                : new CallbackRequest(jobId!, CallbackKind.Failure, null, error.GetString(), hasCause ? cause.GetString() : null);
+        }
+    }
+
+    private static InvalidInputException Invalid(string path, string message) =>
+        new("Callback request", [new InputProblem(path, message)]);
+}

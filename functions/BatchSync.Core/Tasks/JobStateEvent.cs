@@ -1,0 +1,50 @@
+using System.Text.Json;
+using BatchSync.Mapping;
+
+namespace BatchSync.Tasks;
+
+/// <summary>The parts of an EventBridge "Batch Job State Change" event that decisions need, plus its JobDetail.</summary>
+public sealed record JobStateEvent(string JobId, string Status, string? Marker, JsonElement Detail)
+{
+    public const string DetailType = "Batch Job State Change";
+    public const string Source = "aws.batch";
+
+    public bool IsTerminal => Status is "SUCCEEDED" or "FAILED";
+
+    /// <summary>Array children (<c>id:n</c>) and multi-node node jobs (<c>id#n</c>) carry their parent's marker.</summary>
+    public bool IsChildJob => JobId.Contains(':') || JobId.Contains('#');
+
+    public static JobStateEvent Parse(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidEventException($"the event must be a JSON object, not {ShapeValidator.Describe(root)}");
+        }
+        if (!root.TryGetProperty("detail-type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != DetailType)
+        {
+            throw new InvalidEventException($"detail-type must be \"{DetailType}\"");
+        }
+        if (!root.TryGetProperty("source", out var source) || source.ValueKind != JsonValueKind.String || source.GetString() != Source)
+        {
+            throw new InvalidEventException($"source must be \"{Source}\"");
+        }
+        if (!root.TryGetProperty("detail", out var detail) || detail.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidEventException("detail must be an object");
+        }
+        var jobId = RequiredString(detail, "jobId");
+        var status = RequiredString(detail, "status");
+        string? marker = null;
+        if (detail.TryGetProperty("parameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object
+            && parameters.TryGetProperty(SubmitRequestMapper.MarkerParameter, out var m) && m.ValueKind == JsonValueKind.String)
+        {
+            marker = m.GetString();
+        }
+        return new JobStateEvent(jobId, status, marker, detail.Clone());
+    }
+
+    private static string RequiredString(JsonElement detail, string name) =>
+        detail.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 } s
+            ? s
+            : throw new InvalidEventException($"detail.{name} must be a non-empty string");
+}
