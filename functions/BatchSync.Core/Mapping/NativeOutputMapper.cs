@@ -27,6 +27,21 @@ public static class NativeOutputMapper
         return native;
     }
 
+    /// <summary>The native output plus a top-level <c>Result</c> (from the Callback function), members kept in order.</summary>
+    public static JsonObject WithResult(JsonObject native, JsonNode? result)
+    {
+        var members = native.Where(p => p.Key != "Result")
+            .Select(p => (Key: p.Key, Value: p.Value?.DeepClone()))
+            .Append((Key: "Result", Value: result?.DeepClone()))
+            .OrderBy(p => p.Key, StringComparer.Ordinal);
+        var combined = new JsonObject();
+        foreach (var (name, value) in members)
+        {
+            combined[name] = value;
+        }
+        return combined;
+    }
+
     private static JsonNode? Convert(JsonElement value, Shape? shape, BatchShapes shapes)
     {
         if (value.ValueKind == JsonValueKind.Null)

@@ -81,14 +81,18 @@ public static class SubmitRequestMapper
     /// native integration does, MANAGED_BY_AWS in the container environment when the caller passed ContainerOverrides.
     /// Returns the problems that Batch would otherwise report late (request too large, overrides that make the job fail).
     /// </summary>
-    public static IReadOnlyList<InputProblem> Decorate(JsonObject batchRequest, string markerValue)
+    public static IReadOnlyList<InputProblem> Decorate(JsonObject batchRequest, string? markerValue)
     {
-        if (batchRequest["parameters"] is not JsonObject parameters)
+        // Without a task token (request-response) nothing waits for the job's events, so it carries no marker.
+        if (markerValue is not null)
         {
-            parameters = new JsonObject();
-            batchRequest["parameters"] = parameters;
+            if (batchRequest["parameters"] is not JsonObject parameters)
+            {
+                parameters = new JsonObject();
+                batchRequest["parameters"] = parameters;
+            }
+            parameters[MarkerParameter] = markerValue;
         }
-        parameters[MarkerParameter] = markerValue;
 
         var problems = new List<InputProblem>();
         if (batchRequest["containerOverrides"] is JsonObject overrides)

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using BatchSync.Aws;
+using BatchSync.Logging;
+using BatchSync.Store;
+
+namespace BatchSync.Processing;
+
+/// <summary>What every function shares: configuration from the environment, the AWS clients, and the stream plumbing.</summary>
+public sealed class FunctionHost
+{
+    public FunctionHost(AwsSettings settings, TimeProvider clock)
+    {
+        Namespace = settings.Value("BATCHSYNC_NAMESPACE")
+            ?? throw new InvalidOperationException("BATCHSYNC_NAMESPACE is not set (the template sets it to the stack name).");
+        // One set of clients per process: the runtime creates the function class once and reuses it.
+        Batch = BatchClient.Create(settings);
+        Tasks = StepFunctionsClient.Create(settings);
+        Store = DynamoJobStore.Create(settings, clock);
+        Clock = clock;
+    }
+
+    public static FunctionHost FromEnvironment() => new(AwsSettings.FromEnvironment(), TimeProvider.System);
+
+    public string Namespace { get; }
+    public TimeProvider Clock { get; }
+    public IBatchApi Batch { get; }
+    public ITaskApi Tasks { get; }
+    public IJobStore Store { get; }
+
+    /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
+    public static async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, Task<T>> core, JsonTypeInfo<T> answerType)
+    {
+        var payload = await ReadAllAsync(input).ConfigureAwait(false);
+        try
+        {
+            var answer = await core(payload).ConfigureAwait(false);
+            return new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(answer, answerType), writable: false);
+        }
+        catch (Exception e)
+        {
+            Log.Error(e, "{Function} failed: {ErrorType}", function, e.GetType().Name);
+            throw;
+        }
+    }
+
+    private static async Task<ReadOnlyMemory<byte>> ReadAllAsync(Stream input)
+    {
+        if (input is MemoryStream memory && memory.TryGetBuffer(out var segment))
+        {
+            return segment.AsMemory((int)memory.Position);
+        }
+        using var copy = new MemoryStream();
+        await input.CopyToAsync(copy).ConfigureAwait(false);
+        return copy.ToArray();
+    }
+}

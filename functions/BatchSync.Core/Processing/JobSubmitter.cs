@@ -1,0 +1,108 @@
+using BatchSync.Aws;
+using BatchSync.Logging;
+using BatchSync.Mapping;
+using BatchSync.Store;
+using BatchSync.Tasks;
+
+namespace BatchSync.Processing;
+
+/// <summary>
+/// SubmitJob's core. With a task token: write the record, submit the job carrying its record key, attach the job id,
+/// and report every failure through the token. Without one (request-response): submit and answer, or throw.
+/// </summary>
+public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock)
+{
+    public async Task<SubmitJobAnswer> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        var mapping = SubmitRequestMapper.Map(payload);
+        var token = mapping.TaskToken;
+        var problems = mapping.Problems;
+        string? taskKey = token is null ? null : TaskKey.For(token);
+        if (mapping.Request is { } request)
+        {
+            problems = SubmitRequestMapper.Decorate(request.BatchRequest, taskKey is null ? null : TaskKey.Marker(ns, taskKey));
+        }
+        if (problems.Count > 0 || mapping.Request is null)
+        {
+            var invalid = new InvalidInputException("SubmitJob input", problems);
+            if (token is null)
+            {
+                throw invalid;
+            }
+            Log.Warn("Rejected SubmitJob input for task {TaskKey}: {Problems}", taskKey, invalid.Message);
+            return await FailTaskAsync(token, invalid.ErrorName, invalid.Message, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        var batchRequest = mapping.Request.BatchRequest;
+        if (token is null)
+        {
+            var job = await SubmitOrThrowAsync(batchRequest, cancellationToken).ConfigureAwait(false);
+            Log.Info("Submitted job {JobId} ({JobName}) without a task token", job.JobId, job.JobName);
+            return new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName);
+        }
+
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var created = await store.TryCreateAsync(new JobRecord
+        {
+            TaskKey = taskKey!,
+            TaskToken = token,
+            Status = RecordStatus.Submitting,
+            JobName = mapping.Request.JobName,
+            CreatedAt = now,
+            UpdatedAt = now,
+        }, cancellationToken).ConfigureAwait(false);
+        if (!created)
+        {
+            var existing = await store.GetAsync(taskKey!, cancellationToken).ConfigureAwait(false);
+            if (existing is { JobId: not null } || existing?.IsFinished == true)
+            {
+                Log.Info("SubmitJob retried for task {TaskKey}: answering as the first attempt did (job {JobId})", taskKey, existing.JobId);
+                return existing.JobId is null
+                    ? new SubmitJobAnswer(null, null, existing.JobName, existing.Status.ToString(), existing.Reason)
+                    : new SubmitJobAnswer(existing.JobArn, existing.JobId, existing.JobName);
+            }
+        }
+
+        SubmittedJob submitted;
+        try
+        {
+            submitted = await batch.SubmitJobAsync(batchRequest, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AwsServiceException e)
+        {
+            Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, e.ErrorCode, e.RequestId);
+            return await FailTaskAsync(token, $"Batch.{e.ErrorCode}", e.NativeCause, taskKey, cancellationToken).ConfigureAwait(false);
+        }
+        await store.AttachJobAsync(taskKey!, submitted, cancellationToken).ConfigureAwait(false);
+        Log.Info("Submitted job {JobId} ({JobName}) for task {TaskKey}", submitted.JobId, submitted.JobName, taskKey);
+        return new SubmitJobAnswer(submitted.JobArn, submitted.JobId, submitted.JobName);
+    }
+
+    private async Task<SubmittedJob> SubmitOrThrowAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await batch.SubmitJobAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AwsServiceException e)
+        {
+            throw new BatchSubmitException(e.ErrorCode, e.NativeCause);
+        }
+    }
+
+    private async Task<SubmitJobAnswer> FailTaskAsync(string token, string error, string cause, string? taskKey, CancellationToken cancellationToken)
+    {
+        error = OutputBudget.Clip(error, OutputBudget.MaxErrorChars);
+        cause = OutputBudget.Clip(cause, OutputBudget.MaxCauseChars);
+        var answer = await tasks.SendTaskFailureAsync(token, error, cause, cancellationToken).ConfigureAwait(false);
+        if (answer != TaskAnswer.Accepted)
+        {
+            Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Answer}", error, taskKey, answer.ToString());
+        }
+        if (taskKey is not null)
+        {
+            await store.FinishAsync(taskKey, TaskDecisions.AfterAnswer(answer, succeeded: false, $"submit failed: {error}"), cancellationToken).ConfigureAwait(false);
+        }
+        return new SubmitJobAnswer(null, null, null, error, cause);
+    }
+}

@@ -1,0 +1,22 @@
+using BatchSync.Processing;
+
+namespace BatchSync.Callback;
+
+/// <summary>
+/// Invoked by a job's own code to report a result, a heartbeat or a failure.
+/// Handler: <c>BatchSync.Callback::BatchSync.Callback.Function::HandleAsync</c>.
+/// </summary>
+public sealed class Function
+{
+    private readonly CallbackProcessor _processor;
+
+    public Function() : this(FunctionHost.FromEnvironment())
+    {
+    }
+
+    public Function(FunctionHost host) =>
+        _processor = new CallbackProcessor(host.Batch, host.Tasks, host.Store, host.Namespace);
+
+    public Task<Stream> HandleAsync(Stream input) =>
+        FunctionHost.RunAsync("Callback", input, payload => _processor.HandleAsync(payload), AnswerJsonContext.Default.CallbackAnswer);
+}

@@ -1,0 +1,22 @@
+using BatchSync.Processing;
+
+namespace BatchSync.SubmitJob;
+
+/// <summary>
+/// Invoked by a state machine with the native <c>batch:submitJob</c> fields (plus TaskToken for
+/// <c>lambda:invoke.waitForTaskToken</c>). Handler: <c>BatchSync.SubmitJob::BatchSync.SubmitJob.Function::HandleAsync</c>.
+/// </summary>
+public sealed class Function
+{
+    private readonly JobSubmitter _submitter;
+
+    public Function() : this(FunctionHost.FromEnvironment())
+    {
+    }
+
+    public Function(FunctionHost host) =>
+        _submitter = new JobSubmitter(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock);
+
+    public Task<Stream> HandleAsync(Stream input) =>
+        FunctionHost.RunAsync("SubmitJob", input, payload => _submitter.SubmitAsync(payload), AnswerJsonContext.Default.SubmitJobAnswer);
+}
