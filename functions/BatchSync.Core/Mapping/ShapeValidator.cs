@@ -98,7 +98,7 @@ public sealed class ShapeValidator
                 {
                     Report(path, $"must be between {shape.Min} and {shape.Max}");
                 }
-                return JsonValue.Create(whole);
+                return shape.Kind == ShapeKind.Integer ? JsonValue.Create((int)whole) : JsonValue.Create(whole);
             case ShapeKind.Double:
             case ShapeKind.Float:
                 if (value.ValueKind != JsonValueKind.Number)
