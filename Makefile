@@ -1,0 +1,17 @@
+# Build targets for `sam build` (BuildMethod: makefile): SAM runs `make build-<LogicalId>` with ARTIFACTS_DIR set.
+# No Amazon.Lambda.Tools and no Docker needed: a plain `dotnet publish` of the function's class library.
+# CI runs these same targets (see .ci/run) and checks each artifact.
+
+CONFIGURATION ?= Release
+PUBLISH = dotnet publish --nologo -c $(CONFIGURATION) -p:GenerateDocumentationFile=false -o "$(ARTIFACTS_DIR)"
+
+build-SubmitJobFunction:
+	$(PUBLISH) functions/SubmitJob/SubmitJob.csproj
+
+build-JobStateChangeFunction:
+	$(PUBLISH) functions/JobStateChange/JobStateChange.csproj
+
+build-CallbackFunction:
+	$(PUBLISH) functions/Callback/Callback.csproj
+
+.PHONY: build-SubmitJobFunction build-JobStateChangeFunction build-CallbackFunction
