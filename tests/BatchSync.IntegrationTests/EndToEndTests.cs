@@ -1,0 +1,176 @@
+using System.Text.Json.Nodes;
+using BatchSync.IntegrationTests.Moto;
+using BatchSync.Mapping;
+using BatchSync.Tasks;
+
+namespace BatchSync.IntegrationTests;
+
+/// <summary>
+/// The README's state machine, run by moto's Step Functions engine. The test plays the Lambda service and Batch's
+/// event source: it reads the task token from the execution history, invokes the handlers (loaded by the handler
+/// strings in template.yaml), builds the Batch event from DescribeJobs, and routes it through the template's rule.
+/// </summary>
+[Collection(MotoCollection.Name)]
+public class EndToEndTests(MotoFixture moto)
+{
+    private static readonly JsonObject ExecutionInput = new() { ["inputFile"] = "s3://reports/2026-11-24.csv", ["date"] = "2026-11-24" };
+
+    private static async Task<(string ExecutionArn, string SubmitJobArn)> StartReadmeExampleAsync(AwsWorld world, string? definitionText = null)
+    {
+        var (queue, definition, role) = await world.CreateBatchAsync();
+        await world.CreateTableFromTemplateAsync();
+        var functionArn = await world.CreateStandInFunctionAsync("SubmitJob", role);
+        definitionText ??= File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "examples", "state-machine.asl.json"));
+        definitionText = definitionText.Replace("${SubmitJobFunctionArn}", functionArn).Replace("${JobQueue}", queue).Replace("${JobDefinition}", definition);
+        var machine = await world.SfnAsync("CreateStateMachine", new JsonObject { ["name"] = "readme-example", ["definition"] = definitionText, ["roleArn"] = role });
+        var execution = await world.SfnAsync("StartExecution", new JsonObject { ["stateMachineArn"] = (string)machine["stateMachineArn"]!, ["input"] = ExecutionInput.ToJsonString() });
+        return ((string)execution["executionArn"]!, functionArn);
+    }
+
+    private static async Task<(JsonObject Submitted, JsonObject Event)> SubmitAndBuildEventAsync(AwsWorld world, string executionArn)
+    {
+        var payload = await world.ScheduledPayloadAsync(executionArn);
+        Assert.False(string.IsNullOrEmpty((string?)payload["TaskToken"]));
+        world.ExportEnvironment();
+        var submitted = await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("SubmitJobFunction"), payload);
+        var jobId = (string)submitted["JobId"]!;
+        return (submitted, await world.JobStateChangeEventAsync(jobId));
+    }
+
+    [Fact]
+    public async Task A_succeeding_job_ends_the_execution_with_the_native_output()
+    {
+        var world = new AwsWorld(moto.Server, "us-west-1");
+        var (executionArn, _) = await StartReadmeExampleAsync(world);
+        var (submitted, evt) = await SubmitAndBuildEventAsync(world, executionArn);
+        Assert.Equal("SUCCEEDED", (string)evt["detail"]!["status"]!);
+
+        // The rule in template.yaml delivers the job's event, and not a child's nor another stack's.
+        var child = world.BuildEvent((JsonObject)evt["detail"]!.DeepClone());
+        child["detail"]!["jobId"] = (string)submitted["JobId"]! + ":0";
+        var node = world.BuildEvent((JsonObject)evt["detail"]!.DeepClone());
+        node["detail"]!["jobId"] = (string)submitted["JobId"]! + "#1";
+        var foreign = world.BuildEvent((JsonObject)evt["detail"]!.DeepClone());
+        foreign["detail"]!["parameters"]![SubmitRequestMapper.MarkerParameter] = "another-stack:" + TaskKey.For("x");
+        var delivered = await world.DeliverThroughRuleAsync([child, evt, node, foreign]);
+        var only = Assert.Single(delivered);
+        Assert.Equal((string)submitted["JobId"]!, (string)only["detail"]!["jobId"]!);
+
+        var answer = await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("JobStateChangeFunction"), only);
+        Assert.Equal("Succeeded", (string)answer["Action"]!);
+
+        var execution = await world.WaitForExecutionAsync(executionArn, e => (string?)e["status"] != "RUNNING");
+        Assert.Equal("SUCCEEDED", (string)execution["status"]!);
+        var output = JsonNode.Parse((string)execution["output"]!)!;
+        Assert.Equal("s3://reports/2026-11-24.csv", (string)output["inputFile"]!);
+        var job = output["job"]!;
+        // moto appends another AWS_BATCH_JOB_ID to the environment on every DescribeJobs: compare without it.
+        var expected = NativeOutputMapper.ToNative(AwsWorld.Element(evt["detail"]!));
+        Assert.Equal(WithoutMotoJobIdVariable(expected).ToJsonString(), WithoutMotoJobIdVariable(job).ToJsonString());
+        Assert.Equal("SUCCEEDED", (string)job["Status"]!);
+        Assert.Equal("nightly-report", (string)job["JobName"]!);
+        Assert.Equal("s3://reports/2026-11-24.csv", (string)job["Parameters"]!["InputFile"]!);
+        Assert.Null(job["Parameters"]![SubmitRequestMapper.MarkerParameter]);
+        var environment = job["Container"]!["Environment"]!.AsArray();
+        Assert.Contains(environment, e => (string)e!["Name"]! == "REPORT_DATE" && (string)e["Value"]! == "2026-11-24");
+        Assert.Contains(environment, e => (string)e!["Name"]! == "MANAGED_BY_AWS" && (string)e["Value"]! == "STARTED_BY_STEP_FUNCTIONS");
+
+        // A duplicate delivery changes nothing.
+        var again = await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("JobStateChangeFunction"), only);
+        Assert.Equal("Ignored", (string)again["Action"]!);
+        var record = await world.Store.FindByJobIdAsync((string)submitted["JobId"]!);
+        Assert.Equal(RecordStatus.Succeeded, record!.Status);
+    }
+
+    [Fact]
+    public async Task A_failing_job_fails_the_execution_with_States_TaskFailed()
+    {
+        var world = new AwsWorld(moto.FailingBatch, "eu-west-1");
+        var (executionArn, _) = await StartReadmeExampleAsync(world);
+        var (_, evt) = await SubmitAndBuildEventAsync(world, executionArn);
+        Assert.Equal("FAILED", (string)evt["detail"]!["status"]!);
+        var only = Assert.Single(await world.DeliverThroughRuleAsync([evt]));
+
+        var answer = await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("JobStateChangeFunction"), only);
+        Assert.Equal("Failed", (string)answer["Action"]!);
+
+        var execution = await world.WaitForExecutionAsync(executionArn, e => (string?)e["status"] != "RUNNING");
+        Assert.Equal("FAILED", (string)execution["status"]!);
+        var history = await world.HistoryAsync(executionArn);
+        var failed = history.Single(e => (string?)e!["type"] == "ExecutionFailed")!;
+        var details = failed["executionFailedEventDetails"]!;
+        // Step Functions takes any error name up to 256 characters from SendTaskFailure (the official model sets no
+        // pattern), and the native integration itself fails with States.TaskFailed. moto's interpreter refuses
+        // "States."-prefixed names from SendTaskFailure and fails the execution with States.Runtime, quoting the
+        // name it was sent: either way the execution failed on the States.TaskFailed that BatchSync sent.
+        // (moto also drops the cause; JobEventProcessorTests prove the cause is the native JobDetail.)
+        var error = (string)details["error"]!;
+        Assert.True(error == "States.TaskFailed"
+            || (error == "States.Runtime" && ((string)details["cause"]!).Contains("got 'States.TaskFailed'")), details.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_refused_submit_fails_the_execution_at_once_with_the_Batch_error()
+    {
+        var world = new AwsWorld(moto.Server, "eu-west-2");
+        var definition = File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "examples", "state-machine.asl.json")).Replace("${JobDefinition}", "no-such-definition");
+        var (executionArn, _) = await StartReadmeExampleAsync(world, definition);
+        var payload = await world.ScheduledPayloadAsync(executionArn);
+        world.ExportEnvironment();
+
+        var answer = await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("SubmitJobFunction"), payload);
+
+        Assert.Equal("Batch.ClientException", (string)answer["Error"]!);
+        var execution = await world.WaitForExecutionAsync(executionArn, e => (string?)e["status"] != "RUNNING");
+        Assert.Equal("FAILED", (string)execution["status"]!);
+        var failed = (await world.HistoryAsync(executionArn)).Single(e => (string?)e!["type"] == "ExecutionFailed")!;
+        Assert.Equal("Batch.ClientException", (string)failed["executionFailedEventDetails"]!["error"]!);
+    }
+
+    [Fact]
+    public async Task The_jobs_code_reports_a_result_and_heartbeats_through_Callback()
+    {
+        var world = new AwsWorld(moto.Server, "us-west-2");
+        // moto only takes heartbeats for states with HeartbeatSeconds.
+        var definition = File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "examples", "state-machine.asl.json"))
+            .Replace("\"ResultPath\": \"$.job\",", "\"ResultPath\": \"$.job\",\n      \"HeartbeatSeconds\": 600,");
+        var (executionArn, _) = await StartReadmeExampleAsync(world, definition);
+        var (submitted, evt) = await SubmitAndBuildEventAsync(world, executionArn);
+        var jobId = (string)submitted["JobId"]!;
+        var callback = SamTemplate.LoadHandler("CallbackFunction");
+
+        var heartbeat = await AwsWorld.InvokeAsync(callback, new JsonObject { ["JobId"] = jobId, ["Heartbeat"] = true });
+        Assert.True((bool)heartbeat["Waiting"]!);
+        var stored = await AwsWorld.InvokeAsync(callback, new JsonObject { ["JobId"] = jobId, ["Result"] = new JsonObject { ["Rows"] = 1200 } });
+        Assert.Equal("ResultStored", (string)stored["Action"]!);
+        await Assert.ThrowsAsync<JobNotFoundException>(() => AwsWorld.InvokeAsync(callback, new JsonObject { ["JobId"] = "not-a-batchsync-job", ["Heartbeat"] = true }));
+
+        await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("JobStateChangeFunction"), evt);
+
+        var execution = await world.WaitForExecutionAsync(executionArn, e => (string?)e["status"] != "RUNNING");
+        Assert.Equal("SUCCEEDED", (string)execution["status"]!);
+        var job = JsonNode.Parse((string)execution["output"]!)!["job"]!;
+        Assert.Equal(1200, (int)job["Result"]!["Rows"]!);
+        Assert.Equal("SUCCEEDED", (string)job["Status"]!);
+        await Assert.ThrowsAsync<TaskAlreadyFinishedException>(() => AwsWorld.InvokeAsync(callback, new JsonObject { ["JobId"] = jobId, ["Heartbeat"] = true }));
+    }
+
+    private static JsonNode WithoutMotoJobIdVariable(JsonNode native)
+    {
+        var copy = native.DeepClone();
+        var environment = copy["Container"]!["Environment"]!.AsArray();
+        foreach (var entry in environment.Where(e => (string)e!["Name"]! == "AWS_BATCH_JOB_ID").ToList())
+        {
+            environment.Remove(entry);
+        }
+        return copy;
+    }
+
+    [Fact]
+    public void The_README_shows_the_tested_state_machine_verbatim()
+    {
+        var readme = File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "README.md"));
+        var example = File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "examples", "state-machine.asl.json")).TrimEnd();
+        Assert.Contains(example, readme);
+    }
+}
