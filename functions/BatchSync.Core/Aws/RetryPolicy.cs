@@ -10,7 +10,7 @@ public sealed class RetryPolicy
     public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>How long one attempt may take before it is abandoned as a timeout.</summary>
-    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(5);
     public Func<TimeSpan, CancellationToken, Task> Delay { get; init; } = Task.Delay;
     public Func<double> Jitter { get; init; } = Random.Shared.NextDouble;
 

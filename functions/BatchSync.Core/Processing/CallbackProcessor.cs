@@ -1,7 +1,5 @@
-using System.Text.Json;
 using BatchSync.Aws;
 using BatchSync.Logging;
-using BatchSync.Mapping;
 using BatchSync.Store;
 using BatchSync.Tasks;
 
@@ -59,15 +57,9 @@ public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
             return record;
         }
         var jobs = await batch.DescribeJobsAsync([jobId], cancellationToken).ConfigureAwait(false);
-        var marker = jobs.Select(MarkerOf).FirstOrDefault(m => m is not null);
+        var marker = jobs.Select(JobStateEvent.MarkerOf).FirstOrDefault(m => m is not null);
         return TaskKey.ParseMarker(marker) is { } parsed && parsed.Namespace == ns
             ? await store.GetAsync(parsed.Key, cancellationToken).ConfigureAwait(false)
             : null;
     }
-
-    private static string? MarkerOf(JsonElement job) =>
-        job.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object
-        && p.TryGetProperty(SubmitRequestMapper.MarkerParameter, out var m) && m.ValueKind == JsonValueKind.String
-            ? m.GetString()
-            : null;
 }

@@ -34,14 +34,16 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
         }
         var jobId = RequiredString(detail, "jobId");
         var status = RequiredString(detail, "status");
-        string? marker = null;
-        if (detail.TryGetProperty("parameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object
-            && parameters.TryGetProperty(SubmitRequestMapper.MarkerParameter, out var m) && m.ValueKind == JsonValueKind.String)
-        {
-            marker = m.GetString();
-        }
-        return new JobStateEvent(jobId, status, marker, detail.Clone());
+        return new JobStateEvent(jobId, status, MarkerOf(detail), detail.Clone());
     }
+
+    /// <summary>The BatchSync marker parameter a JobDetail carries, if any.</summary>
+    public static string? MarkerOf(JsonElement jobDetail) =>
+        jobDetail.ValueKind == JsonValueKind.Object
+        && jobDetail.TryGetProperty("parameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object
+        && parameters.TryGetProperty(SubmitRequestMapper.MarkerParameter, out var marker) && marker.ValueKind == JsonValueKind.String
+            ? marker.GetString()
+            : null;
 
     private static string RequiredString(JsonElement detail, string name) =>
         detail.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 } s

@@ -1,0 +1,86 @@
+using System.Text.Json.Nodes;
+using BatchSync.IntegrationTests.Moto;
+
+namespace BatchSync.IntegrationTests;
+
+/// <summary>template.yaml, read as CloudFormation sees it (decoded by cfn-lint).</summary>
+public class TemplateTests
+{
+    private static readonly string[] Functions = ["SubmitJobFunction", "JobStateChangeFunction", "CallbackFunction"];
+
+    // Actions with no resource-level permissions (Service Authorization Reference data bundled with cfn-lint).
+    private static readonly HashSet<string> NoResourceLevel = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "batch:DescribeJobs", "batch:ListJobs"];
+
+    private static IEnumerable<JsonObject> Statements(string function) =>
+        SamTemplate.Resource(function)["Properties"]!["Policies"]!.AsArray()
+            .SelectMany(p => p!["Statement"]!.AsArray()).Select(s => s!.AsObject());
+
+    private static IEnumerable<string> Actions(string function) =>
+        Statements(function).SelectMany(s => s["Action"]!.AsArray().Select(a => (string)a!));
+
+    public static TheoryData<string, string[]> ExpectedActions() => new()
+    {
+        { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "states:SendTaskFailure", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
+        { "JobStateChangeFunction", ["batch:DescribeJobs", "states:SendTaskSuccess", "states:SendTaskFailure", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
+        { "CallbackFunction", ["batch:DescribeJobs", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(ExpectedActions))]
+    public void Each_function_is_granted_exactly_the_actions_its_code_uses(string function, string[] expected)
+    {
+        Assert.Equal(expected.Order(), Actions(function).Order());
+        Assert.DoesNotContain(Actions(function), a => a.Contains('*'));
+    }
+
+    [Fact]
+    public void Wildcard_resources_only_where_the_service_allows_nothing_narrower()
+    {
+        foreach (var function in Functions)
+        {
+            foreach (var statement in Statements(function).Where(s => s["Resource"] is JsonValue v && (string)v! == "*"))
+            {
+                Assert.All(statement["Action"]!.AsArray(), a => Assert.Contains((string)a!, NoResourceLevel));
+            }
+        }
+    }
+
+    [Fact]
+    public void BatchSync_grants_no_Batch_action_beyond_the_native_integrations_and_tagging()
+    {
+        var native = JsonNode.Parse(File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "tests", "BatchSync.Tests", "Fixtures", "native-sync", "iam-policy-sync.json")))!;
+        var nativeBatch = native["Statement"]!.AsArray().SelectMany(s => s!["Action"]!.AsArray().Select(a => (string)a!)).Where(a => a.StartsWith("batch:")).ToHashSet();
+        var ours = Functions.SelectMany(Actions).Where(a => a.StartsWith("batch:")).ToHashSet();
+        Assert.Subset(nativeBatch.Append("batch:TagResource").ToHashSet(), ours);
+        Assert.Contains("batch:SubmitJob", ours);
+    }
+
+    [Fact]
+    public void Handlers_are_class_library_methods_on_dotnet10()
+    {
+        Assert.Equal("dotnet10", (string)SamTemplate.Json["Globals"]!["Function"]!["Runtime"]!);
+        Assert.Equal("JSON", (string)SamTemplate.Json["Globals"]!["Function"]!["LoggingConfig"]!["LogFormat"]!);
+        foreach (var function in Functions)
+        {
+            Assert.Matches(@"^BatchSync\.\w+::BatchSync\.\w+\.Function::HandleAsync$", SamTemplate.Handler(function));
+            Assert.Equal("makefile", (string)SamTemplate.Resource(function)["Metadata"]!["BuildMethod"]!);
+        }
+    }
+
+    [Fact]
+    public void The_event_rule_retries_and_keeps_what_it_cannot_deliver()
+    {
+        var properties = SamTemplate.Resource("JobStateChangeFunction")["Properties"]!;
+        var rule = properties["Events"]!["BatchJobStateChange"]!["Properties"]!;
+        Assert.NotNull(rule["RetryPolicy"]!["MaximumRetryAttempts"]);
+        Assert.Equal("SQS", (string)rule["DeadLetterConfig"]!["Type"]!);
+        Assert.Equal("SQS", (string)properties["EventInvokeConfig"]!["DestinationConfig"]!["OnFailure"]!["Type"]!);
+        var table = SamTemplate.Resource("JobTable")["Properties"]!;
+        Assert.Equal("PAY_PER_REQUEST", (string)table["BillingMode"]!);
+        Assert.Equal("ExpiresAt", (string)table["TimeToLiveSpecification"]!["AttributeName"]!);
+        foreach (var output in SamTemplate.Json["Outputs"]!.AsObject())
+        {
+            Assert.False(string.IsNullOrWhiteSpace((string?)output.Value!["Description"]), output.Key);
+        }
+    }
+}
