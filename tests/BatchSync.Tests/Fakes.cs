@@ -52,8 +52,16 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
         return Task.CompletedTask;
     }
 
-    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default) =>
-        Task.FromResult<(IReadOnlyList<JobSummary>, string?)>(([], null));
+    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default)
+    {
+        log.Add("Batch.ListJobs");
+        var name = (string?)request["filters"]?[0]?["values"]?[0];
+        var jobs = Jobs.Values
+            .Where(j => name is null || j.GetProperty("jobName").GetString() == name)
+            .Select(j => new JobSummary(j.GetProperty("jobId").GetString()!, j.GetProperty("jobName").GetString()!, j.GetProperty("status").GetString(), null))
+            .ToList();
+        return Task.FromResult<(IReadOnlyList<JobSummary>, string?)>((jobs, null));
+    }
 }
 
 public sealed record SentAnswer(string Operation, string Token, string? Output, string? Error, string? Cause);
@@ -90,6 +98,9 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
 {
     public Dictionary<string, JobRecord> Records { get; } = [];
 
+    /// <summary>Runs at the start of AttachJobAsync, to play a racing writer.</summary>
+    public Action? BeforeAttach { get; set; }
+
     public Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default)
     {
         log.Add("Store.Create");
@@ -108,10 +119,12 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
         return Task.FromResult(Records.Values.FirstOrDefault(r => r.JobId == jobId));
     }
 
-    public Task AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    public Task<bool> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
     {
         log.Add("Store.AttachJob");
-        if (Records.TryGetValue(taskKey, out var r))
+        BeforeAttach?.Invoke();
+        var open = Records.TryGetValue(taskKey, out var r) && !r.IsFinished;
+        if (r is not null)
         {
             Records[taskKey] = r with
             {
@@ -121,7 +134,23 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
                 Status = r.Status == RecordStatus.Submitting ? RecordStatus.Submitted : r.Status,
             };
         }
-        return Task.CompletedTask;
+        return Task.FromResult(open);
+    }
+
+    public Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.FindOpenByExecution");
+        return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values.Where(r => r.ExecutionArn == executionArn && !r.IsFinished).ToList());
+    }
+
+    /// <summary>Pages of <paramref name="limit"/> records, oldest first, like the sparse index.</summary>
+    public Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.ListOpen");
+        var open = Records.Values.Where(r => !r.IsFinished).OrderBy(r => r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal).ToList();
+        var skip = page is null ? 0 : int.Parse(page);
+        var slice = open.Skip(skip).Take(limit).ToList();
+        return Task.FromResult<(IReadOnlyList<JobRecord>, string?)>((slice, skip + limit < open.Count ? (skip + limit).ToString() : null));
     }
 
     public Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default)
@@ -166,6 +195,7 @@ public sealed class FakeWorld
     public Processing.JobSubmitter Submitter() => new(Batch, Tasks, Store, Namespace, TimeProvider.System);
     public Processing.JobEventProcessor Events() => new(Batch, Tasks, Store, Namespace);
     public Processing.CallbackProcessor Callbacks() => new(Batch, Tasks, Store, Namespace);
+    public Processing.Reconciler Reconciler(DateTimeOffset? now = null) => new(Batch, Tasks, Store, Namespace, new FixedClock(now ?? DateTimeOffset.UtcNow));
 
     public static AwsServiceException BatchError(string code = "ClientException", string message = "Job queue q does not exist", int status = 400) =>
         new("AWSBatch", "SubmitJob", (HttpStatusCode)status, code, message, "req-1");
@@ -180,4 +210,10 @@ public sealed class FakeWorld
     }
 
     public static JsonElement Detail(byte[] evt) => JsonDocument.Parse(evt).RootElement.GetProperty("detail").Clone();
+}
+
+/// <summary>A clock that stands still at a chosen time.</summary>
+public sealed class FixedClock(DateTimeOffset now) : TimeProvider
+{
+    public override DateTimeOffset GetUtcNow() => now;
 }

@@ -206,7 +206,7 @@ public class JobEventProcessorTests
 
         Assert.Equal("Waiting", answer.Action);
         Assert.Equal(("job-1", RecordStatus.Submitted), (_world.Store.Records[Key].JobId, _world.Store.Records[Key].Status));
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Equal("SendTaskHeartbeat", _world.Tasks.Sent.Single().Operation);
     }
 
     [Fact]

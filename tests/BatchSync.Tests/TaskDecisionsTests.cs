@@ -96,10 +96,10 @@ public class TaskDecisionsTests
     [InlineData("RUNNABLE")]
     [InlineData("STARTING")]
     [InlineData("RUNNING")]
-    public void Progress_events_wait_and_attach_a_missing_job_id(string status)
+    public void Progress_events_heartbeat_and_attach_a_missing_job_id(string status)
     {
-        Assert.Equal(new EventDecision.Wait(false), TaskDecisions.OnJobEvent(Evt("job-1", status), Ns, Record(RecordStatus.Submitted)));
-        Assert.Equal(new EventDecision.Wait(true), TaskDecisions.OnJobEvent(Evt("job-1", status), Ns, Record(RecordStatus.Submitting, null)));
+        Assert.Equal(new EventDecision.Heartbeat(false), TaskDecisions.OnJobEvent(Evt("job-1", status), Ns, Record(RecordStatus.Submitted)));
+        Assert.Equal(new EventDecision.Heartbeat(true), TaskDecisions.OnJobEvent(Evt("job-1", status), Ns, Record(RecordStatus.Submitting, null)));
     }
 
     [Fact]

@@ -6,9 +6,10 @@ using BatchSync.Model;
 namespace BatchSync.Mapping;
 
 /// <summary>A SubmitJob payload that passed validation: the Batch request body (wire form) and the task token, if any.</summary>
-public sealed record SubmitRequest(JsonObject BatchRequest, string? TaskToken)
+public sealed record SubmitRequest(JsonObject BatchRequest, string? TaskToken, string? ExecutionArn = null, string? StateName = null)
 {
     public string JobName => (string)BatchRequest["jobName"]!;
+    public string JobQueue => (string)BatchRequest["jobQueue"]!;
 }
 
 /// <summary>What a SubmitJob payload says: a request, or the problems that stop it (and the token to report them to).</summary>
@@ -24,6 +25,11 @@ public sealed record SubmitMapping(SubmitRequest? Request, string? TaskToken, IR
 public static class SubmitRequestMapper
 {
     public const string TaskTokenMember = "TaskToken";
+    /// <summary>Optional: <c>"ExecutionArn.$": "$$.Execution.Id"</c>, so stopping the execution terminates the job.</summary>
+    public const string ExecutionArnMember = "ExecutionArn";
+    /// <summary>Optional: <c>"StateName.$": "$$.State.Name"</c>, kept on the record for operators.</summary>
+    public const string StateNameMember = "StateName";
+    public const int MaxStateNameLength = 80;
     /// <summary>The job parameter that marks a job as BatchSync's and carries its record key (see TaskKey).</summary>
     public const string MarkerParameter = "BatchSyncTask";
     public const int MaxTaskTokenLength = 2048;
@@ -35,7 +41,7 @@ public static class SubmitRequestMapper
     public const string StepFunctionsEnvironmentValue = "STARTED_BY_STEP_FUNCTIONS";
 
     /// <summary>Payload members that are BatchSync's, not Batch's.</summary>
-    public static readonly IReadOnlySet<string> ReservedMembers = new HashSet<string>(StringComparer.Ordinal) { TaskTokenMember };
+    public static readonly IReadOnlySet<string> ReservedMembers = new HashSet<string>(StringComparer.Ordinal) { TaskTokenMember, ExecutionArnMember, StateNameMember };
 
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
 
@@ -63,6 +69,10 @@ public static class SubmitRequestMapper
             var validator = new ShapeValidator(shapes);
             var token = ReadTaskToken(root, validator);
             var request = validator.RootToWire(root, "SubmitJobRequest", ReservedMembers);
+            var executionArn = ReadOptionalString(root, ExecutionArnMember, validator, IsExecutionArn,
+                "must be an execution ARN (use \"ExecutionArn.$\": \"$$.Execution.Id\")");
+            var stateName = ReadOptionalString(root, StateNameMember, validator, n => n.Length is > 0 and <= MaxStateNameLength,
+                $"must be 1 to {MaxStateNameLength} characters (use \"StateName.$\": \"$$.State.Name\")");
 
             if (request?["parameters"] is JsonObject parameters && parameters.ContainsKey(MarkerParameter))
             {
@@ -72,7 +82,7 @@ public static class SubmitRequestMapper
             {
                 return new SubmitMapping(null, token, validator.Problems);
             }
-            return new SubmitMapping(new SubmitRequest(request, token), token, []);
+            return new SubmitMapping(new SubmitRequest(request, token, executionArn, stateName), token, []);
         }
     }
 
@@ -144,6 +154,26 @@ public static class SubmitRequestMapper
             return null;
         }
         return token;
+    }
+
+    private static string? ReadOptionalString(JsonElement root, string member, ShapeValidator validator, Func<string, bool> valid, string rule)
+    {
+        if (!root.TryGetProperty(member, out var element))
+        {
+            return null;
+        }
+        if (element.ValueKind != JsonValueKind.String || !valid(element.GetString()!))
+        {
+            validator.Report(member, element.ValueKind == JsonValueKind.String ? rule : $"{rule}, not {ShapeValidator.Describe(element)}");
+            return null;
+        }
+        return element.GetString();
+    }
+
+    private static bool IsExecutionArn(string arn)
+    {
+        var parts = arn.Split(':');
+        return arn.Length <= 2048 && parts.Length >= 8 && parts[0] == "arn" && parts[2] == "states" && parts[5] is "execution" or "express";
     }
 
     private static SubmitMapping Invalid(string? token, InputProblem problem) => new(null, token, [problem]);

@@ -11,8 +11,12 @@ public sealed record EventAnswer(string Action, string JobId, string? Status = n
 /// <summary>Callback's answer to the job's code.</summary>
 public sealed record CallbackAnswer(string JobId, string Action, bool Waiting, string? Reason = null);
 
+/// <summary>Reconcile's answer: what an execution stop or a sweep did.</summary>
+public sealed record ReconcileAnswer(string Action, int Examined = 0, int Delivered = 0, int Heartbeats = 0, int Terminated = 0, int Failed = 0, string? Reason = null);
+
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SubmitJobAnswer))]
 [JsonSerializable(typeof(EventAnswer))]
 [JsonSerializable(typeof(CallbackAnswer))]
+[JsonSerializable(typeof(ReconcileAnswer))]
 public sealed partial class AnswerJsonContext : JsonSerializerContext;

@@ -8,6 +8,8 @@ namespace BatchSync.Processing;
 /// <summary>Callback's core: a job's code reports a result, a heartbeat or a failure for the task waiting on it.</summary>
 public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns)
 {
+    private readonly TaskResponder _responder = new(batch, tasks, store);
+
     public async Task<CallbackAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         var request = CallbackRequest.Parse(payload);
@@ -25,20 +27,13 @@ public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
                 Log.Info("Stored a {Bytes}-byte result for job {JobId}", System.Text.Encoding.UTF8.GetByteCount(store1.ResultJson), request.JobId);
                 return new CallbackAnswer(request.JobId, "ResultStored", Waiting: true);
             case CallbackDecision.SendHeartbeat:
-                var heartbeat = await tasks.SendTaskHeartbeatAsync(record!.TaskToken, cancellationToken).ConfigureAwait(false);
-                if (heartbeat == TaskAnswer.Accepted)
-                {
-                    return new CallbackAnswer(request.JobId, "Heartbeat", Waiting: true);
-                }
-                var closed = TaskDecisions.AfterAnswer(heartbeat, succeeded: false, "heartbeat");
-                await store.FinishAsync(record.TaskKey, closed, cancellationToken).ConfigureAwait(false);
-                Log.Info("Heartbeat for job {JobId}: nobody waits any more ({Answer})", request.JobId, heartbeat.ToString());
-                return new CallbackAnswer(request.JobId, "Heartbeat", Waiting: false, closed.Reason);
+                var heartbeat = await _responder.HeartbeatAsync(record!, "callback heartbeat", cancellationToken).ConfigureAwait(false);
+                return heartbeat == TaskAnswer.TaskClosed
+                    ? new CallbackAnswer(request.JobId, "Heartbeat", Waiting: false, TaskDecisions.TaskClosedReason)
+                    : new CallbackAnswer(request.JobId, "Heartbeat", Waiting: heartbeat == TaskAnswer.Accepted,
+                        heartbeat == TaskAnswer.InvalidToken ? "Step Functions refused the task token (InvalidToken)" : null);
             case CallbackDecision.SendFailure failure:
-                var answer = await tasks.SendTaskFailureAsync(record!.TaskToken, failure.Error, failure.Cause, cancellationToken).ConfigureAwait(false);
-                var ending = TaskDecisions.AfterAnswer(answer, succeeded: false, $"job reported error {failure.Error}");
-                await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
-                Log.Info("Job {JobId} reported error {Error}: task answered {Answer}", request.JobId, failure.Error, answer.ToString());
+                var (answer, ending) = await _responder.FailAsync(record!, failure.Error, failure.Cause, $"job reported error {failure.Error}", cancellationToken).ConfigureAwait(false);
                 return new CallbackAnswer(request.JobId, answer == TaskAnswer.Accepted ? "Failed" : "Closed", Waiting: false, ending.Reason);
             default:
                 throw new InvalidOperationException("Unhandled callback decision.");

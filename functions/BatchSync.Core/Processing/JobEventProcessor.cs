@@ -1,8 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Logging;
-using BatchSync.Mapping;
 using BatchSync.Store;
 using BatchSync.Tasks;
 
@@ -14,7 +12,7 @@ namespace BatchSync.Processing;
 /// </summary>
 public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns)
 {
-    public const string TaskFailedError = "States.TaskFailed";
+    private readonly TaskResponder _responder = new(batch, tasks, store);
 
     public async Task<EventAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
@@ -40,12 +38,16 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
             case EventDecision.RetryLater retry:
                 Log.Warn("Event {Status} for job {JobId} will be retried: {Reason}", evt.Status, evt.JobId, retry.Why);
                 throw new RecordNotFoundException(evt.JobId);
-            case EventDecision.Wait wait:
-                if (wait.AttachJobId)
+            case EventDecision.Heartbeat heartbeat:
+                if (heartbeat.AttachJobId)
                 {
                     await store.AttachJobAsync(taskKey!, JobOf(evt), cancellationToken).ConfigureAwait(false);
+                    record = record! with { JobId = evt.JobId };
                 }
-                return new EventAnswer("Waiting", evt.JobId, evt.Status);
+                var answer = await _responder.HeartbeatAsync(record!, $"job {evt.Status}", cancellationToken).ConfigureAwait(false);
+                return answer == TaskAnswer.TaskClosed
+                    ? new EventAnswer("Terminated", evt.JobId, evt.Status, TaskDecisions.TaskClosedReason)
+                    : new EventAnswer("Waiting", evt.JobId, evt.Status);
             case EventDecision.Deliver deliver:
                 return await DeliverAsync(evt, record!, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
             default:
@@ -56,34 +58,12 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
     private async Task<EventAnswer> DeliverAsync(JobStateEvent evt, JobRecord record, bool succeeded, CancellationToken cancellationToken)
     {
         var detail = await CurrentDetailAsync(evt, cancellationToken).ConfigureAwait(false);
-        var native = NativeOutputMapper.ToNative(detail);
-        TaskAnswer answer;
-        if (succeeded)
-        {
-            if (record.Result is { } result)
-            {
-                native = NativeOutputMapper.WithResult(native, JsonNode.Parse(result));
-            }
-            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, OutputBudget.FitOutput(native), cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            answer = await tasks.SendTaskFailureAsync(record.TaskToken, TaskFailedError, OutputBudget.FitCause(native), cancellationToken).ConfigureAwait(false);
-        }
-        var ending = TaskDecisions.AfterAnswer(answer, succeeded, $"job {evt.Status}");
         if (record.JobId is null)
         {
             await store.AttachJobAsync(record.TaskKey, JobOf(evt), cancellationToken).ConfigureAwait(false);
+            record = record with { JobId = evt.JobId };
         }
-        var changed = await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
-        if (answer == TaskAnswer.InvalidToken)
-        {
-            Log.Warn("Step Functions refused the task token of job {JobId} (InvalidToken); record closed", evt.JobId);
-        }
-        else
-        {
-            Log.Info("Job {JobId} {Status}: task answered {Answer}{Duplicate}", evt.JobId, evt.Status, answer.ToString(), changed ? "" : " (record had already ended)");
-        }
+        var (answer, ending) = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken).ConfigureAwait(false);
         return new EventAnswer(answer == TaskAnswer.Accepted ? (succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, ending.Reason);
     }
 

@@ -12,6 +12,8 @@ namespace BatchSync.Processing;
 /// </summary>
 public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock)
 {
+    private readonly OrphanFinder _orphans = new(batch, ns);
+
     public async Task<SubmitJobAnswer> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         var mapping = SubmitRequestMapper.Map(payload);
@@ -48,6 +50,9 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             TaskToken = token,
             Status = RecordStatus.Submitting,
             JobName = mapping.Request.JobName,
+            JobQueue = mapping.Request.JobQueue,
+            ExecutionArn = mapping.Request.ExecutionArn,
+            StateName = mapping.Request.StateName,
             CreatedAt = now,
             UpdatedAt = now,
         }, cancellationToken).ConfigureAwait(false);
@@ -61,6 +66,13 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
                     ? new SubmitJobAnswer(null, null, existing.JobName, existing.Status.ToString(), existing.Reason)
                     : new SubmitJobAnswer(existing.JobArn, existing.JobId, existing.JobName);
             }
+            // An earlier attempt wrote the record and stopped before noting a job: it may have submitted one.
+            if (existing is not null && await _orphans.FindAsync(existing, cancellationToken).ConfigureAwait(false) is { } orphan)
+            {
+                Log.Info("SubmitJob retried for task {TaskKey}: found job {JobId} from the earlier attempt", taskKey, orphan.JobId);
+                await AttachAsync(existing, orphan, cancellationToken).ConfigureAwait(false);
+                return new SubmitJobAnswer(orphan.JobArn, orphan.JobId, orphan.JobName);
+            }
         }
 
         SubmittedJob submitted;
@@ -73,9 +85,28 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, e.ErrorCode, e.RequestId);
             return await FailTaskAsync(token, $"Batch.{e.ErrorCode}", e.NativeCause, taskKey, cancellationToken).ConfigureAwait(false);
         }
-        await store.AttachJobAsync(taskKey!, submitted, cancellationToken).ConfigureAwait(false);
         Log.Info("Submitted job {JobId} ({JobName}) for task {TaskKey}", submitted.JobId, submitted.JobName, taskKey);
+        await AttachAsync(new JobRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, ExecutionArn = mapping.Request.ExecutionArn },
+            submitted, cancellationToken).ConfigureAwait(false);
         return new SubmitJobAnswer(submitted.JobArn, submitted.JobId, submitted.JobName);
+    }
+
+    /// <summary>
+    /// Notes the job on its record. If the record ended meanwhile (the execution stopped while the job was being
+    /// submitted), nobody waits for the job: terminate it.
+    /// </summary>
+    private async Task AttachAsync(JobRecord record, SubmittedJob job, CancellationToken cancellationToken)
+    {
+        if (!await store.AttachJobAsync(record.TaskKey, job, cancellationToken).ConfigureAwait(false))
+        {
+            var ended = await store.GetAsync(record.TaskKey, cancellationToken).ConfigureAwait(false) ?? record;
+            if (ended.Status != RecordStatus.Closed)
+            {
+                return; // the job's own outcome was delivered first
+            }
+            Log.Warn("The task of job {JobId} ended while it was submitted ({Reason}): terminating it", job.JobId, ended.Reason);
+            await batch.TerminateJobAsync(job.JobId, TaskDecisions.OrphanReason(ended), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<SubmittedJob> SubmitOrThrowAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken)

@@ -7,12 +7,17 @@ using BatchSync.Tasks;
 namespace BatchSync.Store;
 
 /// <summary>
-/// Task records in one DynamoDB table (hash key TaskKey; index JobId-index on JobId, keys only; TTL on ExpiresAt, set
-/// only when a record finishes).
+/// Task records in one DynamoDB table: hash key TaskKey; JobId-index (JobId, keys only); ExecutionArn-index
+/// (ExecutionArn, keys only); Open-index, a sparse index of unfinished records (OpenShard + CreatedAt) whose attribute
+/// is removed when a record finishes, so the sweep's cost follows unfinished records only; TTL on ExpiresAt, set when a
+/// record finishes.
 /// </summary>
 public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IJobStore
 {
     public const string JobIdIndex = "JobId-index";
+    public const string ExecutionIndex = "ExecutionArn-index";
+    public const string OpenIndex = "Open-index";
+    private const string OpenShard = "OPEN";
     private const string Open = "#s IN (:submitting, :submitted)";
 
     public static DynamoJobStore Create(AwsSettings settings, TimeProvider clock)
@@ -80,7 +85,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         return key is null ? null : await GetAsync(key, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    public async Task<bool> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
     {
         var values = new Dictionary<string, AttributeValue>
         {
@@ -102,6 +107,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
                 ExpressionAttributeNames = new() { ["#s"] = "Status" },
                 ExpressionAttributeValues = values,
             }, cancellationToken).ConfigureAwait(false);
+            return true;
         }
         catch (ConditionalCheckFailedException)
         {
@@ -123,7 +129,67 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             {
                 // Already attached.
             }
+            return false;
         }
+    }
+
+    public async Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
+    {
+        var records = new List<JobRecord>();
+        Dictionary<string, AttributeValue>? start = null;
+        do
+        {
+            var answer = await dynamo.QueryAsync(new QueryRequest
+            {
+                TableName = tableName,
+                IndexName = ExecutionIndex,
+                KeyConditionExpression = "ExecutionArn = :e",
+                ExpressionAttributeValues = new() { [":e"] = S(executionArn) },
+                ExclusiveStartKey = start,
+            }, cancellationToken).ConfigureAwait(false);
+            foreach (var key in answer.Items ?? [])
+            {
+                if (await GetAsync(key["TaskKey"].S, cancellationToken).ConfigureAwait(false) is { IsFinished: false } record)
+                {
+                    records.Add(record);
+                }
+            }
+            start = answer.LastEvaluatedKey is { Count: > 0 } last ? last : null;
+        }
+        while (start is not null);
+        return records;
+    }
+
+    public async Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default)
+    {
+        var answer = await dynamo.QueryAsync(new QueryRequest
+        {
+            TableName = tableName,
+            IndexName = OpenIndex,
+            KeyConditionExpression = "OpenShard = :open",
+            ExpressionAttributeValues = new() { [":open"] = S(OpenShard) },
+            ScanIndexForward = true,
+            Limit = limit,
+            ExclusiveStartKey = PageKey(page),
+        }, cancellationToken).ConfigureAwait(false);
+        var records = (answer.Items ?? []).Select(FromItem).Where(r => !r.IsFinished).ToList();
+        var last = answer.LastEvaluatedKey is { Count: > 0 } key ? $"{key["CreatedAt"].N}/{key["TaskKey"].S}" : null;
+        return (records, last);
+    }
+
+    private static Dictionary<string, AttributeValue>? PageKey(string? page)
+    {
+        if (page is null)
+        {
+            return null;
+        }
+        var slash = page.IndexOf('/');
+        return new Dictionary<string, AttributeValue>
+        {
+            ["OpenShard"] = S(OpenShard),
+            ["CreatedAt"] = new AttributeValue { N = page[..slash] },
+            ["TaskKey"] = S(page[(slash + 1)..]),
+        };
     }
 
     public async Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default) =>
@@ -131,7 +197,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             new() { ["#r"] = "Result" }, new() { [":result"] = S(resultJson) }, cancellationToken).ConfigureAwait(false);
 
     public async Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default) =>
-        await ConditionalUpdate(taskKey, "SET #s = :status, Reason = :reason, UpdatedAt = :now, ExpiresAt = :expires",
+        await ConditionalUpdate(taskKey, "SET #s = :status, Reason = :reason, UpdatedAt = :now, ExpiresAt = :expires REMOVE OpenShard",
             new(),
             new()
             {
@@ -196,6 +262,13 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         Add("JobName", r.JobName);
         Add("Result", r.Result);
         Add("Reason", r.Reason);
+        Add("JobQueue", r.JobQueue);
+        Add("ExecutionArn", r.ExecutionArn);
+        Add("StateName", r.StateName);
+        if (!r.IsFinished)
+        {
+            item["OpenShard"] = S(OpenShard);
+        }
         if (r.ExpiresAt is { } expires)
         {
             item["ExpiresAt"] = N(expires);
@@ -217,6 +290,9 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             JobName = Str("JobName"),
             Result = Str("Result"),
             Reason = Str("Reason"),
+            JobQueue = Str("JobQueue"),
+            ExecutionArn = Str("ExecutionArn"),
+            StateName = Str("StateName"),
             CreatedAt = Num("CreatedAt") ?? 0,
             UpdatedAt = Num("UpdatedAt") ?? 0,
             ExpiresAt = Num("ExpiresAt"),

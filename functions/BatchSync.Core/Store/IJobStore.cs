@@ -15,8 +15,17 @@ public interface IJobStore
     /// <summary>The record of the task waiting on a job, found through the job id index.</summary>
     Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default);
 
-    /// <summary>Remembers the job that answers the task (Submitting becomes Submitted).</summary>
-    Task AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Remembers the job that answers the task (Submitting becomes Submitted). False when the record had already
+    /// ended (its execution stopped while the job was being submitted): the job then has nobody waiting for it.
+    /// </summary>
+    Task<bool> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default);
+
+    /// <summary>The unfinished records of one execution (one index query).</summary>
+    Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default);
+
+    /// <summary>One page of unfinished records, oldest first, from the sparse open-records index.</summary>
+    Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>Stores a callback result; false when the record is already finished.</summary>
     Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default);

@@ -26,6 +26,11 @@ public sealed record JobRecord
     public string? JobId { get; init; }
     public string? JobArn { get; init; }
     public string? JobName { get; init; }
+    /// <summary>The queue the job was submitted to (to find an orphaned job by name after a crash).</summary>
+    public string? JobQueue { get; init; }
+    /// <summary>The execution that owns the task (<c>$$.Execution.Id</c>), when the state machine passes it.</summary>
+    public string? ExecutionArn { get; init; }
+    public string? StateName { get; init; }
     /// <summary>A result reported through the Callback function, as JSON text.</summary>
     public string? Result { get; init; }
     /// <summary>Why the record finished the way it did.</summary>

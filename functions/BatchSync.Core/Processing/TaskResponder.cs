@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BatchSync.Aws;
+using BatchSync.Logging;
+using BatchSync.Mapping;
+using BatchSync.Store;
+using BatchSync.Tasks;
+
+namespace BatchSync.Processing;
+
+/// <summary>
+/// The actions every processor takes on a task, carried out the same way wherever a decision calls for them: deliver
+/// an outcome, heartbeat, fail, or close the record and terminate its job.
+/// </summary>
+public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store)
+{
+    public const string TaskFailedError = "States.TaskFailed";
+
+    /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
+    public async Task<(TaskAnswer Answer, RecordEnding Ending)> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
+    {
+        var native = NativeOutputMapper.ToNative(jobDetail);
+        TaskAnswer answer;
+        if (succeeded)
+        {
+            if (record.Result is { } result)
+            {
+                native = NativeOutputMapper.WithResult(native, JsonNode.Parse(result));
+            }
+            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, OutputBudget.FitOutput(native), cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            answer = await tasks.SendTaskFailureAsync(record.TaskToken, TaskFailedError, OutputBudget.FitCause(native), cancellationToken).ConfigureAwait(false);
+        }
+        var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
+        var ending = TaskDecisions.AfterAnswer(answer, succeeded, $"job {status}");
+        await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
+        if (answer == TaskAnswer.InvalidToken)
+        {
+            Log.Warn("Step Functions refused the task token of job {JobId} (InvalidToken); record closed", record.JobId);
+        }
+        else
+        {
+            Log.Info("Job {JobId} {Status}: task answered {Answer}", record.JobId, status, answer.ToString());
+        }
+        return (answer, ending);
+    }
+
+    /// <summary>Heartbeats the task; when nobody waits any more, terminates the job and closes the record.</summary>
+    public async Task<TaskAnswer> HeartbeatAsync(JobRecord record, string what, CancellationToken cancellationToken)
+    {
+        var answer = await tasks.SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
+        switch (TaskDecisions.AfterHeartbeat(answer))
+        {
+            case HeartbeatFollowUp.TerminateAndClose:
+                await CloseAsync(record, TaskDecisions.TaskGone(what), TaskDecisions.TaskClosedReason, cancellationToken).ConfigureAwait(false);
+                break;
+            case HeartbeatFollowUp.LogOnly:
+                Log.Warn("Heartbeat for job {JobId} answered {Answer}; nothing changed", record.JobId, answer.ToString());
+                break;
+        }
+        return answer;
+    }
+
+    /// <summary>Fails the task with an error of BatchSync's or the job's and ends the record.</summary>
+    public async Task<(TaskAnswer Answer, RecordEnding Ending)> FailAsync(JobRecord record, string error, string cause, string what, CancellationToken cancellationToken)
+    {
+        var answer = await tasks.SendTaskFailureAsync(record.TaskToken, OutputBudget.Clip(error, OutputBudget.MaxErrorChars),
+            OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), cancellationToken).ConfigureAwait(false);
+        var ending = TaskDecisions.AfterAnswer(answer, succeeded: false, what);
+        await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
+        Log.Info("Task of job {JobId} failed with {Error}: {Answer}", record.JobId, error, answer.ToString());
+        return (answer, ending);
+    }
+
+    /// <summary>Closes the record (first, so nothing answers it again) and terminates its job, if it has one.</summary>
+    public async Task CloseAsync(JobRecord record, RecordEnding ending, string terminateReason, CancellationToken cancellationToken)
+    {
+        var closed = await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
+        if (record.JobId is { } jobId)
+        {
+            await batch.TerminateJobAsync(jobId, terminateReason, cancellationToken).ConfigureAwait(false);
+        }
+        Log.Info("Closed the task of job {JobId}{Already}: {Reason}", record.JobId, closed ? "" : " (record had already ended)", ending.Reason);
+    }
+}

@@ -1,0 +1,22 @@
+using BatchSync.Processing;
+
+namespace BatchSync.Reconcile;
+
+/// <summary>
+/// Triggered by "Step Functions Execution Status Change" events (ABORTED, TIMED_OUT, FAILED) and by the sweep
+/// schedule. Handler: <c>BatchSync.Reconcile::BatchSync.Reconcile.Function::HandleAsync</c>.
+/// </summary>
+public sealed class Function
+{
+    private readonly Reconciler _reconciler;
+
+    public Function() : this(FunctionHost.FromEnvironment())
+    {
+    }
+
+    public Function(FunctionHost host) =>
+        _reconciler = new Reconciler(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock);
+
+    public Task<Stream> HandleAsync(Stream input) =>
+        FunctionHost.RunAsync("Reconcile", input, payload => _reconciler.HandleAsync(payload), AnswerJsonContext.Default.ReconcileAnswer);
+}
