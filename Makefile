@@ -14,4 +14,7 @@ build-JobStateChangeFunction:
 build-CallbackFunction:
 	$(PUBLISH) functions/Callback/Callback.csproj
 
-.PHONY: build-SubmitJobFunction build-JobStateChangeFunction build-CallbackFunction
+build-ReconcileFunction:
+	$(PUBLISH) functions/Reconcile/Reconcile.csproj
+
+.PHONY: build-SubmitJobFunction build-JobStateChangeFunction build-CallbackFunction build-ReconcileFunction

@@ -15,7 +15,7 @@ public class EndToEndTests(MotoFixture moto)
 {
     private static readonly JsonObject ExecutionInput = new() { ["inputFile"] = "s3://reports/2026-11-24.csv", ["date"] = "2026-11-24" };
 
-    private static async Task<(string ExecutionArn, string SubmitJobArn)> StartReadmeExampleAsync(AwsWorld world, string? definitionText = null)
+    internal static async Task<(string ExecutionArn, string SubmitJobArn)> StartReadmeExampleAsync(AwsWorld world, string? definitionText = null)
     {
         var (queue, definition, role) = await world.CreateBatchAsync();
         await world.CreateTableFromTemplateAsync();
@@ -27,7 +27,7 @@ public class EndToEndTests(MotoFixture moto)
         return ((string)execution["executionArn"]!, functionArn);
     }
 
-    private static async Task<(JsonObject Submitted, JsonObject Event)> SubmitAndBuildEventAsync(AwsWorld world, string executionArn)
+    internal static async Task<(JsonObject Submitted, JsonObject Event)> SubmitAndBuildEventAsync(AwsWorld world, string executionArn)
     {
         var payload = await world.ScheduledPayloadAsync(executionArn);
         Assert.False(string.IsNullOrEmpty((string?)payload["TaskToken"]));

@@ -94,9 +94,9 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
                 : (await batch.DescribeJobsAsync(ids, cancellationToken).ConfigureAwait(false))
                     .Where(j => j.TryGetProperty("jobId", out _))
                     .ToDictionary(j => j.GetProperty("jobId").GetString()!);
-            foreach (var listed in records)
+            foreach (var record in records)
             {
-                await SweepOneAsync(listed, described, tally, cancellationToken).ConfigureAwait(false);
+                await SweepOneAsync(record, described, tally, cancellationToken).ConfigureAwait(false);
             }
             page = next;
         }
@@ -107,13 +107,8 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         return new ReconcileAnswer("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed);
     }
 
-    private async Task SweepOneAsync(JobRecord listed, Dictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task SweepOneAsync(JobRecord record, Dictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
     {
-        // The index is eventually consistent and lacks the result: act on the record as it is now.
-        if (await store.GetAsync(listed.TaskKey, cancellationToken).ConfigureAwait(false) is not { } record)
-        {
-            return;
-        }
         tally.Examined++;
         JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
         var view = detail is { } e && e.TryGetProperty("status", out var s) ? new JobView(record.JobId!, s.GetString()!) : null;

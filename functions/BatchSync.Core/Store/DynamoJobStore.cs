@@ -172,9 +172,34 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             Limit = limit,
             ExclusiveStartKey = PageKey(page),
         }, cancellationToken).ConfigureAwait(false);
-        var records = (answer.Items ?? []).Select(FromItem).Where(r => !r.IsFinished).ToList();
+        var records = await GetManyAsync((answer.Items ?? []).Select(k => k["TaskKey"].S).ToList(), cancellationToken).ConfigureAwait(false);
         var last = answer.LastEvaluatedKey is { Count: > 0 } key ? $"{key["CreatedAt"].N}/{key["TaskKey"].S}" : null;
         return (records, last);
+    }
+
+    /// <summary>Strongly consistent reads of up to 100 records in one call; only the unfinished ones, oldest first.</summary>
+    private async Task<IReadOnlyList<JobRecord>> GetManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        if (keys.Count == 0)
+        {
+            return [];
+        }
+        var records = new List<JobRecord>();
+        var pending = new Dictionary<string, KeysAndAttributes>
+        {
+            [tableName] = new KeysAndAttributes { Keys = keys.Select(Key).ToList(), ConsistentRead = true },
+        };
+        for (var attempt = 0; pending.Count > 0 && attempt < 5; attempt++)
+        {
+            var answer = await dynamo.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = pending }, cancellationToken).ConfigureAwait(false);
+            records.AddRange((answer.Responses?.GetValueOrDefault(tableName) ?? []).Select(FromItem));
+            pending = answer.UnprocessedKeys is { Count: > 0 } unprocessed ? unprocessed : [];
+            if (pending.Count > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50 << attempt), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        return records.Where(r => !r.IsFinished).OrderBy(r => r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal).ToList();
     }
 
     private static Dictionary<string, AttributeValue>? PageKey(string? page)

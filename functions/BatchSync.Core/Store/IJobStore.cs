@@ -24,7 +24,10 @@ public interface IJobStore
     /// <summary>The unfinished records of one execution (one index query).</summary>
     Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default);
 
-    /// <summary>One page of unfinished records, oldest first, from the sparse open-records index.</summary>
+    /// <summary>
+    /// One page of unfinished records, oldest first: keys from the sparse open-records index, then the records
+    /// themselves read strongly consistently (so a record that finished meanwhile is left out).
+    /// </summary>
     Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>Stores a callback result; false when the record is already finished.</summary>

@@ -176,12 +176,13 @@ public sealed class AwsWorld
     /// Puts the template's rule (pattern from template.yaml) on moto's EventBridge with an SQS target, sends the events,
     /// and returns what the rule delivered.
     /// </summary>
-    public async Task<IReadOnlyList<JsonObject>> DeliverThroughRuleAsync(IEnumerable<JsonObject> events)
+    public async Task<IReadOnlyList<JsonObject>> DeliverThroughRuleAsync(IEnumerable<JsonObject> events, JsonObject? pattern = null)
     {
-        var queueUrl = (await Sqs.CreateQueueAsync($"{StackName}-rule-target")).QueueUrl;
+        var rule = $"{StackName}-rule-{Guid.NewGuid():N}"[..40];
+        var queueUrl = (await Sqs.CreateQueueAsync(rule)).QueueUrl;
         var queueArn = (await Sqs.GetQueueAttributesAsync(queueUrl, ["QueueArn"])).QueueARN;
-        await EventsAsync("PutRule", new JsonObject { ["Name"] = $"{StackName}-jobs", ["EventPattern"] = SamTemplate.RulePattern(StackName).ToJsonString() });
-        await EventsAsync("PutTargets", new JsonObject { ["Rule"] = $"{StackName}-jobs", ["Targets"] = new JsonArray(new JsonObject { ["Id"] = "JobStateChange", ["Arn"] = queueArn }) });
+        await EventsAsync("PutRule", new JsonObject { ["Name"] = rule, ["EventPattern"] = (pattern ?? SamTemplate.RulePattern(StackName)).ToJsonString() });
+        await EventsAsync("PutTargets", new JsonObject { ["Rule"] = rule, ["Targets"] = new JsonArray(new JsonObject { ["Id"] = "target", ["Arn"] = queueArn }) });
         foreach (var evt in events)
         {
             var answer = await EventsAsync("PutEvents", new JsonObject
@@ -211,6 +212,36 @@ public sealed class AwsWorld
             }
         }
     }
+
+    /// <summary>The "Step Functions Execution Status Change" event for an execution as it is now.</summary>
+    public async Task<JsonObject> ExecutionStatusChangeEventAsync(string executionArn, string? status = null)
+    {
+        var execution = await SfnAsync("DescribeExecution", new JsonObject { ["executionArn"] = executionArn });
+        return new JsonObject
+        {
+            ["version"] = "0",
+            ["id"] = Guid.NewGuid().ToString(),
+            ["detail-type"] = "Step Functions Execution Status Change",
+            ["source"] = "aws.states",
+            ["account"] = Account,
+            ["time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["region"] = Region,
+            ["resources"] = new JsonArray(executionArn),
+            ["detail"] = new JsonObject
+            {
+                ["executionArn"] = executionArn,
+                ["stateMachineArn"] = execution["stateMachineArn"]?.DeepClone(),
+                ["name"] = execution["name"]?.DeepClone(),
+                ["status"] = status ?? (string?)execution["status"],
+            },
+        };
+    }
+
+    public static JsonObject ScheduledEvent() => new()
+    {
+        ["version"] = "0", ["id"] = Guid.NewGuid().ToString(), ["detail-type"] = "Scheduled Event", ["source"] = "aws.events",
+        ["account"] = Account, ["time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), ["resources"] = new JsonArray(), ["detail"] = new JsonObject(),
+    };
 
     public async Task<JsonObject> WaitForExecutionAsync(string executionArn, Func<JsonObject, bool> done, TimeSpan? timeout = null)
     {

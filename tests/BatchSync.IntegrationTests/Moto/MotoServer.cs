@@ -127,7 +127,14 @@ public sealed class MotoFixture : IDisposable
         // A second server whose Batch fails every job (moto's MOTO_SIMPLE_BATCH_FAIL_AFTER=0).
         FailingBatch = new MotoServer(new Dictionary<string, string> { ["MOTO_SIMPLE_BATCH_FAIL_AFTER"] = "0" });
         FailingBatch.UseSimpleModes();
+        // A third whose Batch walks SUBMITTED → PENDING → RUNNABLE → STARTING → FAILED, a few seconds a step
+        // (Docker mode with no Docker engine), so tests can act while a job is still queued.
+        SlowBatch = new MotoServer();
+        SlowBatch.Post("/moto-api/config", """{"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}""");
+        SlowBatch.Post("/moto-api/state-manager/set-transition", """{"model_name":"batch::job","transition":{"progression":"time","seconds":3}}""");
     }
+
+    public MotoServer SlowBatch { get; }
 
     public MotoServer Server { get; }
     public MotoServer FailingBatch { get; }
@@ -136,6 +143,7 @@ public sealed class MotoFixture : IDisposable
     {
         Server.Dispose();
         FailingBatch.Dispose();
+        SlowBatch.Dispose();
     }
 }
 

@@ -17,10 +17,10 @@ public static class SamTemplate
 
     public static string Handler(string logicalId) => (string)Resource(logicalId)["Properties"]!["Handler"]!;
 
-    /// <summary>The JobStateChange rule's event pattern with ${AWS::StackName} resolved.</summary>
-    public static JsonObject RulePattern(string stackName)
+    /// <summary>An EventBridge rule's event pattern with ${AWS::StackName} resolved.</summary>
+    public static JsonObject RulePattern(string stackName, string function = "JobStateChangeFunction", string eventName = "BatchJobStateChange")
     {
-        var pattern = Resource("JobStateChangeFunction")["Properties"]!["Events"]!["BatchJobStateChange"]!["Properties"]!["Pattern"]!.DeepClone();
+        var pattern = Resource(function)["Properties"]!["Events"]![eventName]!["Properties"]!["Pattern"]!.DeepClone();
         return (JsonObject)Resolve(pattern, stackName)!;
     }
 
