@@ -100,3 +100,18 @@ public class TemplateTests
         }
     }
 }
+
+/// <summary>The README's claims point at tests that exist.</summary>
+public class ReadmeTests
+{
+    [Fact]
+    public void Every_test_the_README_cites_exists()
+    {
+        var readme = File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "README.md"));
+        var cited = System.Text.RegularExpressions.Regex.Matches(readme, @"`([A-Z][a-z]+(?:_[A-Za-z0-9]+){2,})`").Select(m => m.Groups[1].Value).Distinct().ToList();
+        Assert.NotEmpty(cited);
+        var sources = string.Join("\n", Directory.GetFiles(Path.Combine(SamTemplate.RepoRoot, "tests"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}")).Select(File.ReadAllText));
+        Assert.All(cited, name => Assert.Matches($@"(void|Task) {name}\(", sources));
+    }
+}
