@@ -8,15 +8,19 @@ namespace BatchSync.Callback;
 /// </summary>
 public sealed class Function
 {
+    private readonly FunctionHost _host;
     private readonly CallbackProcessor _processor;
 
     public Function() : this(FunctionHost.FromEnvironment())
     {
     }
 
-    public Function(FunctionHost host) =>
+    public Function(FunctionHost host)
+    {
+        _host = host;
         _processor = new CallbackProcessor(host.Batch, host.Tasks, host.Store, host.Namespace);
+    }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        FunctionHost.RunAsync("Callback", input, payload => _processor.HandleAsync(payload), AnswerJsonContext.Default.CallbackAnswer);
+        _host.RunAsync("Callback", input, (payload, cancel) => _processor.HandleAsync(payload, cancel), AnswerJsonContext.Default.CallbackAnswer);
 }

@@ -8,15 +8,19 @@ namespace BatchSync.JobStateChange;
 /// </summary>
 public sealed class Function
 {
+    private readonly FunctionHost _host;
     private readonly JobEventProcessor _processor;
 
     public Function() : this(FunctionHost.FromEnvironment())
     {
     }
 
-    public Function(FunctionHost host) =>
+    public Function(FunctionHost host)
+    {
+        _host = host;
         _processor = new JobEventProcessor(host.Batch, host.Tasks, host.Store, host.Namespace);
+    }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        FunctionHost.RunAsync("JobStateChange", input, payload => _processor.HandleAsync(payload), AnswerJsonContext.Default.EventAnswer);
+        _host.RunAsync("JobStateChange", input, (payload, cancel) => _processor.HandleAsync(payload, cancel), AnswerJsonContext.Default.EventAnswer);
 }

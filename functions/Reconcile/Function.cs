@@ -8,15 +8,19 @@ namespace BatchSync.Reconcile;
 /// </summary>
 public sealed class Function
 {
+    private readonly FunctionHost _host;
     private readonly Reconciler _reconciler;
 
     public Function() : this(FunctionHost.FromEnvironment())
     {
     }
 
-    public Function(FunctionHost host) =>
+    public Function(FunctionHost host)
+    {
+        _host = host;
         _reconciler = new Reconciler(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock);
+    }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        FunctionHost.RunAsync("Reconcile", input, payload => _reconciler.HandleAsync(payload), AnswerJsonContext.Default.ReconcileAnswer);
+        _host.RunAsync("Reconcile", input, (payload, cancel) => _reconciler.HandleAsync(payload, cancel), AnswerJsonContext.Default.ReconcileAnswer);
 }

@@ -8,15 +8,19 @@ namespace BatchSync.SubmitJob;
 /// </summary>
 public sealed class Function
 {
+    private readonly FunctionHost _host;
     private readonly JobSubmitter _submitter;
 
     public Function() : this(FunctionHost.FromEnvironment())
     {
     }
 
-    public Function(FunctionHost host) =>
+    public Function(FunctionHost host)
+    {
+        _host = host;
         _submitter = new JobSubmitter(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock);
+    }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        FunctionHost.RunAsync("SubmitJob", input, payload => _submitter.SubmitAsync(payload), AnswerJsonContext.Default.SubmitJobAnswer);
+        _host.RunAsync("SubmitJob", input, (payload, cancel) => _submitter.SubmitAsync(payload, cancel), AnswerJsonContext.Default.SubmitJobAnswer);
 }

@@ -197,6 +197,44 @@ public class AwsTransportTests
         }
     }
 
+    private sealed class ManualClock(DateTimeOffset start) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = start;
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public async Task No_call_starts_once_the_invocation_budget_is_spent()
+    {
+        var clock = new ManualClock(DateTimeOffset.UnixEpoch);
+        var handler = new ScriptedHandler(_ => Answer(200, "{}"));
+        var transport = new AwsTransport(new HttpClient(handler), new Uri("http://127.0.0.1:1/"), "AWSStepFunctions",
+            new RetryPolicy { Clock = clock, Delay = (_, _) => Task.CompletedTask });
+        using (InvocationBudget.Start(TimeSpan.FromMilliseconds(300), clock))
+        {
+            await Assert.ThrowsAsync<BudgetExhaustedException>(() => new StepFunctionsClient(transport).SendTaskHeartbeatAsync("t"));
+        }
+        Assert.Empty(handler.Requests);
+        Assert.Null(InvocationBudget.Deadline);
+    }
+
+    [Fact]
+    public async Task Retries_stop_when_the_backoff_would_outlast_the_budget()
+    {
+        var clock = new ManualClock(DateTimeOffset.UnixEpoch);
+        var handler = new ScriptedHandler(_ => { clock.Now += TimeSpan.FromSeconds(1); return Answer(503, ""); });
+        var transport = new AwsTransport(new HttpClient(handler), new Uri("http://127.0.0.1:1/"), "AWSStepFunctions",
+            new RetryPolicy { Clock = clock, MaxAttempts = 10, BaseDelay = TimeSpan.FromSeconds(1), Jitter = () => 1, Delay = (d, _) => { clock.Now += d; return Task.CompletedTask; } });
+        using (InvocationBudget.Start(TimeSpan.FromSeconds(5), clock))
+        {
+            var error = await Assert.ThrowsAsync<BudgetExhaustedException>(() => new StepFunctionsClient(transport).SendTaskHeartbeatAsync("t"));
+            Assert.IsType<AwsServiceException>(error.InnerException);
+        }
+        // 1 s call, 1 s backoff, 1 s call, 2 s backoff would leave nothing: two attempts, then a clean failure.
+        Assert.Equal(2, handler.Requests.Count);
+        Assert.Equal(1, transport.Retries);
+    }
+
     [Fact]
     public void Backoff_is_capped_exponential_with_full_jitter()
     {

@@ -49,6 +49,10 @@ public sealed class AwsTransport
     public int Attempts => _attempts;
     private int _attempts;
 
+    /// <summary>Counts the retries made after a failed attempt.</summary>
+    public int Retries => _retries;
+    private int _retries;
+
     /// <summary>A transport signing with SigV4 for <paramref name="signingName"/> with the default credential chain.</summary>
     public static AwsTransport Create(AwsSettings settings, string serviceEnvName, string endpointPrefix, string signingName, string serviceName, RetryPolicy? retry = null)
     {
@@ -64,13 +68,23 @@ public sealed class AwsTransport
     public async Task<byte[]> SendAsync(string operation, string path, string contentType, byte[] body, Idempotency idempotency,
         IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default)
     {
+        Exception? lastFailure = null;
         for (var attempt = 1; ; attempt++)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var timeout = _retry.AttemptTimeout;
+            if (InvocationBudget.Remaining(_retry.Clock) is { } remaining)
+            {
+                if (remaining < InvocationBudget.MinimumAttempt)
+                {
+                    throw new BudgetExhaustedException(ServiceName, operation, lastFailure);
+                }
+                timeout = remaining < timeout ? remaining : timeout;
+            }
             Exception failure;
             bool retryable;
             using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            attemptTimeout.CancelAfter(_retry.AttemptTimeout);
+            attemptTimeout.CancelAfter(timeout);
             try
             {
                 Interlocked.Increment(ref _attempts);
@@ -96,7 +110,7 @@ public sealed class AwsTransport
             }
             catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
             {
-                failure = new TimeoutException($"{ServiceName} {operation} took longer than {_retry.AttemptTimeout.TotalSeconds:0.#} s.", e);
+                failure = new TimeoutException($"{ServiceName} {operation} took longer than {timeout.TotalSeconds:0.#} s.", e);
                 retryable = idempotency == Idempotency.Safe;
             }
             catch (HttpRequestException e)
@@ -110,7 +124,14 @@ public sealed class AwsTransport
             {
                 throw failure is AwsServiceException ? failure : new AwsTransportException(ServiceName, operation, attempt, failure);
             }
-            await _retry.Delay(_retry.BackoffBefore(attempt), cancellationToken).ConfigureAwait(false);
+            lastFailure = failure;
+            var backoff = _retry.BackoffBefore(attempt);
+            if (InvocationBudget.Remaining(_retry.Clock) is { } left && left < backoff + InvocationBudget.MinimumAttempt)
+            {
+                throw new BudgetExhaustedException(ServiceName, operation, failure);
+            }
+            Interlocked.Increment(ref _retries);
+            await _retry.Delay(backoff, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -13,6 +13,7 @@ public sealed class RetryPolicy
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(5);
     public Func<TimeSpan, CancellationToken, Task> Delay { get; init; } = Task.Delay;
     public Func<double> Jitter { get; init; } = Random.Shared.NextDouble;
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 
     public static RetryPolicy Default { get; } = new();
 

@@ -18,7 +18,13 @@ public sealed class FunctionHost
         Tasks = StepFunctionsClient.Create(settings);
         Store = DynamoJobStore.Create(settings, clock);
         Clock = clock;
+        Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
     }
+
+    /// <summary>How long one invocation may spend on calls before failing cleanly (null: no limit but the calls' own).</summary>
+    public TimeSpan? Budget { get; }
 
     public static FunctionHost FromEnvironment() => new(AwsSettings.FromEnvironment(), TimeProvider.System);
 
@@ -29,12 +35,14 @@ public sealed class FunctionHost
     public IJobStore Store { get; }
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
-    public static async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, Task<T>> core, JsonTypeInfo<T> answerType)
+    public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core, JsonTypeInfo<T> answerType)
     {
         var payload = await ReadAllAsync(input).ConfigureAwait(false);
+        using var budget = Budget is { } b ? InvocationBudget.Start(b, Clock) : null;
+        using var deadline = Budget is { } limit ? new CancellationTokenSource(limit, Clock) : new CancellationTokenSource();
         try
         {
-            var answer = await core(payload).ConfigureAwait(false);
+            var answer = await core(payload, deadline.Token).ConfigureAwait(false);
             return new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(answer, answerType), writable: false);
         }
         catch (Exception e)
