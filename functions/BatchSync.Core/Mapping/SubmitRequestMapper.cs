@@ -43,8 +43,6 @@ public static class SubmitRequestMapper
     /// <summary>Payload members that are BatchSync's, not Batch's.</summary>
     public static readonly IReadOnlySet<string> ReservedMembers = new HashSet<string>(StringComparer.Ordinal) { TaskTokenMember, ExecutionArnMember, StateNameMember };
 
-    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
-
     public static SubmitMapping Map(ReadOnlyMemory<byte> payload) => Map(payload, BatchShapes.Instance);
 
     public static SubmitMapping Map(ReadOnlyMemory<byte> payload, BatchShapes shapes)
@@ -52,11 +50,11 @@ public static class SubmitRequestMapper
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(payload, DocumentOptions);
+            document = JsonInput.Parse(payload);
         }
         catch (JsonException e)
         {
-            return Invalid(null, new InputProblem("", $"the payload is not valid JSON ({FirstSentence(e.Message)})"));
+            return Invalid(null, new InputProblem("", JsonInput.NotJson("payload", e)));
         }
         using (document)
         {
@@ -177,10 +175,4 @@ public static class SubmitRequestMapper
     }
 
     private static SubmitMapping Invalid(string? token, InputProblem problem) => new(null, token, [problem]);
-
-    private static string FirstSentence(string message)
-    {
-        var end = message.IndexOf(". ", StringComparison.Ordinal);
-        return end < 0 ? message.TrimEnd('.') : message[..end];
-    }
 }

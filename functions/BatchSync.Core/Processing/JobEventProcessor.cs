@@ -1,6 +1,7 @@
 using System.Text.Json;
 using BatchSync.Aws;
 using BatchSync.Logging;
+using BatchSync.Mapping;
 using BatchSync.Store;
 using BatchSync.Tasks;
 
@@ -19,12 +20,12 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
         JobStateEvent evt;
         try
         {
-            using var doc = JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = 256 });
+            using var doc = JsonInput.Parse(payload);
             evt = JobStateEvent.Parse(doc.RootElement);
         }
         catch (JsonException e)
         {
-            throw new InvalidEventException($"the payload is not valid JSON ({e.Message.Split(". ")[0]})");
+            throw new InvalidEventException(JsonInput.NotJson("payload", e));
         }
 
         var taskKey = TaskKey.ParseMarker(evt.Marker) is { } marker && marker.Namespace == ns && !evt.IsChildJob ? marker.Key : null;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using BatchSync.Aws;
 using BatchSync.Logging;
+using BatchSync.Mapping;
 using BatchSync.Store;
 using BatchSync.Tasks;
 
@@ -32,7 +33,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         string? status = null;
         try
         {
-            using var doc = JsonDocument.Parse(payload);
+            using var doc = JsonInput.Parse(payload);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("detail-type", out var type) || type.ValueKind != JsonValueKind.String)
             {
@@ -51,7 +52,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         }
         catch (JsonException e)
         {
-            throw new InvalidEventException($"the payload is not valid JSON ({e.Message.Split(". ")[0]})");
+            throw new InvalidEventException(JsonInput.NotJson("payload", e));
         }
 
         return detailType switch

@@ -22,11 +22,11 @@ public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? Re
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = 64 });
+            doc = JsonInput.Parse(payload);
         }
         catch (JsonException e)
         {
-            throw Invalid("", $"the request is not valid JSON ({e.Message.Split(". ")[0]})");
+            throw Invalid("", JsonInput.NotJson("request", e));
         }
         using (doc)
         {

@@ -1,0 +1,30 @@
+using System.Text.Json;
+using System.Text.Unicode;
+
+namespace BatchSync.Mapping;
+
+/// <summary>
+/// Parses an invocation payload. Invalid UTF-8 is refused here, whole: JsonDocument itself only notices it when a
+/// string is read, which would surface as an unnamed error deep inside a mapper.
+/// </summary>
+public static class JsonInput
+{
+    public const int MaxDepth = 64;
+
+    /// <summary>Parses, or throws JsonException with a message fit to show the caller.</summary>
+    public static JsonDocument Parse(ReadOnlyMemory<byte> payload)
+    {
+        if (!Utf8.IsValid(payload.Span))
+        {
+            throw new JsonException("the bytes are not valid UTF-8");
+        }
+        return JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = MaxDepth });
+    }
+
+    /// <summary>"the payload is not valid JSON (…)" with the parser's first sentence.</summary>
+    public static string NotJson(string what, JsonException e)
+    {
+        var end = e.Message.IndexOf(". ", StringComparison.Ordinal);
+        return $"the {what} is not valid JSON ({(end < 0 ? e.Message.TrimEnd('.') : e.Message[..end])})";
+    }
+}
