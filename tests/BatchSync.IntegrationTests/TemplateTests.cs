@@ -30,6 +30,9 @@ public class TemplateTests
     private static IEnumerable<string> Actions(string function) =>
         Statements(function).SelectMany(s => s["Action"]!.AsArray().Select(a => (string)a!));
 
+    /// <summary>The IAM actions template.yaml grants a function.</summary>
+    public static IReadOnlySet<string> GrantedActions(string function) => Actions(function).ToHashSet();
+
     public static TheoryData<string, string[]> ExpectedActions() => new()
     {
         // TerminateJob: a job submitted after its execution stopped; ListJobs/DescribeJobs: the job of a crashed earlier attempt.
@@ -37,7 +40,7 @@ public class TemplateTests
         // TerminateJob: a heartbeat found the task gone.
         { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
         { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
-        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
+        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
     };
 
     [Theory]

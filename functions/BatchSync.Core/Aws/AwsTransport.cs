@@ -62,7 +62,7 @@ public sealed class AwsTransport
             signingName,
             SharedSockets.Value);
         var http = new HttpClient(signer, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
-        return new AwsTransport(http, settings.Endpoint(serviceEnvName, endpointPrefix), serviceName, retry);
+        return new AwsTransport(http, settings.Endpoint(serviceEnvName, endpointPrefix), serviceName, retry ?? RetryPolicy.FromSettings(settings));
     }
 
     public async Task<byte[]> SendAsync(string operation, string path, string contentType, byte[] body, Idempotency idempotency,

@@ -17,6 +17,12 @@ public sealed class RetryPolicy
 
     public static RetryPolicy Default { get; } = new();
 
+    /// <summary>The default policy, with BATCHSYNC_ATTEMPT_TIMEOUT_MS (if set) as the per-attempt timeout.</summary>
+    public static RetryPolicy FromSettings(AwsSettings settings) =>
+        int.TryParse(settings.Value("BATCHSYNC_ATTEMPT_TIMEOUT_MS"), out var ms) && ms > 0
+            ? new RetryPolicy { AttemptTimeout = TimeSpan.FromMilliseconds(ms) }
+            : Default;
+
     public TimeSpan BackoffBefore(int attempt)
     {
         var ceiling = Math.Min(MaxDelay.TotalMilliseconds, BaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization.Metadata;
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Store;
+using BatchSync.Tasks;
 
 namespace BatchSync.Processing;
 
@@ -45,10 +46,16 @@ public sealed class FunctionHost
             var answer = await core(payload, deadline.Token).ConfigureAwait(false);
             return new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(answer, answerType), writable: false);
         }
+        catch (BatchSyncException e)
+        {
+            Log.Error(e, "{Function} failed: {ErrorName}", function, e.ErrorName);
+            throw;
+        }
         catch (Exception e)
         {
+            // One name for every failure of a dependency, so a state machine can Retry it: TransientFailureException.
             Log.Error(e, "{Function} failed: {ErrorType}", function, e.GetType().Name);
-            throw;
+            throw new TransientFailureException(e);
         }
     }
 

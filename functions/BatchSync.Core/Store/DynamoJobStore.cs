@@ -26,7 +26,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         var days = int.TryParse(settings.Value("BATCHSYNC_RECORD_RETENTION_DAYS"), out var d) && d > 0 ? d : 30;
         var config = new AmazonDynamoDBConfig
         {
-            Timeout = TimeSpan.FromSeconds(5),
+            Timeout = RetryPolicy.FromSettings(settings).AttemptTimeout,
             MaxErrorRetry = 3,
             AuthenticationRegion = settings.Region,
         };

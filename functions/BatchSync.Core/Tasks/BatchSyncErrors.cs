@@ -61,3 +61,13 @@ public sealed class InvalidEventException(string why)
 {
     public const string Name = "BatchSync.InvalidEvent";
 }
+
+/// <summary>
+/// BatchSync.TransientFailure: a dependency failed (throttled past the retries, unavailable, no answer, out of time).
+/// Nothing was lost: the invocation may be retried as it is (SubmitJob with the same token never submits twice).
+/// </summary>
+public sealed class TransientFailureException(Exception inner)
+    : BatchSyncException(Name, $"A dependency failed; retry the invocation ({inner.GetType().Name}: {inner.Message})")
+{
+    public const string Name = "BatchSync.TransientFailure";
+}

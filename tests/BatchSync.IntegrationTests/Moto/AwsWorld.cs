@@ -39,6 +39,9 @@ public sealed class AwsWorld
         Store = DynamoJobStore.Create(Settings, TimeProvider.System);
     }
 
+    /// <summary>The harness's own calls wait longer than the functions': moto can be slow with a large history.</summary>
+    private static readonly RetryPolicy HarnessRetry = new() { AttemptTimeout = TimeSpan.FromSeconds(60) };
+
     public MotoServer Server { get; }
     public string Region { get; }
     public string StackName { get; }
@@ -51,17 +54,21 @@ public sealed class AwsWorld
     public DynamoJobStore Store { get; }
 
     /// <summary>Points the process environment at this world, as the Lambda runtime's environment would be.</summary>
-    public void ExportEnvironment()
+    public void ExportEnvironment(string? endpoint = null, IReadOnlyDictionary<string, string?>? extra = null)
     {
         foreach (var (name, value) in _env)
         {
-            Environment.SetEnvironmentVariable(name, value);
+            Environment.SetEnvironmentVariable(name, name == "AWS_ENDPOINT_URL" && endpoint is not null ? endpoint : value);
+        }
+        foreach (var name in new[] { "BATCHSYNC_ATTEMPT_TIMEOUT_MS", "BATCHSYNC_INVOCATION_BUDGET_SECONDS" })
+        {
+            Environment.SetEnvironmentVariable(name, extra?.GetValueOrDefault(name));
         }
     }
 
     public async Task<JsonNode> CallAsync(string signingName, string operation, string path, string contentType, string body, string? target = null)
     {
-        var transport = new AwsTransport(SignedHttp(signingName), new Uri(Server.Endpoint + "/"), signingName);
+        var transport = new AwsTransport(SignedHttp(signingName), new Uri(Server.Endpoint + "/"), signingName, HarnessRetry);
         var headers = target is null ? null : new Dictionary<string, string> { ["X-Amz-Target"] = target };
         var answer = await transport.SendAsync(operation, path, contentType, Encoding.UTF8.GetBytes(body), Idempotency.Safe, headers);
         return answer.Length == 0 ? new JsonObject() : JsonNode.Parse(answer) ?? new JsonObject();
