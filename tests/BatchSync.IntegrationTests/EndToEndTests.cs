@@ -40,6 +40,21 @@ public class EndToEndTests(MotoFixture moto)
     [Fact]
     public async Task A_succeeding_job_ends_the_execution_with_the_native_output()
     {
+        var logs = new StringWriter();
+        var previous = BatchSync.Logging.Log.Sink;
+        BatchSync.Logging.Log.Sink = logs;
+        try
+        {
+            await SucceedingJobAsync(logs);
+        }
+        finally
+        {
+            BatchSync.Logging.Log.Sink = previous;
+        }
+    }
+
+    private async Task SucceedingJobAsync(StringWriter logs)
+    {
         var world = new AwsWorld(moto.Server, "us-west-1");
         var (executionArn, _) = await StartReadmeExampleAsync(world);
         var (submitted, evt) = await SubmitAndBuildEventAsync(world, executionArn);
@@ -80,6 +95,15 @@ public class EndToEndTests(MotoFixture moto)
         Assert.Equal("Ignored", (string)again["Action"]!);
         var record = await world.Store.FindByJobIdAsync((string)submitted["JobId"]!);
         Assert.Equal(RecordStatus.Succeeded, record!.Status);
+
+        // The token stayed in DynamoDB: not in the logs, the job (parameters, environment), the answers or the output.
+        var token = record.TaskToken;
+        Assert.Contains("Submitted job", logs.ToString());
+        var described = (await world.Batch.DescribeJobsAsync([(string)submitted["JobId"]!])).Single().GetRawText();
+        foreach (var text in new[] { logs.ToString(), described, submitted.ToJsonString(), answer.ToJsonString(), (string)execution["output"]! })
+        {
+            Assert.DoesNotContain(token, text);
+        }
     }
 
     [Fact]
