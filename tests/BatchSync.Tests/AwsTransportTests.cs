@@ -106,7 +106,7 @@ public class AwsTransportTests
     public async Task SubmitJob_posts_to_the_rest_json_path_and_reads_a_text_html_answer()
     {
         var (batch, _, handler) = Clients(_ => Answer(200, """{"jobArn":"arn:j","jobId":"1","jobName":"n"}"""));
-        var job = await batch.SubmitJobAsync(new() { ["jobName"] = "n" });
+        var job = await batch.SubmitJobAsync(new System.Text.Json.Nodes.JsonObject { ["jobName"] = "n" });
         Assert.Equal(new SubmittedJob("arn:j", "1", "n"), job);
         Assert.Equal(("/v1/submitjob", """{"jobName":"n"}"""), (handler.Requests[0].Path, handler.Requests[0].Body));
     }
@@ -155,12 +155,12 @@ public class AwsTransportTests
     public async Task SubmitJob_is_not_repeated_when_Batch_may_have_acted()
     {
         var (batch, _, handler) = Clients(_ => Answer(500, """{"__type":"ServerException","message":"oops"}"""));
-        var error = await Assert.ThrowsAsync<AwsServiceException>(() => batch.SubmitJobAsync(new() { ["jobName"] = "n" }));
+        var error = await Assert.ThrowsAsync<AwsServiceException>(() => batch.SubmitJobAsync(new System.Text.Json.Nodes.JsonObject { ["jobName"] = "n" }));
         Assert.Equal("ServerException", error.ErrorCode);
         Assert.Single(handler.Requests);
 
         var (batch2, _, handler2) = Clients(_ => throw new HttpRequestException("reset after send"));
-        await Assert.ThrowsAsync<AwsTransportException>(() => batch2.SubmitJobAsync(new() { ["jobName"] = "n" }));
+        await Assert.ThrowsAsync<AwsTransportException>(() => batch2.SubmitJobAsync(new System.Text.Json.Nodes.JsonObject { ["jobName"] = "n" }));
         Assert.Single(handler2.Requests);
     }
 
@@ -171,7 +171,7 @@ public class AwsTransportTests
             _ => Answer(429, """{"__type":"TooManyRequestsException"}"""),
             _ => throw new HttpRequestException(HttpRequestError.ConnectionError, "refused"),
             _ => Answer(200, """{"jobArn":"a","jobId":"1","jobName":"n"}"""));
-        Assert.Equal("1", (await batch.SubmitJobAsync(new() { ["jobName"] = "n" })).JobId);
+        Assert.Equal("1", (await batch.SubmitJobAsync(new System.Text.Json.Nodes.JsonObject { ["jobName"] = "n" })).JobId);
         Assert.Equal(3, handler.Requests.Count);
     }
 

@@ -23,6 +23,9 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
     public Exception? DescribeError { get; set; }
     public List<(string JobId, string Reason)> Terminated { get; } = [];
 
+    public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) =>
+        SubmitJobAsync(JsonNode.Parse(requestBody)!.AsObject(), cancellationToken);
+
     public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default)
     {
         log.Add("Batch.SubmitJob");

@@ -111,6 +111,28 @@ public class NativeOutputMapperTests
         Assert.Equal(0, (int)native["Attempts"]![0]!["TaskProperties"]![0]!["Containers"]![0]!["ExitCode"]!);
     }
 
+    [Theory]
+    [MemberData(nameof(EventFixtures))]
+    public void The_streaming_writer_matches_the_node_mapper(string fixture)
+    {
+        var detail = Fixtures.Element(fixture).GetProperty("detail");
+        Assert.Equal(JsonText.ToText(NativeOutputMapper.ToNative(detail)), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail)));
+        var withResult = NativeOutputMapper.WithResult(NativeOutputMapper.ToNative(detail), JsonNode.Parse("""{"b":[1,null],"a":"é"}"""));
+        Assert.Equal(JsonText.ToText(withResult), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail, """{"b":[1,null],"a":"é"}""")));
+    }
+
+    [Fact]
+    public void The_streaming_writer_reproduces_the_real_native_outputs()
+    {
+        var expected = Fixtures.Node("native-sync/succeeded-output.json");
+        var wire = Element(WireFromNative(expected, "JobDetail")!);
+        Assert.Equal(expected.ToJsonString(), JsonNode.Parse(BatchSync.Processing.TaskResponder.NativeOutput(wire, null))!.ToJsonString());
+        var cause = (string)Fixtures.Node("native-sync/failed-error-cause.json")["Cause"]!;
+        Assert.Equal(cause, BatchSync.Processing.TaskResponder.NativeCause(Element(WireFromNative(JsonNode.Parse(cause), "JobDetail")!)));
+        var marked = Element(JsonNode.Parse("""{"jobId":"1","parameters":{"BatchSyncTask":"ns:k","a":"b"},"x":null}""")!);
+        Assert.Equal("""{"JobId":"1","Parameters":{"a":"b"}}""", BatchSync.Processing.TaskResponder.NativeOutput(marked, null));
+    }
+
     [Fact]
     public void WithResult_places_Result_in_alphabetical_order()
     {

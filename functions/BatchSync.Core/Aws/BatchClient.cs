@@ -12,6 +12,9 @@ public sealed record JobSummary(string JobId, string JobName, string? Status, lo
 public interface IBatchApi
 {
     Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default);
+    /// <summary>SubmitJob with a request body already serialized (as SubmitRequestMapper.Decorate gives it).</summary>
+    Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) =>
+        SubmitJobAsync(JsonNode.Parse(requestBody)!.AsObject(), cancellationToken);
     /// <summary>JobDetails in wire form for the ids Batch still knows (at most 100 ids per call).</summary>
     Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default);
     Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default);
@@ -27,9 +30,12 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
     public static BatchClient Create(AwsSettings settings, RetryPolicy? retry = null) =>
         new(AwsTransport.Create(settings, "BATCH", "batch", "batch", ServiceName, retry));
 
-    public async Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default)
+    public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) =>
+        SubmitJobAsync(JsonText.ToUtf8(request), cancellationToken);
+
+    public async Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default)
     {
-        var answer = await SendAsync("SubmitJob", "v1/submitjob", JsonText.ToUtf8(request), Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
+        var answer = await SendAsync("SubmitJob", "v1/submitjob", requestBody, Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
         using var doc = JsonDocument.Parse(answer);
         var root = doc.RootElement;
         return new SubmittedJob(

@@ -27,6 +27,115 @@ public static class NativeOutputMapper
         return native;
     }
 
+    /// <summary>
+    /// The native output as UTF-8 JSON, written straight from the JobDetail (no node tree): what a delivery sends
+    /// when it fits. <paramref name="resultJson"/>, if any, becomes the top-level <c>Result</c>.
+    /// </summary>
+    public static byte[] ToNativeUtf8(JsonElement jobDetail, string? resultJson = null)
+    {
+        var shapes = BatchShapes.Instance;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(Math.Max(1024, jobDetail.ValueKind == JsonValueKind.Object ? 4096 : 256));
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            if (jobDetail.ValueKind != JsonValueKind.Object)
+            {
+                throw new ArgumentException($"A JobDetail must be a JSON object, not {ShapeValidator.Describe(jobDetail)}.", nameof(jobDetail));
+            }
+            WriteStructure(writer, jobDetail, shapes["JobDetail"], shapes, top: true, resultJson);
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteValue(Utf8JsonWriter writer, JsonElement value, Shape? shape, BatchShapes shapes)
+    {
+        switch (shape?.Kind)
+        {
+            case ShapeKind.Structure when value.ValueKind == JsonValueKind.Object:
+                WriteStructure(writer, value, shape, shapes, top: false, null);
+                break;
+            case ShapeKind.List when value.ValueKind == JsonValueKind.Array:
+                var itemShape = shapes[shape.Member!];
+                writer.WriteStartArray();
+                foreach (var item in value.EnumerateArray())
+                {
+                    WriteValue(writer, item, itemShape, shapes);
+                }
+                writer.WriteEndArray();
+                break;
+            case ShapeKind.Map when value.ValueKind == JsonValueKind.Object:
+                var valueShape = shapes[shape.Value!];
+                writer.WriteStartObject();
+                foreach (var entry in value.EnumerateObject())
+                {
+                    if (entry.Value.ValueKind == JsonValueKind.Null)
+                    {
+                        writer.WriteNull(entry.Name);
+                        continue;
+                    }
+                    writer.WritePropertyName(entry.Name);
+                    WriteValue(writer, entry.Value, valueShape, shapes);
+                }
+                writer.WriteEndObject();
+                break;
+            default:
+                value.WriteTo(writer);
+                break;
+        }
+    }
+
+    private static void WriteStructure(Utf8JsonWriter writer, JsonElement value, Shape shape, BatchShapes shapes, bool top, string? resultJson)
+    {
+        var members = new List<(string Name, JsonElement Value, Shape? Shape)>(16);
+        foreach (var property in value.EnumerateObject())
+        {
+            if (property.Value.ValueKind == JsonValueKind.Null)
+            {
+                continue;
+            }
+            if (shape.MembersByWire.TryGetValue(property.Name, out var member))
+            {
+                members.Add((member.PascalName, property.Value, shapes[member.ShapeName]));
+            }
+            else
+            {
+                members.Add((BatchShapes.ToPascal(property.Name), property.Value, null));
+            }
+        }
+        if (top && resultJson is not null)
+        {
+            members.RemoveAll(m => m.Name == "Result");
+            using var result = JsonDocument.Parse(resultJson);
+            members.Add(("Result", result.RootElement.Clone(), null));
+        }
+        members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        writer.WriteStartObject();
+        string? previous = null;
+        foreach (var (name, member, memberShape) in members)
+        {
+            if (name == previous)
+            {
+                continue;
+            }
+            previous = name;
+            writer.WritePropertyName(name);
+            if (top && name == "Parameters" && member.ValueKind == JsonValueKind.Object)
+            {
+                writer.WriteStartObject();
+                foreach (var entry in member.EnumerateObject())
+                {
+                    if (entry.Name != SubmitRequestMapper.MarkerParameter)
+                    {
+                        entry.WriteTo(writer);
+                    }
+                }
+                writer.WriteEndObject();
+                continue;
+            }
+            WriteValue(writer, member, memberShape, shapes);
+        }
+        writer.WriteEndObject();
+    }
+
     /// <summary>The native output plus a top-level <c>Result</c> (from the Callback function), members kept in order.</summary>
     public static JsonObject WithResult(JsonObject native, JsonNode? result)
     {

@@ -13,6 +13,9 @@ public sealed class ShapeValidator
     private const int MaxProblems = 20;
     private readonly BatchShapes _shapes;
     private readonly List<InputProblem> _problems = [];
+    // The path to the value being checked, as segments (a member or map key, or a list index): spelled out only
+    // when a problem is reported, so valid input costs no path strings.
+    private readonly List<(string? Name, int Index)> _path = [];
 
     public ShapeValidator(BatchShapes shapes) => _shapes = shapes;
 
@@ -26,37 +29,49 @@ public sealed class ShapeValidator
         }
     }
 
-    /// <summary>Converts one member value; returns null (and records why) when it does not fit the shape.</summary>
-    public JsonNode? ToWire(JsonElement value, string shapeName, string path)
+    private string Path => string.Concat(_path.Select(p => p.Name is null ? $"[{p.Index}]" : "." + p.Name)).TrimStart('.');
+
+    private void Report(string message) => Report(Path, message);
+
+    private JsonNode? Child((string? Name, int Index) segment, JsonElement value, string shapeName)
+    {
+        _path.Add(segment);
+        var node = ToWire(value, shapeName);
+        _path.RemoveAt(_path.Count - 1);
+        return node;
+    }
+
+    /// <summary>Converts one value at the current path; returns null (and records why) when it does not fit the shape.</summary>
+    private JsonNode? ToWire(JsonElement value, string shapeName)
     {
         var shape = _shapes[shapeName];
         if (value.ValueKind == JsonValueKind.Null)
         {
-            Report(path, "must not be null (omit the member instead)");
+            Report("must not be null (omit the member instead)");
             return null;
         }
         switch (shape.Kind)
         {
             case ShapeKind.Structure:
-                return StructureToWire(value, shape, path);
+                return StructureToWire(value, shape);
             case ShapeKind.List:
                 if (value.ValueKind != JsonValueKind.Array)
                 {
-                    Report(path, $"must be an array, not {Describe(value)}");
+                    Report($"must be an array, not {Describe(value)}");
                     return null;
                 }
-                CheckCount(value.GetArrayLength(), shape, path, "items");
+                CheckCount(value.GetArrayLength(), shape, "items");
                 var array = new JsonArray();
                 var i = 0;
                 foreach (var item in value.EnumerateArray())
                 {
-                    array.Add(ToWire(item, shape.Member!, $"{path}[{i++}]"));
+                    array.Add(Child((null, i++), item, shape.Member!));
                 }
                 return array;
             case ShapeKind.Map:
                 if (value.ValueKind != JsonValueKind.Object)
                 {
-                    Report(path, $"must be an object of name/value pairs, not {Describe(value)}");
+                    Report($"must be an object of name/value pairs, not {Describe(value)}");
                     return null;
                 }
                 var map = new JsonObject();
@@ -64,25 +79,26 @@ public sealed class ShapeValidator
                 foreach (var entry in value.EnumerateObject())
                 {
                     count++;
-                    var entryPath = $"{path}.{entry.Name}";
-                    CheckString(entry.Name, _shapes[shape.Key!], entryPath, "key");
-                    map[entry.Name] = ToWire(entry.Value, shape.Value!, entryPath);
+                    _path.Add((entry.Name, 0));
+                    CheckString(entry.Name, _shapes[shape.Key!], "key");
+                    map[entry.Name] = ToWire(entry.Value, shape.Value!);
+                    _path.RemoveAt(_path.Count - 1);
                 }
-                CheckCount(count, shape, path, "entries");
+                CheckCount(count, shape, "entries");
                 return map;
             case ShapeKind.String:
                 if (value.ValueKind != JsonValueKind.String)
                 {
-                    Report(path, $"must be a string, not {Describe(value)}");
+                    Report($"must be a string, not {Describe(value)}");
                     return null;
                 }
                 var text = value.GetString()!;
-                CheckString(text, shape, path, "value");
+                CheckString(text, shape, "value");
                 return JsonValue.Create(text);
             case ShapeKind.Boolean:
                 if (value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
                 {
-                    Report(path, $"must be true or false, not {Describe(value)}");
+                    Report($"must be true or false, not {Describe(value)}");
                     return null;
                 }
                 return JsonValue.Create(value.GetBoolean());
@@ -91,37 +107,37 @@ public sealed class ShapeValidator
                 if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out var whole)
                     || (shape.Kind == ShapeKind.Integer && whole is < int.MinValue or > int.MaxValue))
                 {
-                    Report(path, $"must be a whole number{(shape.Kind == ShapeKind.Integer ? " (32-bit)" : "")}, not {Describe(value)}");
+                    Report($"must be a whole number{(shape.Kind == ShapeKind.Integer ? " (32-bit)" : "")}, not {Describe(value)}");
                     return null;
                 }
                 if (whole < shape.Min || whole > shape.Max)
                 {
-                    Report(path, $"must be between {shape.Min} and {shape.Max}");
+                    Report($"must be between {shape.Min} and {shape.Max}");
                 }
                 return shape.Kind == ShapeKind.Integer ? JsonValue.Create((int)whole) : JsonValue.Create(whole);
             case ShapeKind.Double:
             case ShapeKind.Float:
                 if (value.ValueKind != JsonValueKind.Number)
                 {
-                    Report(path, $"must be a number, not {Describe(value)}");
+                    Report($"must be a number, not {Describe(value)}");
                     return null;
                 }
                 return JsonValue.Create(value.GetDouble());
             default:
-                Report(path, $"has a type ({shape.Kind}) BatchSync does not accept");
+                Report($"has a type ({shape.Kind}) BatchSync does not accept");
                 return null;
         }
     }
 
     /// <summary>Converts a whole request object, leaving out the members in <paramref name="skip"/> (BatchSync's own).</summary>
     public JsonObject? RootToWire(JsonElement value, string shapeName, IReadOnlySet<string> skip) =>
-        StructureToWire(value, _shapes[shapeName], "", skip);
+        StructureToWire(value, _shapes[shapeName], skip);
 
-    private JsonObject? StructureToWire(JsonElement value, Shape shape, string path, IReadOnlySet<string>? skip = null)
+    private JsonObject? StructureToWire(JsonElement value, Shape shape, IReadOnlySet<string>? skip = null)
     {
         if (value.ValueKind != JsonValueKind.Object)
         {
-            Report(path, $"must be an object, not {Describe(value)}");
+            Report($"must be an object, not {Describe(value)}");
             return null;
         }
         var result = new JsonObject();
@@ -131,55 +147,59 @@ public sealed class ShapeValidator
             {
                 continue;
             }
-            var memberPath = path.Length == 0 ? property.Name : $"{path}.{property.Name}";
             if (!shape.MembersByPascal.TryGetValue(property.Name, out var member))
             {
-                Report(memberPath, UnknownMember(property.Name, shape));
+                _path.Add((property.Name, 0));
+                Report(UnknownMember(property.Name, shape));
+                _path.RemoveAt(_path.Count - 1);
                 continue;
             }
             if (result.ContainsKey(member.WireName))
             {
-                Report(memberPath, "is given more than once");
+                _path.Add((property.Name, 0));
+                Report("is given more than once");
+                _path.RemoveAt(_path.Count - 1);
                 continue;
             }
-            result[member.WireName] = ToWire(property.Value, member.ShapeName, memberPath);
+            result[member.WireName] = Child((member.PascalName, 0), property.Value, member.ShapeName);
         }
         foreach (var required in shape.Required)
         {
             if (!result.ContainsKey(required))
             {
-                var name = BatchShapes.ToPascal(required);
-                Report(path.Length == 0 ? name : $"{path}.{name}", "is required");
+                _path.Add((BatchShapes.ToPascal(required), 0));
+                Report("is required");
+                _path.RemoveAt(_path.Count - 1);
             }
         }
         return result;
     }
 
-    private void CheckString(string text, Shape shape, string path, string what)
+    private void CheckString(string text, Shape shape, string what)
     {
         if (shape.Enum is { } allowed && !allowed.Contains(text))
         {
-            Report(path, $"'{Clip(text)}' is not one of {string.Join(", ", allowed.Order(StringComparer.Ordinal))}");
+            Report($"'{Clip(text)}' is not one of {string.Join(", ", allowed.Order(StringComparer.Ordinal))}");
         }
         if (text.Length < shape.Min)
         {
-            Report(path, $"{what} must be at least {shape.Min} characters");
+            Report($"{what} must be at least {shape.Min} characters");
         }
         if (text.Length > shape.Max)
         {
-            Report(path, $"{what} must be at most {shape.Max} characters (is {text.Length})");
+            Report($"{what} must be at most {shape.Max} characters (is {text.Length})");
         }
     }
 
-    private void CheckCount(int count, Shape shape, string path, string what)
+    private void CheckCount(int count, Shape shape, string what)
     {
         if (count < shape.Min)
         {
-            Report(path, $"must have at least {shape.Min} {what}");
+            Report($"must have at least {shape.Min} {what}");
         }
         if (count > shape.Max)
         {
-            Report(path, $"must have at most {shape.Max} {what} (has {count})");
+            Report($"must have at most {shape.Max} {what} (has {count})");
         }
     }
 

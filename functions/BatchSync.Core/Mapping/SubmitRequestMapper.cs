@@ -89,7 +89,11 @@ public static class SubmitRequestMapper
     /// native integration does, MANAGED_BY_AWS in the container environment when the caller passed ContainerOverrides.
     /// Returns the problems that Batch would otherwise report late (request too large, overrides that make the job fail).
     /// </summary>
-    public static IReadOnlyList<InputProblem> Decorate(JsonObject batchRequest, string? markerValue)
+    public static IReadOnlyList<InputProblem> Decorate(JsonObject batchRequest, string? markerValue) =>
+        Decorate(batchRequest, markerValue, out _);
+
+    /// <summary>As <see cref="Decorate(JsonObject, string?)"/>, also giving the request body, serialized once.</summary>
+    public static IReadOnlyList<InputProblem> Decorate(JsonObject batchRequest, string? markerValue, out byte[] body)
     {
         // Without a task token (request-response) nothing waits for the job's events, so it carries no marker.
         if (markerValue is not null)
@@ -102,7 +106,7 @@ public static class SubmitRequestMapper
             parameters[MarkerParameter] = markerValue;
         }
 
-        var problems = new List<InputProblem>();
+        List<InputProblem>? problems = null;
         if (batchRequest["containerOverrides"] is JsonObject overrides)
         {
             if (overrides["environment"] is not JsonArray environment)
@@ -122,16 +126,16 @@ public static class SubmitRequestMapper
             var overridesLength = JsonText.ToText(overrides).Length;
             if (overridesLength > MaxContainerOverridesChars)
             {
-                problems.Add(new InputProblem("ContainerOverrides",
+                (problems ??= []).Add(new InputProblem("ContainerOverrides",
                     $"is {overridesLength} characters; Batch fails jobs whose container overrides exceed {MaxContainerOverridesChars}"));
             }
         }
-        var size = JsonText.Utf8Length(batchRequest);
-        if (size > MaxRequestBytes)
+        body = JsonText.ToUtf8(batchRequest);
+        if (body.Length > MaxRequestBytes)
         {
-            problems.Add(new InputProblem("", $"the SubmitJob request is {size} bytes; Batch accepts at most {MaxRequestBytes}"));
+            (problems ??= []).Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
         }
-        return problems;
+        return problems ?? (IReadOnlyList<InputProblem>)[];
     }
 
     private static string? ReadTaskToken(JsonElement root, ShapeValidator validator)

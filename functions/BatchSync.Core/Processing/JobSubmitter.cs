@@ -20,9 +20,10 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         var token = mapping.TaskToken;
         var problems = mapping.Problems;
         string? taskKey = token is null ? null : TaskKey.For(token);
+        var body = Array.Empty<byte>();
         if (mapping.Request is { } request)
         {
-            problems = SubmitRequestMapper.Decorate(request.BatchRequest, taskKey is null ? null : TaskKey.Marker(ns, taskKey));
+            problems = SubmitRequestMapper.Decorate(request.BatchRequest, taskKey is null ? null : TaskKey.Marker(ns, taskKey), out body);
         }
         if (problems.Count > 0 || mapping.Request is null)
         {
@@ -35,10 +36,9 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             return await FailTaskAsync(token, invalid.ErrorName, invalid.Message, null, cancellationToken).ConfigureAwait(false);
         }
 
-        var batchRequest = mapping.Request.BatchRequest;
         if (token is null)
         {
-            var job = await SubmitOrThrowAsync(batchRequest, cancellationToken).ConfigureAwait(false);
+            var job = await SubmitOrThrowAsync(body, cancellationToken).ConfigureAwait(false);
             Log.Info("Submitted job {JobId} ({JobName}) without a task token", job.JobId, job.JobName);
             return new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName);
         }
@@ -78,7 +78,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         SubmittedJob submitted;
         try
         {
-            submitted = await batch.SubmitJobAsync(batchRequest, cancellationToken).ConfigureAwait(false);
+            submitted = await batch.SubmitJobAsync(body, cancellationToken).ConfigureAwait(false);
         }
         catch (AwsServiceException e)
         {
@@ -109,11 +109,11 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         }
     }
 
-    private async Task<SubmittedJob> SubmitOrThrowAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken)
+    private async Task<SubmittedJob> SubmitOrThrowAsync(byte[] body, CancellationToken cancellationToken)
     {
         try
         {
-            return await batch.SubmitJobAsync(request, cancellationToken).ConfigureAwait(false);
+            return await batch.SubmitJobAsync(body, cancellationToken).ConfigureAwait(false);
         }
         catch (AwsServiceException e)
         {

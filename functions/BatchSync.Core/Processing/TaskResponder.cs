@@ -19,19 +19,14 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
     public async Task<(TaskAnswer Answer, RecordEnding Ending)> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
     {
-        var native = NativeOutputMapper.ToNative(jobDetail);
         TaskAnswer answer;
         if (succeeded)
         {
-            if (record.Result is { } result)
-            {
-                native = NativeOutputMapper.WithResult(native, JsonNode.Parse(result));
-            }
-            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, OutputBudget.FitOutput(native), cancellationToken).ConfigureAwait(false);
+            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, NativeOutput(jobDetail, record.Result), cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            answer = await tasks.SendTaskFailureAsync(record.TaskToken, TaskFailedError, OutputBudget.FitCause(native), cancellationToken).ConfigureAwait(false);
+            answer = await tasks.SendTaskFailureAsync(record.TaskToken, TaskFailedError, NativeCause(jobDetail), cancellationToken).ConfigureAwait(false);
         }
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
         var ending = TaskDecisions.AfterAnswer(answer, succeeded, $"job {status}");
@@ -45,6 +40,25 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
             Log.Info("Job {JobId} {Status}: task answered {Answer}", record.JobId, status, answer.ToString());
         }
         return (answer, ending);
+    }
+
+    /// <summary>The SendTaskSuccess output: written straight from the JobDetail; shrunk only when it would not fit.</summary>
+    public static string NativeOutput(JsonElement jobDetail, string? resultJson)
+    {
+        var bytes = NativeOutputMapper.ToNativeUtf8(jobDetail, resultJson);
+        if (bytes.Length <= OutputBudget.MaxOutputBytes)
+        {
+            return System.Text.Encoding.UTF8.GetString(bytes);
+        }
+        var native = NativeOutputMapper.ToNative(jobDetail);
+        return OutputBudget.FitOutput(resultJson is null ? native : NativeOutputMapper.WithResult(native, JsonNode.Parse(resultJson)));
+    }
+
+    /// <summary>The SendTaskFailure cause: the JobDetail as compact JSON; shrunk only when it would not fit.</summary>
+    public static string NativeCause(JsonElement jobDetail)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(jobDetail));
+        return text.Length <= OutputBudget.MaxCauseChars ? text : OutputBudget.FitCause(NativeOutputMapper.ToNative(jobDetail));
     }
 
     /// <summary>Heartbeats the task; when nobody waits any more, terminates the job and closes the record.</summary>
