@@ -32,6 +32,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--out")
+    ap.add_argument("--compare-jit", action="store_true", help="also measure each function built without ReadyToRun")
     args = ap.parse_args()
     import boto3
     from cfnlint.decode import decode
@@ -66,6 +67,11 @@ def main():
         for name, (logical, _) in FUNCTIONS.items():
             artifacts[name] = os.path.join(work, name)
             run(["make", "--no-print-directory", f"build-{logical}", f"ARTIFACTS_DIR={artifacts[name]}"], cwd=ROOT)
+        if args.compare_jit:
+            for name in list(FUNCTIONS):
+                project = {"SubmitJob": "SubmitJob", "JobStateChange": "JobStateChange", "Callback": "Callback", "Reconcile": "Reconcile"}[name]
+                artifacts[name + " (JIT)"] = os.path.join(work, name + "-jit")
+                run(["dotnet", "publish", "--nologo", "-c", "Release", "-o", artifacts[name + " (JIT)"], f"functions/{project}/{project}.csproj"], cwd=ROOT)
         artifacts["Empty"] = os.path.join(work, "Empty")
         run(["dotnet", "publish", "--nologo", "-c", "Release", "-o", artifacts["Empty"], "bench/EmptyHandler/EmptyHandler.csproj"], cwd=ROOT)
         host_dir = os.path.join(work, "host")
@@ -89,19 +95,22 @@ def main():
                     "Parameters": {"InputFile": f"s3://in/{i}"}, "ContainerOverrides": {"Environment": [{"Name": "I", "Value": str(i)}]},
                     "TaskToken": f"bench-token-{i}-{time.time_ns()}"}
 
-        results = {name: [] for name in ["Empty", *FUNCTIONS]}
+        results = {name: [] for name in ["Empty", *FUNCTIONS] + ([f + " (JIT)" for f in FUNCTIONS] if args.compare_jit else [])}
         for i in range(args.runs):
             results["Empty"].append(host("Empty", EMPTY, {}))
             submitted = host("SubmitJob", FUNCTIONS["SubmitJob"][1], submit_payload(i))
-            results["SubmitJob"].append(submitted)
-            job_id = json.loads(submitted["outcome"])["JobId"]
-            results["Callback"].append(host("Callback", FUNCTIONS["Callback"][1], {"JobId": job_id, "Result": {"Rows": i}}))
-            detail = batch.describe_jobs(jobs=[job_id])["jobs"][0]
-            event = {"version": "0", "id": f"e{i}", "detail-type": "Batch Job State Change", "source": "aws.batch", "account": "123456789012",
-                     "time": "2026-11-25T00:00:00Z", "region": REGION, "resources": [detail["jobArn"]], "detail": detail}
-            results["JobStateChange"].append(host("JobStateChange", FUNCTIONS["JobStateChange"][1], event))
-            results["Reconcile"].append(host("Reconcile", FUNCTIONS["Reconcile"][1],
-                                             {"version": "0", "id": f"s{i}", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
+            for suffix in [""] + ([" (JIT)"] if args.compare_jit else []):
+                if suffix:
+                    submitted = host("SubmitJob" + suffix, FUNCTIONS["SubmitJob"][1], submit_payload(f"jit-{i}"))
+                results["SubmitJob" + suffix].append(submitted)
+                job_id = json.loads(submitted["outcome"])["JobId"]
+                results["Callback" + suffix].append(host("Callback" + suffix, FUNCTIONS["Callback"][1], {"JobId": job_id, "Result": {"Rows": i}}))
+                detail = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+                event = {"version": "0", "id": f"e{i}", "detail-type": "Batch Job State Change", "source": "aws.batch", "account": "123456789012",
+                         "time": "2026-11-25T00:00:00Z", "region": REGION, "resources": [detail["jobArn"]], "detail": detail}
+                results["JobStateChange" + suffix].append(host("JobStateChange" + suffix, FUNCTIONS["JobStateChange"][1], event))
+                results["Reconcile" + suffix].append(host("Reconcile" + suffix, FUNCTIONS["Reconcile"][1],
+                                                 {"version": "0", "id": f"s{i}", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
 
         for name, runs in results.items():
             bad = [r["outcome"] for r in runs if r["outcome"].startswith("error")]
@@ -118,9 +127,15 @@ def main():
             summary[name] = {"firstResponseMs": ms, "peakWorkingSetMiB": mem, "timeRatio": round(ms / base_ms, 2), "memoryRatio": round(mem / base_mem, 2),
                              "samplesMs": [r["firstResponseMs"] for r in runs]}
             print(f"| {name} | {ms:.0f} ms | {ms / base_ms:.2f} | {mem:.1f} MiB | {mem / base_mem:.2f} |")
-        for name in FUNCTIONS:
+        print()
+        print("| artifact | size |")
+        print("|---|---:|")
+        for name in artifacts:
+            if name == "Empty":
+                continue
             size = sum(os.path.getsize(os.path.join(artifacts[name], f)) for f in os.listdir(artifacts[name]))
             summary[name]["artifactKiB"] = round(size / 1024)
+            print(f"| {name} | {size / 1024:.0f} KiB |")
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(summary, f, indent=1)
