@@ -172,6 +172,28 @@ public class LifecycleProcessorTests
     }
 
     [Fact]
+    public async Task A_failed_terminate_leaves_the_record_open_for_the_retry()
+    {
+        var record = Open("a", "job-a");
+        var failing = new ThrowingTerminateBatch(_world.Batch);
+        var reconciler = new Reconciler(failing, _world.Tasks, _world.Store, FakeWorld.Namespace, TimeProvider.System);
+        await Assert.ThrowsAsync<TimeoutException>(() => reconciler.HandleAsync(ExecutionEvent(Execution, "ABORTED")));
+        Assert.Equal(RecordStatus.Submitted, _world.Store.Records[record.TaskKey].Status);
+
+        await _world.Reconciler().HandleAsync(ExecutionEvent(Execution, "ABORTED"));
+        Assert.Equal(RecordStatus.Closed, _world.Store.Records[record.TaskKey].Status);
+        Assert.Single(_world.Batch.Terminated);
+    }
+
+    private sealed class ThrowingTerminateBatch(FakeBatch inner) : Aws.IBatchApi
+    {
+        public Task<Aws.SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
+        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
+        public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new TimeoutException("no answer");
+        public Task<(IReadOnlyList<Aws.JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.ListJobsAsync(request, cancellationToken);
+    }
+
+    [Fact]
     public async Task A_refused_heartbeat_token_changes_nothing()
     {
         var record = Open("a", "job-a");

@@ -88,14 +88,18 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         return (answer, ending);
     }
 
-    /// <summary>Closes the record (first, so nothing answers it again) and terminates its job, if it has one.</summary>
+    /// <summary>
+    /// Terminates the record's job (if it has one), then closes the record. In this order a failure in between leaves
+    /// the record open, so the retried invocation (or the next sweep) terminates again — TerminateJob is idempotent —
+    /// rather than forgetting a job nobody waits for.
+    /// </summary>
     public async Task CloseAsync(JobRecord record, RecordEnding ending, string terminateReason, CancellationToken cancellationToken)
     {
-        var closed = await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
         if (record.JobId is { } jobId)
         {
             await batch.TerminateJobAsync(jobId, terminateReason, cancellationToken).ConfigureAwait(false);
         }
+        var closed = await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
         Log.Info("Closed the task of job {JobId}{Already}: {Reason}", record.JobId, closed ? "" : " (record had already ended)", ending.Reason);
     }
 }
