@@ -17,16 +17,17 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
 
     public async Task<EventAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
-        JobStateEvent evt;
+        JsonDocument doc;
         try
         {
-            using var doc = JsonInput.Parse(payload);
-            evt = JobStateEvent.Parse(doc.RootElement);
+            doc = JsonInput.Parse(payload);
         }
         catch (JsonException e)
         {
             throw new InvalidEventException(JsonInput.NotJson("payload", e));
         }
+        using var _ = doc;
+        var evt = JobStateEvent.Parse(doc.RootElement, copyDetail: false);
 
         var taskKey = TaskKey.ParseMarker(evt.Marker) is { } marker && marker.Namespace == ns && !evt.IsChildJob ? marker.Key : null;
         var record = taskKey is null ? null : await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false);

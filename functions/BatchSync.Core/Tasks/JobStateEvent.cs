@@ -14,7 +14,14 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
     /// <summary>Array children (<c>id:n</c>) and multi-node node jobs (<c>id#n</c>) carry their parent's marker.</summary>
     public bool IsChildJob => JobId.Contains(':') || JobId.Contains('#');
 
-    public static JobStateEvent Parse(JsonElement root)
+    /// <summary>Reads an event; its Detail is a copy that outlives <paramref name="root"/>'s document.</summary>
+    public static JobStateEvent Parse(JsonElement root) => Parse(root, copyDetail: true);
+
+    /// <summary>
+    /// Reads an event. Without <paramref name="copyDetail"/>, Detail points into <paramref name="root"/>'s document,
+    /// which must then stay undisposed while the event is used (saves copying the JobDetail on the hot path).
+    /// </summary>
+    public static JobStateEvent Parse(JsonElement root, bool copyDetail)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -34,7 +41,7 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
         }
         var jobId = RequiredString(detail, "jobId");
         var status = RequiredString(detail, "status");
-        return new JobStateEvent(jobId, status, MarkerOf(detail), detail.Clone());
+        return new JobStateEvent(jobId, status, MarkerOf(detail), copyDetail ? detail.Clone() : detail);
     }
 
     /// <summary>The BatchSync marker parameter a JobDetail carries, if any.</summary>
