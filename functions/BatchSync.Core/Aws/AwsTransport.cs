@@ -45,10 +45,6 @@ public sealed class AwsTransport
     /// <summary>The service's name in error causes, e.g. AWSBatch.</summary>
     public string ServiceName { get; }
 
-    /// <summary>Counts every attempt sent, for tests and call-count reports.</summary>
-    public int Attempts => _attempts;
-    private int _attempts;
-
     /// <summary>Counts the retries made after a failed attempt.</summary>
     public int Retries => _retries;
     private int _retries;
@@ -87,7 +83,6 @@ public sealed class AwsTransport
             attemptTimeout.CancelAfter(timeout);
             try
             {
-                Interlocked.Increment(ref _attempts);
                 using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_endpoint, path.TrimStart('/')));
                 request.Content = new ByteArrayContent(body);
                 request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);

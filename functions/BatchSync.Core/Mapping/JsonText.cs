@@ -9,12 +9,6 @@ namespace BatchSync.Mapping;
 /// <summary>Compact JSON text as Step Functions shows it: no indentation, non-ASCII left readable.</summary>
 public static class JsonText
 {
-    public static readonly JsonSerializerOptions Options = new()
-    {
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        WriteIndented = false,
-    };
-
     private static readonly JsonWriterOptions WriterOptions = new()
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
