@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cold-start harness: each function, loaded as the managed dotnet10 runtime loads it, in fresh processes.
 
-Usage: python3 bench/coldstart.py [--runs N] [--out FILE]
+Usage: python3 bench/coldstart.py [--runs N] [--out FILE] [--compare-jit] [--baseline GIT_REF]
 
 Starts moto_server on a free 127.0.0.1 port, creates the Batch queue, job definition and the template's table there,
 publishes the four functions (the SAM build targets) and an empty Task<Stream> Handler(Stream) class library, then
@@ -20,6 +20,11 @@ FUNCTIONS = {
     "Reconcile": ("ReconcileFunction", "BatchSync.Reconcile::BatchSync.Reconcile.Function::HandleAsync"),
 }
 EMPTY = "EmptyHandler::EmptyHandler.Function::Handler"
+# The least a function calling AWS can do (bench/FloorHandlers): one plain HTTP POST, and one SigV4-signed POST.
+FLOORS = {
+    "Floor: one HTTP call": "FloorHandlers::FloorHandlers.HttpCall::Handler",
+    "Floor: one signed call": "FloorHandlers::FloorHandlers.SignedCall::Handler",
+}
 REGION = "us-east-1"
 STACK = "bench"
 
@@ -33,6 +38,7 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--out")
     ap.add_argument("--compare-jit", action="store_true", help="also measure each function built without ReadyToRun")
+    ap.add_argument("--baseline", metavar="GIT_REF", help="also measure each function built from GIT_REF (before -> after in one run)")
     args = ap.parse_args()
     import boto3
     from cfnlint.decode import decode
@@ -72,8 +78,24 @@ def main():
                 project = {"SubmitJob": "SubmitJob", "JobStateChange": "JobStateChange", "Callback": "Callback", "Reconcile": "Reconcile"}[name]
                 artifacts[name + " (JIT)"] = os.path.join(work, name + "-jit")
                 run(["dotnet", "publish", "--nologo", "-c", "Release", "-o", artifacts[name + " (JIT)"], f"functions/{project}/{project}.csproj"], cwd=ROOT)
+        variants = [""] + ([" (JIT)"] if args.compare_jit else [])
+        if args.baseline:
+            tree = os.path.join(work, "baseline-tree")
+            subprocess.run(["git", "worktree", "add", "--detach", tree, args.baseline], cwd=ROOT, check=True, capture_output=True)
+            try:
+                for name, (logical, _) in FUNCTIONS.items():
+                    artifacts[f"{name} ({args.baseline})"] = os.path.join(work, name + "-baseline")
+                    run(["make", "--no-print-directory", f"build-{logical}", f"ARTIFACTS_DIR={artifacts[name + f' ({args.baseline})']}"], cwd=tree)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, check=True, capture_output=True)
+            variants.append(f" ({args.baseline})")
         artifacts["Empty"] = os.path.join(work, "Empty")
         run(["dotnet", "publish", "--nologo", "-c", "Release", "-o", artifacts["Empty"], "bench/EmptyHandler/EmptyHandler.csproj"], cwd=ROOT)
+        floors = os.path.join(work, "Floors")
+        run(["dotnet", "publish", "--nologo", "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true",
+             "-o", floors, "bench/FloorHandlers/FloorHandlers.csproj"], cwd=ROOT)
+        for name in FLOORS:
+            artifacts[name] = floors
         host_dir = os.path.join(work, "host")
         run(["dotnet", "publish", "--nologo", "-c", "Release", "-o", host_dir, "bench/BatchSync.ColdStartHost/BatchSync.ColdStartHost.csproj"], cwd=ROOT)
 
@@ -95,13 +117,15 @@ def main():
                     "Parameters": {"InputFile": f"s3://in/{i}"}, "ContainerOverrides": {"Environment": [{"Name": "I", "Value": str(i)}]},
                     "TaskToken": f"bench-token-{i}-{time.time_ns()}"}
 
-        results = {name: [] for name in ["Empty", *FUNCTIONS] + ([f + " (JIT)" for f in FUNCTIONS] if args.compare_jit else [])}
+        results = {name: [] for name in ["Empty", *FLOORS] + [f + v for v in variants for f in FUNCTIONS]}
         for i in range(args.runs):
             results["Empty"].append(host("Empty", EMPTY, {}))
+            for name, handler in FLOORS.items():
+                results[name].append(host(name, handler, {}))
             submitted = host("SubmitJob", FUNCTIONS["SubmitJob"][1], submit_payload(i))
-            for suffix in [""] + ([" (JIT)"] if args.compare_jit else []):
+            for v, suffix in enumerate(variants):
                 if suffix:
-                    submitted = host("SubmitJob" + suffix, FUNCTIONS["SubmitJob"][1], submit_payload(f"jit-{i}"))
+                    submitted = host("SubmitJob" + suffix, FUNCTIONS["SubmitJob"][1], submit_payload(f"v{v}-{i}"))
                 results["SubmitJob" + suffix].append(submitted)
                 job_id = json.loads(submitted["outcome"])["JobId"]
                 results["Callback" + suffix].append(host("Callback" + suffix, FUNCTIONS["Callback"][1], {"JobId": job_id, "Result": {"Rows": i}}))
@@ -131,7 +155,7 @@ def main():
         print("| artifact | size |")
         print("|---|---:|")
         for name in artifacts:
-            if name == "Empty":
+            if name == "Empty" or name in FLOORS:
                 continue
             size = sum(os.path.getsize(os.path.join(artifacts[name], f)) for f in os.listdir(artifacts[name]))
             summary[name]["artifactKiB"] = round(size / 1024)

@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using Amazon;
 using Amazon.Runtime;
-using Amazon.Runtime.Credentials;
 using Amazon.Runtime.Signing;
 
 namespace BatchSync.Aws;
@@ -23,13 +22,6 @@ public enum Idempotency
 /// </summary>
 public sealed class AwsTransport
 {
-    private static readonly Lazy<HttpMessageHandler> SharedSockets = new(() => new SocketsHttpHandler
-    {
-        AllowAutoRedirect = false,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        ConnectTimeout = TimeSpan.FromSeconds(3),
-    });
-
     private readonly HttpClient _http;
     private readonly Uri _endpoint;
     private readonly RetryPolicy _retry;
@@ -53,10 +45,10 @@ public sealed class AwsTransport
     public static AwsTransport Create(AwsSettings settings, string serviceEnvName, string endpointPrefix, string signingName, string serviceName, RetryPolicy? retry = null)
     {
         var signer = new SigV4SigningHandler(
-            DefaultAWSCredentialsIdentityResolver.GetCredentials(),
+            SharedHttp.Credentials,
             RegionEndpoint.GetBySystemName(settings.Region),
             signingName,
-            SharedSockets.Value);
+            SharedHttp.Sockets);
         var http = new HttpClient(signer, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
         return new AwsTransport(http, settings.Endpoint(serviceEnvName, endpointPrefix), serviceName, retry ?? RetryPolicy.FromSettings(settings));
     }

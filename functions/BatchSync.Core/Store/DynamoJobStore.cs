@@ -29,6 +29,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             Timeout = RetryPolicy.FromSettings(settings).AttemptTimeout,
             MaxErrorRetry = 3,
             AuthenticationRegion = settings.Region,
+            HttpClientFactory = new SharedHttp.SdkClientFactory(),
         };
         var endpoint = settings.Value("AWS_ENDPOINT_URL_DYNAMODB") ?? settings.Value("AWS_ENDPOINT_URL");
         if (endpoint is not null)
@@ -39,7 +40,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         {
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(settings.Region);
         }
-        return new DynamoJobStore(new AmazonDynamoDBClient(config), table, clock, TimeSpan.FromDays(days));
+        return new DynamoJobStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, TimeSpan.FromDays(days));
     }
 
     public async Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default)
