@@ -7,13 +7,14 @@ public class SubmitRequestMapperTests
 {
     private const string Minimal = """{"JobName":"j","JobQueue":"q","JobDefinition":"d"}""";
 
-    private static SubmitMapping Map(string json) => SubmitRequestMapper.Map(Fixtures.Utf8(json));
+    private static SubmitMapping Map(string json, string? marker = null) =>
+        SubmitRequestMapper.Map(Fixtures.Utf8(json), marker is null ? null : _ => marker);
 
-    private static JsonObject Request(string json)
+    private static JsonObject Request(string json, string? marker = null)
     {
-        var mapping = Map(json);
+        var mapping = Map(json, marker);
         Assert.True(mapping.IsValid, string.Join("; ", mapping.Problems));
-        return mapping.Request!.BatchRequest;
+        return JsonNode.Parse(mapping.Request!.Body)!.AsObject();
     }
 
     private static string Problems(string json)
@@ -134,41 +135,80 @@ public class SubmitRequestMapperTests
     }
 
     [Fact]
-    public void Decorate_adds_the_marker_and_MANAGED_BY_AWS_only_with_container_overrides()
+    public void The_marker_and_MANAGED_BY_AWS_are_added_as_the_request_is_written()
     {
-        var plain = Request(Minimal);
-        Assert.Empty(SubmitRequestMapper.Decorate(plain, "ns:key"));
+        const string Token = ",\"TaskToken\":\"t\"";
+        var plain = Request(Minimal[..^1] + Token + "}", "ns:key");
         Assert.Equal("""{"jobName":"j","jobQueue":"q","jobDefinition":"d","parameters":{"BatchSyncTask":"ns:key"}}""", JsonText.ToText(plain));
+        // The marker needs the token, wherever the token is: here after Parameters.
+        Assert.Equal("""{"parameters":{"p":"1","BatchSyncTask":"ns:key"},"jobName":"j","jobQueue":"q","jobDefinition":"d"}""",
+            JsonText.ToText(Request("""{"Parameters":{"p":"1"},"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"t"}""", "ns:key")));
+        // Without a token nothing waits for the job's events: no marker.
+        Assert.False(Request(Minimal, "ns:key").ContainsKey("parameters"));
 
-        var withOverrides = Request("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","Parameters":{"a":"b"},"ContainerOverrides":{"Environment":[{"Name":"X","Value":"1"}]}}""");
-        Assert.Empty(SubmitRequestMapper.Decorate(withOverrides, "ns:key"));
+        var withOverrides = Request("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","Parameters":{"a":"b"},"ContainerOverrides":{"Environment":[{"Name":"X","Value":"1"}]},"TaskToken":"t"}""", "ns:key");
         Assert.Equal("""[{"name":"X","value":"1"},{"name":"MANAGED_BY_AWS","value":"STARTED_BY_STEP_FUNCTIONS"}]""", JsonText.ToText(withOverrides["containerOverrides"]!["environment"]!));
         Assert.Equal("""{"a":"b","BatchSyncTask":"ns:key"}""", JsonText.ToText(withOverrides["parameters"]!));
 
         var emptyOverrides = Request("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","ContainerOverrides":{}}""");
-        SubmitRequestMapper.Decorate(emptyOverrides, null);
         Assert.Equal("""{"environment":[{"name":"MANAGED_BY_AWS","value":"STARTED_BY_STEP_FUNCTIONS"}]}""", JsonText.ToText(emptyOverrides["containerOverrides"]!));
         Assert.False(emptyOverrides.ContainsKey("parameters"));
 
         var own = Request("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","ContainerOverrides":{"Environment":[{"Name":"MANAGED_BY_AWS","Value":"me"}]}}""");
-        SubmitRequestMapper.Decorate(own, null);
-        Assert.Single(own["containerOverrides"]!["environment"]!.AsArray());
+        Assert.Equal("""[{"name":"MANAGED_BY_AWS","value":"me"}]""", JsonText.ToText(own["containerOverrides"]!["environment"]!));
 
-        foreach (var other in new[] { "\"EcsPropertiesOverride\":{\"TaskProperties\":[]}", "\"EksPropertiesOverride\":{}", "\"NodeOverrides\":{\"NumNodes\":2}" })
+        // Only the top-level ContainerOverrides is the native integration's: a node's overrides are left as given.
+        foreach (var other in new[] { "\"EcsPropertiesOverride\":{\"TaskProperties\":[]}", "\"EksPropertiesOverride\":{}", "\"NodeOverrides\":{\"NumNodes\":2,\"NodePropertyOverrides\":[{\"TargetNodes\":\"0:\",\"ContainerOverrides\":{\"Environment\":[]}}]}" })
         {
             var r = Request($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d",{{other}}}""");
-            SubmitRequestMapper.Decorate(r, null);
             Assert.DoesNotContain("MANAGED_BY_AWS", JsonText.ToText(r));
         }
     }
 
     [Fact]
-    public void Decorate_reports_requests_Batch_would_refuse_or_fail_late()
+    public void The_request_keeps_what_BatchSync_records_and_the_marker_is_asked_for_with_the_token()
     {
-        var bigOverrides = Request($$$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","ContainerOverrides":{"Command":["{{{new string('x', 9000)}}}"]}}""");
-        Assert.Contains(SubmitRequestMapper.Decorate(bigOverrides, null), p => p.Path == "ContainerOverrides" && p.Message.Contains("8192"));
+        string? askedWith = null;
+        var mapping = SubmitRequestMapper.Map(Fixtures.Utf8("""{"Parameters":{"a":"b"},"JobName":"j\u00e9","JobQueue":"q","JobDefinition":"d","TaskToken":"tok","ExecutionArn":"arn:aws:states:us-east-1:123456789012:execution:sm:run","StateName":"Run"}"""),
+            token => { askedWith = token; return "ns:k"; });
+        Assert.True(mapping.IsValid);
+        Assert.Equal("tok", askedWith);
+        var request = mapping.Request!;
+        Assert.Equal(("jé", "q", "tok", "Run"), (request.JobName, request.JobQueue, request.TaskToken, request.StateName));
+        Assert.Equal("arn:aws:states:us-east-1:123456789012:execution:sm:run", request.ExecutionArn);
+        Assert.Equal("""{"parameters":{"a":"b","BatchSyncTask":"ns:k"},"jobName":"jé","jobQueue":"q","jobDefinition":"d"}""", System.Text.Encoding.UTF8.GetString(request.Body));
+    }
 
-        var bigRequest = Request($$$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","Parameters":{"a":"{{{new string('x', 31000)}}}"}}""");
-        Assert.Contains(SubmitRequestMapper.Decorate(bigRequest, null), p => p.Message.Contains("Batch accepts at most 30720"));
+    [Fact]
+    public void Nothing_given_twice_is_silently_dropped()
+    {
+        Assert.Contains("Parameters.a: is given more than once", Problems("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","Parameters":{"a":"1","b":"2","a":"3"}}"""));
+        Assert.Contains("Parameters.a: is given more than once", Problems("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","Parameters":{"a":"1","\u0061":"3"}}"""));
+        Assert.Contains("JobName: is given more than once", Problems("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","JobName":"k"}"""));
+        var twice = Map("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"a","TaskToken":"b"}""");
+        Assert.Contains("TaskToken: is given more than once", InputProblem.Describe(twice.Problems));
+        Assert.Null(twice.TaskToken);
+    }
+
+    [Fact]
+    public void Escaped_names_and_values_are_read_as_their_text()
+    {
+        var request = Request("""{"Job\u004eame":"a\"b","JobQueue":"q","JobDefinition":"d","Parameters":{"k\u00e9y":"v\n"}}""");
+        Assert.Equal("a\"b", (string)request["jobName"]!);
+        Assert.Equal("v\n", (string)request["parameters"]!["kéy"]!);
+        Assert.Contains("Parameters.kéy: must be a string, not a number", Problems("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","Parameters":{"k\u00e9y":1}}"""));
+    }
+
+    [Fact]
+    public void Requests_Batch_would_refuse_or_fail_late_are_problems()
+    {
+        var bigOverrides = Map($$$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","ContainerOverrides":{"Command":["{{{new string('x', 9000)}}}"]}}""");
+        Assert.Contains(bigOverrides.Problems, p => p.Path == "ContainerOverrides" && p.Message.Contains("8192"));
+        // Counted in characters, as Batch counts them, not in UTF-8 bytes: 4,000 'é' are 8,000 bytes but fit.
+        Assert.True(Map($$$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","ContainerOverrides":{"Command":["{{{new string('é', 4000)}}}"]}}""").IsValid);
+
+        var bigRequest = Map($$$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","Parameters":{"a":"{{{new string('x', 31000)}}}"}}""");
+        Assert.Contains(bigRequest.Problems, p => p.Message.Contains("Batch accepts at most 30720"));
+        Assert.Null(bigRequest.Request);
     }
 }

@@ -9,7 +9,7 @@ namespace BatchSync.Mapping;
 /// <summary>Compact JSON text as Step Functions shows it: no indentation, non-ASCII left readable.</summary>
 public static class JsonText
 {
-    private static readonly JsonWriterOptions WriterOptions = new()
+    internal static readonly JsonWriterOptions WriterOptions = new()
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Indented = false,

@@ -17,7 +17,7 @@ public static class NativeOutputMapper
     {
         if (jobDetail.ValueKind != JsonValueKind.Object)
         {
-            throw new ArgumentException($"A JobDetail must be a JSON object, not {ShapeValidator.Describe(jobDetail)}.", nameof(jobDetail));
+            throw new ArgumentException($"A JobDetail must be a JSON object, not {JsonInput.Describe(jobDetail)}.", nameof(jobDetail));
         }
         var native = (JsonObject)Convert(jobDetail, shapes["JobDetail"], shapes)!;
         if (native["Parameters"] is JsonObject parameters)
@@ -39,7 +39,7 @@ public static class NativeOutputMapper
         {
             if (jobDetail.ValueKind != JsonValueKind.Object)
             {
-                throw new ArgumentException($"A JobDetail must be a JSON object, not {ShapeValidator.Describe(jobDetail)}.", nameof(jobDetail));
+                throw new ArgumentException($"A JobDetail must be a JSON object, not {JsonInput.Describe(jobDetail)}.", nameof(jobDetail));
             }
             WriteStructure(writer, jobDetail, shapes["JobDetail"], shapes, top: true, resultJson);
         }

@@ -1,16 +1,16 @@
+using System.Buffers;
 using System.Text;
+using System.Text.Unicode;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using BatchSync.Model;
 
 namespace BatchSync.Mapping;
 
-/// <summary>A SubmitJob payload that passed validation: the Batch request body (wire form) and the task token, if any.</summary>
-public sealed record SubmitRequest(JsonObject BatchRequest, string? TaskToken, string? ExecutionArn = null, string? StateName = null)
-{
-    public string JobName => (string)BatchRequest["jobName"]!;
-    public string JobQueue => (string)BatchRequest["jobQueue"]!;
-}
+/// <summary>
+/// A SubmitJob payload that passed validation: the Batch SubmitJob request body (wire form, with what BatchSync adds),
+/// the fields BatchSync keeps on its record, and the task token, if any.
+/// </summary>
+public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue, string? TaskToken, string? ExecutionArn = null, string? StateName = null);
 
 /// <summary>What a SubmitJob payload says: a request, or the problems that stop it (and the token to report them to).</summary>
 public sealed record SubmitMapping(SubmitRequest? Request, string? TaskToken, IReadOnlyList<InputProblem> Problems)
@@ -40,136 +40,228 @@ public static class SubmitRequestMapper
     public const string StepFunctionsEnvironmentName = "MANAGED_BY_AWS";
     public const string StepFunctionsEnvironmentValue = "STARTED_BY_STEP_FUNCTIONS";
 
-    /// <summary>Payload members that are BatchSync's, not Batch's.</summary>
-    public static readonly IReadOnlySet<string> ReservedMembers = new HashSet<string>(StringComparer.Ordinal) { TaskTokenMember, ExecutionArnMember, StateNameMember };
 
-    public static SubmitMapping Map(ReadOnlyMemory<byte> payload) => Map(payload, BatchShapes.Instance);
+    // In this order: the token is read first (index 0).
+    private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember];
+    private static readonly byte[][] ReservedUtf8 = [.. ReservedNames.Select(Encoding.UTF8.GetBytes)];
 
-    public static SubmitMapping Map(ReadOnlyMemory<byte> payload, BatchShapes shapes)
+    /// <summary>Which of BatchSync's own members the reader's property name is, or -1.</summary>
+    internal static int ReservedIndex(ref Utf8JsonReader reader)
     {
-        JsonDocument document;
+        var escaped = reader.ValueIsEscaped || reader.HasValueSequence;
+        for (var i = 0; i < ReservedUtf8.Length; i++)
+        {
+            if (escaped ? reader.ValueTextEquals(ReservedUtf8[i]) : reader.ValueSpan.SequenceEqual(ReservedUtf8[i]))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    [ThreadStatic]
+    private static (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Writer)? _output;
+
+    /// <summary>Maps without a marker (nothing will wait for the job's events).</summary>
+    public static SubmitMapping Map(ReadOnlyMemory<byte> payload) => Map(payload, null);
+
+    /// <summary>
+    /// Checks the payload against the official model and writes the Batch request, in one pass. What BatchSync adds to
+    /// every job goes in too: the marker parameter (<paramref name="markerFor"/>, given the task token, so the job's
+    /// events find their record; none without a token) and, as the native integration does, MANAGED_BY_AWS in the
+    /// container environment when the caller passed ContainerOverrides. Requests that Batch would refuse or fail late
+    /// (too large, container overrides too long) are problems here.
+    /// </summary>
+    public static SubmitMapping Map(ReadOnlyMemory<byte> payload, Func<string, string>? markerFor, BatchShapes? shapes = null)
+    {
+        if (!Utf8.IsValid(payload.Span))
+        {
+            return NotJson(new JsonException("the bytes are not valid UTF-8"));
+        }
+        var (buffer, writer) = _output ??= NewOutput();
+        buffer.ResetWrittenCount();
+        writer.Reset(buffer);
+        var own = new OwnMembers();
+        var problems = new List<InputProblem>();
+        var walker = new ShapeWriter(payload, writer, problems)
+        {
+            ReadOwnMember = own.Read,
+            ReservedParameter = MarkerParameter,
+            AddedEnvironment = new(StepFunctionsEnvironmentName, StepFunctionsEnvironmentValue),
+        };
         try
         {
-            document = JsonInput.Parse(payload);
+            var reader = new Utf8JsonReader(payload.Span, new JsonReaderOptions { MaxDepth = JsonInput.MaxDepth });
+            if (!reader.Read())
+            {
+                throw new JsonException("the payload is empty");
+            }
+            var rootType = reader.TokenType;
+            if (rootType == JsonTokenType.StartObject)
+            {
+                walker.WriteRoot(ref reader, (shapes ?? BatchShapes.Instance)["SubmitJobRequest"]);
+            }
+            else
+            {
+                reader.Skip();
+            }
+            while (reader.Read())
+            {
+            }
+            if (rootType != JsonTokenType.StartObject)
+            {
+                return new SubmitMapping(null, null, [new InputProblem("", $"the payload must be a JSON object, not {JsonInput.Describe(rootType)}")]);
+            }
         }
         catch (JsonException e)
         {
-            return Invalid(null, new InputProblem("", JsonInput.NotJson("payload", e)));
+            // Only the syntax is reported: whatever was found before the error is moot.
+            return NotJson(e);
         }
-        using (document)
+        writer.Flush();
+
+        var token = own.TokenProblems is null ? own.TaskToken : null;
+        if (own.TokenProblems is not null || own.Problems is not null || problems.Count > 0)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return Invalid(null, new InputProblem("", $"the payload must be a JSON object, not {ShapeValidator.Describe(root)}"));
-            }
-
-            var validator = new ShapeValidator(shapes);
-            var token = ReadTaskToken(root, validator);
-            var request = validator.RootToWire(root, "SubmitJobRequest", ReservedMembers);
-            var executionArn = ReadOptionalString(root, ExecutionArnMember, validator, IsExecutionArn,
-                "must be an execution ARN (use \"ExecutionArn.$\": \"$$.Execution.Id\")");
-            var stateName = ReadOptionalString(root, StateNameMember, validator, n => n.Length is > 0 and <= MaxStateNameLength,
-                $"must be 1 to {MaxStateNameLength} characters (use \"StateName.$\": \"$$.State.Name\")");
-
-            if (request?["parameters"] is JsonObject parameters && parameters.ContainsKey(MarkerParameter))
-            {
-                validator.Report($"Parameters.{MarkerParameter}", "is reserved for BatchSync's own use");
-            }
-            if (validator.Problems.Count > 0 || request is null)
-            {
-                return new SubmitMapping(null, token, validator.Problems);
-            }
-            return new SubmitMapping(new SubmitRequest(request, token, executionArn, stateName), token, []);
+            return new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]);
         }
+
+        var written = buffer.WrittenSpan;
+        if (walker.ContainerOverridesOutput is { } overrides)
+        {
+            var characters = Encoding.UTF8.GetCharCount(written[overrides]);
+            if (characters > MaxContainerOverridesChars)
+            {
+                problems.Add(new InputProblem("ContainerOverrides",
+                    $"is {characters} characters; Batch fails jobs whose container overrides exceed {MaxContainerOverridesChars}"));
+            }
+        }
+        var body = token is not null && markerFor is not null
+            ? WithMarker(written, walker.ParametersEnd, markerFor(token))
+            : written.ToArray();
+        if (body.Length > MaxRequestBytes)
+        {
+            problems.Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
+        }
+        if (problems.Count > 0)
+        {
+            return new SubmitMapping(null, token, problems);
+        }
+        return new SubmitMapping(new SubmitRequest(body, walker.JobName!, walker.JobQueue!, token, own.ExecutionArn, own.StateName), token, []);
+    }
+
+    private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
+
+    /// <summary>
+    /// The request with the marker parameter put in: last in Parameters, or as a Parameters of its own at the end. The
+    /// token it derives from may come anywhere in the payload, after Parameters too, so it goes in once all is read.
+    /// </summary>
+    private static byte[] WithMarker(ReadOnlySpan<byte> request, (int Position, bool Empty)? parametersEnd, string marker)
+    {
+        var value = JsonEncodedText.Encode(marker, JsonText.WriterOptions.Encoder).EncodedUtf8Bytes;
+        var inParameters = parametersEnd is not null;
+        // A valid request always has members (its required ones), so a member of its own goes after a comma.
+        var at = parametersEnd?.Position ?? request.Length - 1;
+        var prefix = !inParameters ? ",\"parameters\":{\""u8 : parametersEnd!.Value.Empty ? "\""u8 : ",\""u8;
+        var suffix = inParameters ? "\""u8 : "\"}"u8;
+        var member = "BatchSyncTask\":\""u8;
+        var body = new byte[request.Length + prefix.Length + member.Length + value.Length + suffix.Length];
+        var rest = body.AsSpan();
+        Append(ref rest, request[..at]);
+        Append(ref rest, prefix);
+        Append(ref rest, member);
+        Append(ref rest, value);
+        Append(ref rest, suffix);
+        Append(ref rest, request[at..]);
+        return body;
+
+        static void Append(ref Span<byte> destination, ReadOnlySpan<byte> bytes)
+        {
+            bytes.CopyTo(destination);
+            destination = destination[bytes.Length..];
+        }
+    }
+
+    private static (ArrayBufferWriter<byte>, Utf8JsonWriter) NewOutput()
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        return (buffer, new Utf8JsonWriter(buffer, JsonText.WriterOptions with { SkipValidation = true }));
     }
 
     /// <summary>
-    /// Adds what BatchSync puts on every job: the marker parameter (so the job's events find their record) and, as the
-    /// native integration does, MANAGED_BY_AWS in the container environment when the caller passed ContainerOverrides.
-    /// Returns the problems that Batch would otherwise report late (request too large, overrides that make the job fail).
+    /// BatchSync's own members of the payload, read as the request is walked. Their problems are kept apart so they can
+    /// be reported in a fixed order: the token's first, then the request's, then ExecutionArn's and StateName's.
     /// </summary>
-    public static IReadOnlyList<InputProblem> Decorate(JsonObject batchRequest, string? markerValue) =>
-        Decorate(batchRequest, markerValue, out _);
-
-    /// <summary>As <see cref="Decorate(JsonObject, string?)"/>, also giving the request body, serialized once.</summary>
-    public static IReadOnlyList<InputProblem> Decorate(JsonObject batchRequest, string? markerValue, out byte[] body)
+    private sealed class OwnMembers
     {
-        // Without a task token (request-response) nothing waits for the job's events, so it carries no marker.
-        if (markerValue is not null)
-        {
-            if (batchRequest["parameters"] is not JsonObject parameters)
-            {
-                parameters = new JsonObject();
-                batchRequest["parameters"] = parameters;
-            }
-            parameters[MarkerParameter] = markerValue;
-        }
+        private int _seen;
 
-        List<InputProblem>? problems = null;
-        if (batchRequest["containerOverrides"] is JsonObject overrides)
+        public string? TaskToken { get; private set; }
+        public string? ExecutionArn { get; private set; }
+        public string? StateName { get; private set; }
+        public List<InputProblem>? TokenProblems { get; private set; }
+        public List<InputProblem>? Problems { get; private set; }
+
+        public bool Read(ref Utf8JsonReader reader)
         {
-            if (overrides["environment"] is not JsonArray environment)
+            var index = ReservedIndex(ref reader);
+            if (index < 0)
             {
-                environment = new JsonArray();
-                overrides["environment"] = environment;
+                return false;
             }
-            var present = environment.Any(e => e is JsonObject kv && (string?)kv["name"] == StepFunctionsEnvironmentName);
-            if (!present)
+            reader.Read();
+            var member = ReservedNames[index];
+            var type = reader.TokenType;
+            var value = type == JsonTokenType.String ? reader.GetString()! : null;
+            reader.Skip();
+            InputProblem? problem;
+            if ((_seen & (1 << index)) != 0)
             {
-                environment.Add(new JsonObject
+                // Given twice, neither is the one: a duplicated token leaves no single task to report to.
+                problem = new InputProblem(member, "is given more than once");
+            }
+            else
+            {
+                _seen |= 1 << index;
+                switch (index)
                 {
-                    ["name"] = StepFunctionsEnvironmentName,
-                    ["value"] = StepFunctionsEnvironmentValue,
-                });
+                    case 0:
+                        TaskToken = ReadTaskToken(value, type, out problem);
+                        break;
+                    case 1:
+                        ExecutionArn = Checked(value, type, member, IsExecutionArn,
+                            "must be an execution ARN (use \"ExecutionArn.$\": \"$$.Execution.Id\")", out problem);
+                        break;
+                    default:
+                        StateName = Checked(value, type, member, n => n.Length is > 0 and <= MaxStateNameLength,
+                            $"must be 1 to {MaxStateNameLength} characters (use \"StateName.$\": \"$$.State.Name\")", out problem);
+                        break;
+                }
             }
-            var overridesLength = JsonText.ToText(overrides).Length;
-            if (overridesLength > MaxContainerOverridesChars)
+            if (problem is not null)
             {
-                (problems ??= []).Add(new InputProblem("ContainerOverrides",
-                    $"is {overridesLength} characters; Batch fails jobs whose container overrides exceed {MaxContainerOverridesChars}"));
+                (index == 0 ? TokenProblems ??= [] : Problems ??= []).Add(problem);
             }
+            return true;
         }
-        body = JsonText.ToUtf8(batchRequest);
-        if (body.Length > MaxRequestBytes)
-        {
-            (problems ??= []).Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
-        }
-        return problems ?? (IReadOnlyList<InputProblem>)[];
     }
 
-    private static string? ReadTaskToken(JsonElement root, ShapeValidator validator)
+    private static string? ReadTaskToken(string? token, JsonTokenType type, out InputProblem? problem)
     {
-        if (!root.TryGetProperty(TaskTokenMember, out var tokenElement))
-        {
-            return null;
-        }
-        if (tokenElement.ValueKind != JsonValueKind.String)
-        {
-            validator.Report(TaskTokenMember, $"must be a string (use \"TaskToken.$\": \"$$.Task.Token\"), not {ShapeValidator.Describe(tokenElement)}");
-            return null;
-        }
-        var token = tokenElement.GetString()!;
-        if (token.Length is 0 or > MaxTaskTokenLength)
-        {
-            validator.Report(TaskTokenMember, $"must be 1 to {MaxTaskTokenLength} characters (is {token.Length})");
-            return null;
-        }
-        return token;
+        problem = token is null
+            ? new InputProblem(TaskTokenMember, $"must be a string (use \"TaskToken.$\": \"$$.Task.Token\"), not {JsonInput.Describe(type)}")
+            : token.Length is 0 or > MaxTaskTokenLength
+                ? new InputProblem(TaskTokenMember, $"must be 1 to {MaxTaskTokenLength} characters (is {token.Length})")
+                : null;
+        return problem is null ? token : null;
     }
 
-    private static string? ReadOptionalString(JsonElement root, string member, ShapeValidator validator, Func<string, bool> valid, string rule)
+    private static string? Checked(string? value, JsonTokenType type, string member, Func<string, bool> valid, string rule, out InputProblem? problem)
     {
-        if (!root.TryGetProperty(member, out var element))
-        {
-            return null;
-        }
-        if (element.ValueKind != JsonValueKind.String || !valid(element.GetString()!))
-        {
-            validator.Report(member, element.ValueKind == JsonValueKind.String ? rule : $"{rule}, not {ShapeValidator.Describe(element)}");
-            return null;
-        }
-        return element.GetString();
+        problem = value is null ? new InputProblem(member, $"{rule}, not {JsonInput.Describe(type)}")
+            : !valid(value) ? new InputProblem(member, rule)
+            : null;
+        return problem is null ? value : null;
     }
 
     private static bool IsExecutionArn(string arn)
@@ -178,5 +270,4 @@ public static class SubmitRequestMapper
         return arn.Length <= 2048 && parts.Length >= 8 && parts[0] == "arn" && parts[2] == "states" && parts[5] is "execution" or "express";
     }
 
-    private static SubmitMapping Invalid(string? token, InputProblem problem) => new(null, token, [problem]);
 }

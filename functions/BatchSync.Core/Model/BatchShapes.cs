@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 
 namespace BatchSync.Model;
@@ -5,7 +6,21 @@ namespace BatchSync.Model;
 public enum ShapeKind { Structure, List, Map, String, Integer, Long, Boolean, Double, Float, Timestamp, Blob }
 
 /// <summary>A member of a structure: its wire (camelCase) name, its PascalCase name and its shape.</summary>
-public sealed record ShapeMember(string WireName, string PascalName, string ShapeName);
+public sealed record ShapeMember(string WireName, string PascalName, string ShapeName)
+{
+    /// <summary>Its position among its structure's members (below 64: a bit in a mask of members seen).</summary>
+    public int Ordinal { get; internal set; }
+    public byte[] PascalUtf8 { get; } = Encoding.UTF8.GetBytes(PascalName);
+    public JsonEncodedText WireText { get; } = JsonEncodedText.Encode(WireName);
+    /// <summary>The member's shape, resolved once the whole model is read.</summary>
+    public Shape Shape { get; internal set; } = null!;
+
+    // Equal when the model says the same: what is derived from it does not count.
+    public bool Equals(ShapeMember? other) =>
+        other is not null && WireName == other.WireName && PascalName == other.PascalName && ShapeName == other.ShapeName;
+
+    public override int GetHashCode() => HashCode.Combine(WireName, PascalName, ShapeName);
+}
 
 /// <summary>One shape of the official Batch model, reduced to what the mappers need.</summary>
 public sealed class Shape
@@ -23,6 +38,13 @@ public sealed class Shape
     public string? Value { get; init; }
     public long? Min { get; init; }
     public long? Max { get; init; }
+
+    // Resolved once the whole model is read, so walking a value never looks a shape up by name.
+    public ShapeMember[] Members { get; internal set; } = [];
+    public ShapeMember[] RequiredMembers { get; internal set; } = [];
+    public Shape? MemberShape { get; internal set; }
+    public Shape? KeyShape { get; internal set; }
+    public Shape? ValueShape { get; internal set; }
 }
 
 /// <summary>
@@ -105,7 +127,28 @@ public sealed class BatchShapes
                 Max = s.TryGetProperty("max", out var max) ? max.GetInt64() : null,
             };
         }
+        foreach (var shape in result.Values)
+        {
+            shape.Members = [.. shape.MembersByPascal.Values];
+            if (shape.Members.Length > 64)
+            {
+                throw new InvalidOperationException($"Shape {shape.Name} has {shape.Members.Length} members; the walkers track at most 64.");
+            }
+            for (var i = 0; i < shape.Members.Length; i++)
+            {
+                shape.Members[i].Ordinal = i;
+                shape.Members[i].Shape = Resolve(shape.Members[i].ShapeName);
+            }
+            shape.RequiredMembers = [.. shape.Required.Select(wire => shape.MembersByWire[wire])];
+            shape.MemberShape = shape.Member is null ? null : Resolve(shape.Member);
+            shape.KeyShape = shape.Key is null ? null : Resolve(shape.Key);
+            shape.ValueShape = shape.Value is null ? null : Resolve(shape.Value);
+        }
         return new BatchShapes(result);
+
+        Shape Resolve(string name) => result.TryGetValue(name, out var s)
+            ? s
+            : throw new InvalidOperationException($"The model refers to a shape it does not define: {name}.");
     }
 
     private static string ShapeRef(JsonElement e) =>

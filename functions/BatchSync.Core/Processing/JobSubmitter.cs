@@ -16,16 +16,12 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
 
     public async Task<SubmitJobAnswer> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
-        var mapping = SubmitRequestMapper.Map(payload);
+        string? taskKey = null;
+        var mapping = SubmitRequestMapper.Map(payload, token => TaskKey.Marker(ns, taskKey = TaskKey.For(token)));
         var token = mapping.TaskToken;
         var problems = mapping.Problems;
-        string? taskKey = token is null ? null : TaskKey.For(token);
-        var body = Array.Empty<byte>();
-        if (mapping.Request is { } request)
-        {
-            problems = SubmitRequestMapper.Decorate(request.BatchRequest, taskKey is null ? null : TaskKey.Marker(ns, taskKey), out body);
-        }
-        if (problems.Count > 0 || mapping.Request is null)
+        taskKey ??= token is null ? null : TaskKey.For(token);
+        if (mapping.Request is not { } request || !mapping.IsValid)
         {
             var invalid = new InvalidInputException("SubmitJob input", problems);
             if (token is null)
@@ -38,7 +34,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
 
         if (token is null)
         {
-            var job = await SubmitOrThrowAsync(body, cancellationToken).ConfigureAwait(false);
+            var job = await SubmitOrThrowAsync(request.Body, cancellationToken).ConfigureAwait(false);
             Log.Info("Submitted job {JobId} ({JobName}) without a task token", job.JobId, job.JobName);
             return new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName);
         }
@@ -49,10 +45,10 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             TaskKey = taskKey!,
             TaskToken = token,
             Status = RecordStatus.Submitting,
-            JobName = mapping.Request.JobName,
-            JobQueue = mapping.Request.JobQueue,
-            ExecutionArn = mapping.Request.ExecutionArn,
-            StateName = mapping.Request.StateName,
+            JobName = request.JobName,
+            JobQueue = request.JobQueue,
+            ExecutionArn = request.ExecutionArn,
+            StateName = request.StateName,
             CreatedAt = now,
             UpdatedAt = now,
         }, cancellationToken).ConfigureAwait(false);
@@ -78,7 +74,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         SubmittedJob submitted;
         try
         {
-            submitted = await batch.SubmitJobAsync(body, cancellationToken).ConfigureAwait(false);
+            submitted = await batch.SubmitJobAsync(request.Body, cancellationToken).ConfigureAwait(false);
         }
         catch (AwsServiceException e)
         {
@@ -86,7 +82,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             return await FailTaskAsync(token, $"Batch.{e.ErrorCode}", e.NativeCause, taskKey, cancellationToken).ConfigureAwait(false);
         }
         Log.Info("Submitted job {JobId} ({JobName}) for task {TaskKey}", submitted.JobId, submitted.JobName, taskKey);
-        await AttachAsync(new JobRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, ExecutionArn = mapping.Request.ExecutionArn },
+        await AttachAsync(new JobRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, ExecutionArn = request.ExecutionArn },
             submitted, cancellationToken).ConfigureAwait(false);
         return new SubmitJobAnswer(submitted.JobArn, submitted.JobId, submitted.JobName);
     }

@@ -33,7 +33,7 @@ public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? Re
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                throw Invalid("", $"the request must be a JSON object, not {ShapeValidator.Describe(root)}");
+                throw Invalid("", $"the request must be a JSON object, not {JsonInput.Describe(root)}");
             }
             var problems = new List<InputProblem>();
             foreach (var p in root.EnumerateObject())

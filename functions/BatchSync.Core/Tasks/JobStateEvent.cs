@@ -25,7 +25,7 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
-            throw new InvalidEventException($"the event must be a JSON object, not {ShapeValidator.Describe(root)}");
+            throw new InvalidEventException($"the event must be a JSON object, not {JsonInput.Describe(root)}");
         }
         if (!root.TryGetProperty("detail-type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != DetailType)
         {
