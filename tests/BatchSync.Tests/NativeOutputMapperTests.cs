@@ -121,6 +121,21 @@ public class NativeOutputMapperTests
         Assert.Equal(JsonText.ToText(withResult), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail, """{"b":[1,null],"a":"é"}""")));
     }
 
+    [Theory]
+    [InlineData("""{"zNewMember":1,"status":"FAILED","aNewMember":{"x":null},"jobId":"1","Status":"dup","parameters":{"k":null,"b":"2"}}""")]
+    [InlineData("""{"job\u0049d":"esc","jobName":"caf\u00e9 \"quoted\" \/ \t","jobQueue":"é ünïcode ✓","tags":{"ключ":"значение","a\u0062":"c"}}""")]
+    [InlineData("""{"jobId":"n","createdAt":1.0e3,"startedAt":-0,"stoppedAt":12345678901234,"isCancelled":true,"isTerminated":false,"result":"old"}""")]
+    [InlineData("""{"jobId":"l","attempts":[{"container":{"exitCode":1,"networkInterfaces":[{"attachmentId":"a","futureField":[1,{"b":2}]}]}},{}],"dependsOn":[]}""")]
+    [InlineData("""{"jobId":"s","container":{"environment":[{"name":"E","value":"\ud83d\ude00 emoji"}],"command":["a","\u0000b"]}}""")]
+    public void The_streaming_writer_matches_the_node_mapper_on_edge_cases(string detailJson)
+    {
+        // Parsed from the text as written, so the writer meets the raw escapes and non-ASCII bytes themselves.
+        var detail = JsonDocument.Parse(detailJson).RootElement;
+        Assert.Equal(JsonText.ToText(NativeOutputMapper.ToNative(detail)), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail)));
+        var withResult = NativeOutputMapper.WithResult(NativeOutputMapper.ToNative(detail), JsonNode.Parse("""{"r":1}"""));
+        Assert.Equal(JsonText.ToText(withResult), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail, """{"r":1}""")));
+    }
+
     [Fact]
     public void The_streaming_writer_reproduces_the_real_native_outputs()
     {

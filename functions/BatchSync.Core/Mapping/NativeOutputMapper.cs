@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Model;
@@ -35,103 +38,198 @@ public static class NativeOutputMapper
     {
         var shapes = BatchShapes.Instance;
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(Math.Max(1024, jobDetail.ValueKind == JsonValueKind.Object ? 4096 : 256));
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var writer = new Utf8JsonWriter(buffer, JsonText.WriterOptions))
         {
             if (jobDetail.ValueKind != JsonValueKind.Object)
             {
                 throw new ArgumentException($"A JobDetail must be a JSON object, not {JsonInput.Describe(jobDetail)}.", nameof(jobDetail));
             }
-            WriteStructure(writer, jobDetail, shapes["JobDetail"], shapes, top: true, resultJson);
+            WriteStructure(writer, jobDetail, shapes["JobDetail"], top: true, resultJson);
         }
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static void WriteValue(Utf8JsonWriter writer, JsonElement value, Shape? shape, BatchShapes shapes)
+    private static void WriteValue(Utf8JsonWriter writer, JsonElement value, Shape? shape)
     {
         switch (shape?.Kind)
         {
             case ShapeKind.Structure when value.ValueKind == JsonValueKind.Object:
-                WriteStructure(writer, value, shape, shapes, top: false, null);
+                WriteStructure(writer, value, shape, top: false, null);
                 break;
             case ShapeKind.List when value.ValueKind == JsonValueKind.Array:
-                var itemShape = shapes[shape.Member!];
                 writer.WriteStartArray();
                 foreach (var item in value.EnumerateArray())
                 {
-                    WriteValue(writer, item, itemShape, shapes);
+                    WriteValue(writer, item, shape.MemberShape);
                 }
                 writer.WriteEndArray();
                 break;
             case ShapeKind.Map when value.ValueKind == JsonValueKind.Object:
-                var valueShape = shapes[shape.Value!];
                 writer.WriteStartObject();
                 foreach (var entry in value.EnumerateObject())
                 {
+                    WriteName(writer, entry);
                     if (entry.Value.ValueKind == JsonValueKind.Null)
                     {
-                        writer.WriteNull(entry.Name);
+                        writer.WriteNullValue();
                         continue;
                     }
-                    writer.WritePropertyName(entry.Name);
-                    WriteValue(writer, entry.Value, valueShape, shapes);
+                    WriteValue(writer, entry.Value, shape.ValueShape);
                 }
                 writer.WriteEndObject();
                 break;
             default:
-                value.WriteTo(writer);
+                WritePlain(writer, value);
                 break;
         }
     }
 
-    private static void WriteStructure(Utf8JsonWriter writer, JsonElement value, Shape shape, BatchShapes shapes, bool top, string? resultJson)
+    /// <summary>
+    /// Writes a value as it is. Numbers, booleans and plain ASCII strings (no escapes) are copied byte for byte: they
+    /// read back the same as re-encoding would write them. Anything else is re-encoded.
+    /// </summary>
+    private static void WritePlain(Utf8JsonWriter writer, JsonElement value)
     {
-        var members = new List<(string Name, JsonElement Value, Shape? Shape)>(16);
-        foreach (var property in value.EnumerateObject())
+        if (value.ValueKind is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False or JsonValueKind.String)
         {
-            if (property.Value.ValueKind == JsonValueKind.Null)
+            var raw = JsonMarshal.GetRawUtf8Value(value);
+            if (value.ValueKind != JsonValueKind.String || (Ascii.IsValid(raw) && raw.IndexOf((byte)'\\') < 0))
             {
-                continue;
-            }
-            if (shape.MembersByWire.TryGetValue(property.Name, out var member))
-            {
-                members.Add((member.PascalName, property.Value, shapes[member.ShapeName]));
-            }
-            else
-            {
-                members.Add((BatchShapes.ToPascal(property.Name), property.Value, null));
+                writer.WriteRawValue(raw, skipInputValidation: true);
+                return;
             }
         }
-        if (top && resultJson is not null)
+        value.WriteTo(writer);
+    }
+
+    private static void WriteName(Utf8JsonWriter writer, JsonProperty property)
+    {
+        var raw = JsonMarshal.GetRawUtf8PropertyName(property);
+        if (raw.IndexOf((byte)'\\') < 0)
         {
-            members.RemoveAll(m => m.Name == "Result");
-            using var result = JsonDocument.Parse(resultJson);
-            members.Add(("Result", result.RootElement.Clone(), null));
+            writer.WritePropertyName(raw);
         }
-        members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-        writer.WriteStartObject();
-        string? previous = null;
-        foreach (var (name, member, memberShape) in members)
+        else
         {
-            if (name == previous)
+            writer.WritePropertyName(property.Name);
+        }
+    }
+
+    /// <summary>The model's member for a property, found by its raw name; null for a member newer than the model.</summary>
+    private static ShapeMember? Find(Shape shape, JsonProperty property)
+    {
+        var raw = JsonMarshal.GetRawUtf8PropertyName(property);
+        if (raw.Length <= 64 && Ascii.IsValid(raw) && raw.IndexOf((byte)'\\') < 0)
+        {
+            Span<char> name = stackalloc char[raw.Length];
+            Ascii.ToUtf16(raw, name, out _);
+            return shape.WireLookup.TryGetValue(name, out var found) ? found : null;
+        }
+        return shape.MembersByWire.GetValueOrDefault(property.Name);
+    }
+
+    /// <summary>
+    /// A structure with its members PascalCase and sorted: the model's members by ordinal into their precomputed native
+    /// order, merged with any members newer than the model (kept as sent, under their PascalCase names).
+    /// </summary>
+    private static void WriteStructure(Utf8JsonWriter writer, JsonElement value, Shape shape, bool top, string? resultJson)
+    {
+        var found = ArrayPool<JsonElement>.Shared.Rent(shape.Members.Length);
+        try
+        {
+            var present = 0UL;
+            List<(string Name, JsonElement Value)>? newer = null;
+            foreach (var property in value.EnumerateObject())
             {
-                continue;
-            }
-            previous = name;
-            writer.WritePropertyName(name);
-            if (top && name == "Parameters" && member.ValueKind == JsonValueKind.Object)
-            {
-                writer.WriteStartObject();
-                foreach (var entry in member.EnumerateObject())
+                if (property.Value.ValueKind == JsonValueKind.Null)
                 {
-                    if (entry.Name != SubmitRequestMapper.MarkerParameter)
+                    continue;
+                }
+                if (Find(shape, property) is { } member)
+                {
+                    var bit = 1UL << member.Ordinal;
+                    if ((present & bit) == 0)
                     {
-                        entry.WriteTo(writer);
+                        present |= bit;
+                        found[member.Ordinal] = property.Value;
                     }
                 }
-                writer.WriteEndObject();
-                continue;
+                else
+                {
+                    (newer ??= []).Add((BatchShapes.ToPascal(property.Name), property.Value));
+                }
             }
-            WriteValue(writer, member, memberShape, shapes);
+            JsonDocument? result = null;
+            if (top && resultJson is not null)
+            {
+                newer?.RemoveAll(m => m.Name == "Result");
+                result = JsonDocument.Parse(resultJson);
+                (newer ??= []).Add(("Result", result.RootElement));
+            }
+            newer?.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+
+            writer.WriteStartObject();
+            var known = shape.MembersInNativeOrder;
+            int k = 0, n = 0, newerCount = newer?.Count ?? 0;
+            string? previousNewer = null;
+            while (k < known.Length || n < newerCount)
+            {
+                if (k < known.Length && (present & (1UL << known[k].Ordinal)) == 0)
+                {
+                    k++;
+                    continue;
+                }
+                var takeKnown = n >= newerCount || (k < known.Length && string.CompareOrdinal(known[k].PascalName, newer![n].Name) <= 0);
+                if (takeKnown)
+                {
+                    var member = known[k++];
+                    // A newer member spelled like a known one, once PascalCase, is the same member: the known one wins.
+                    while (n < newerCount && newer![n].Name == member.PascalName)
+                    {
+                        n++;
+                    }
+                    writer.WritePropertyName(member.PascalText);
+                    var memberValue = found[member.Ordinal];
+                    if (top && member.PascalName == "Parameters" && memberValue.ValueKind == JsonValueKind.Object)
+                    {
+                        WriteParametersWithoutMarker(writer, memberValue);
+                    }
+                    else
+                    {
+                        WriteValue(writer, memberValue, member.Shape);
+                    }
+                }
+                else
+                {
+                    var (name, newerValue) = newer![n++];
+                    if (name == previousNewer)
+                    {
+                        continue;
+                    }
+                    previousNewer = name;
+                    writer.WritePropertyName(name);
+                    WriteValue(writer, newerValue, null);
+                }
+            }
+            writer.WriteEndObject();
+            result?.Dispose();
+        }
+        finally
+        {
+            Array.Clear(found, 0, shape.Members.Length);
+            ArrayPool<JsonElement>.Shared.Return(found);
+        }
+    }
+
+    private static void WriteParametersWithoutMarker(Utf8JsonWriter writer, JsonElement parameters)
+    {
+        writer.WriteStartObject();
+        foreach (var entry in parameters.EnumerateObject())
+        {
+            if (!entry.NameEquals(SubmitRequestMapper.MarkerParameter))
+            {
+                entry.WriteTo(writer);
+            }
         }
         writer.WriteEndObject();
     }

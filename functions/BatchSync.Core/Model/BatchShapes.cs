@@ -11,6 +11,7 @@ public sealed record ShapeMember(string WireName, string PascalName, string Shap
     /// <summary>Its position among its structure's members (below 64: a bit in a mask of members seen).</summary>
     public int Ordinal { get; internal set; }
     public byte[] PascalUtf8 { get; } = Encoding.UTF8.GetBytes(PascalName);
+    public JsonEncodedText PascalText { get; } = JsonEncodedText.Encode(PascalName);
     public JsonEncodedText WireText { get; } = JsonEncodedText.Encode(WireName);
     /// <summary>The member's shape, resolved once the whole model is read.</summary>
     public Shape Shape { get; internal set; } = null!;
@@ -42,6 +43,10 @@ public sealed class Shape
     // Resolved once the whole model is read, so walking a value never looks a shape up by name.
     public ShapeMember[] Members { get; internal set; } = [];
     public ShapeMember[] RequiredMembers { get; internal set; } = [];
+    /// <summary>The members in the order the native output lists them: PascalCase names, ordinal order.</summary>
+    public ShapeMember[] MembersInNativeOrder { get; internal set; } = [];
+    /// <summary>Finds a member by its wire name without making a string of it.</summary>
+    public Dictionary<string, ShapeMember>.AlternateLookup<ReadOnlySpan<char>> WireLookup { get; internal set; }
     public Shape? MemberShape { get; internal set; }
     public Shape? KeyShape { get; internal set; }
     public Shape? ValueShape { get; internal set; }
@@ -140,6 +145,8 @@ public sealed class BatchShapes
                 shape.Members[i].Shape = Resolve(shape.Members[i].ShapeName);
             }
             shape.RequiredMembers = [.. shape.Required.Select(wire => shape.MembersByWire[wire])];
+            shape.MembersInNativeOrder = [.. shape.Members.OrderBy(m => m.PascalName, StringComparer.Ordinal)];
+            shape.WireLookup = ((Dictionary<string, ShapeMember>)shape.MembersByWire).GetAlternateLookup<ReadOnlySpan<char>>();
             shape.MemberShape = shape.Member is null ? null : Resolve(shape.Member);
             shape.KeyShape = shape.Key is null ? null : Resolve(shape.Key);
             shape.ValueShape = shape.Value is null ? null : Resolve(shape.Value);
