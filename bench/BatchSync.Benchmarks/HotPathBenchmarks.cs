@@ -11,6 +11,7 @@ namespace BatchSync.Benchmarks;
 /// Utf8JsonReader pass over the same bytes.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class HotPathBenchmarks
 {
     private byte[] _submit = [];
