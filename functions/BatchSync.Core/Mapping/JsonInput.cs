@@ -14,11 +14,17 @@ public static class JsonInput
     /// <summary>Parses, or throws JsonException with a message fit to show the caller.</summary>
     public static JsonDocument Parse(ReadOnlyMemory<byte> payload)
     {
-        if (!Utf8.IsValid(payload.Span))
+        CheckUtf8(payload.Span);
+        return JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = MaxDepth });
+    }
+
+    /// <summary>Throws JsonException unless the payload is valid UTF-8, for readers that parse it themselves.</summary>
+    public static void CheckUtf8(ReadOnlySpan<byte> payload)
+    {
+        if (!Utf8.IsValid(payload))
         {
             throw new JsonException("the bytes are not valid UTF-8");
         }
-        return JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = MaxDepth });
     }
 
     /// <summary>"the payload is not valid JSON (…)" with the parser's first sentence.</summary>

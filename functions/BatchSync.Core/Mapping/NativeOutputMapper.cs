@@ -22,7 +22,7 @@ public static class NativeOutputMapper
         {
             throw new ArgumentException($"A JobDetail must be a JSON object, not {JsonInput.Describe(jobDetail)}.", nameof(jobDetail));
         }
-        var native = (JsonObject)Convert(jobDetail, shapes["JobDetail"], shapes)!;
+        var native = (JsonObject)Convert(jobDetail, shapes["JobDetail"])!;
         if (native["Parameters"] is JsonObject parameters)
         {
             parameters.Remove(SubmitRequestMapper.MarkerParameter);
@@ -249,7 +249,7 @@ public static class NativeOutputMapper
         return combined;
     }
 
-    private static JsonNode? Convert(JsonElement value, Shape? shape, BatchShapes shapes)
+    private static JsonNode? Convert(JsonElement value, Shape? shape)
     {
         if (value.ValueKind == JsonValueKind.Null)
         {
@@ -267,8 +267,8 @@ public static class NativeOutputMapper
                     }
                     // A member newer than the model keeps its value as sent, under its PascalCase name.
                     var node = shape.MembersByWire.TryGetValue(property.Name, out var member)
-                        ? Convert(property.Value, shapes[member.ShapeName], shapes)
-                        : Convert(property.Value, null, shapes);
+                        ? Convert(property.Value, member.Shape)
+                        : Convert(property.Value, null);
                     members.Add(new(member?.PascalName ?? BatchShapes.ToPascal(property.Name), node));
                 }
                 members.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
@@ -279,19 +279,17 @@ public static class NativeOutputMapper
                 }
                 return result;
             case ShapeKind.List when value.ValueKind == JsonValueKind.Array:
-                var itemShape = shapes[shape.Member!];
                 var array = new JsonArray();
                 foreach (var item in value.EnumerateArray())
                 {
-                    array.Add(Convert(item, itemShape, shapes));
+                    array.Add(Convert(item, shape.MemberShape));
                 }
                 return array;
             case ShapeKind.Map when value.ValueKind == JsonValueKind.Object:
-                var valueShape = shapes[shape.Value!];
                 var map = new JsonObject();
                 foreach (var entry in value.EnumerateObject())
                 {
-                    map[entry.Name] = Convert(entry.Value, valueShape, shapes);
+                    map[entry.Name] = Convert(entry.Value, shape.ValueShape);
                 }
                 return map;
             default:

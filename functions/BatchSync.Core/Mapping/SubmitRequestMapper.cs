@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Unicode;
 using System.Text.Json;
 using BatchSync.Model;
 
@@ -40,7 +39,6 @@ public static class SubmitRequestMapper
     public const string StepFunctionsEnvironmentName = "MANAGED_BY_AWS";
     public const string StepFunctionsEnvironmentValue = "STARTED_BY_STEP_FUNCTIONS";
 
-
     // In this order: the token is read first (index 0).
     private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember];
     private static readonly byte[][] ReservedUtf8 = [.. ReservedNames.Select(Encoding.UTF8.GetBytes)];
@@ -72,12 +70,8 @@ public static class SubmitRequestMapper
     /// container environment when the caller passed ContainerOverrides. Requests that Batch would refuse or fail late
     /// (too large, container overrides too long) are problems here.
     /// </summary>
-    public static SubmitMapping Map(ReadOnlyMemory<byte> payload, Func<string, string>? markerFor, BatchShapes? shapes = null)
+    public static SubmitMapping Map(ReadOnlyMemory<byte> payload, Func<string, string>? markerFor)
     {
-        if (!Utf8.IsValid(payload.Span))
-        {
-            return NotJson(new JsonException("the bytes are not valid UTF-8"));
-        }
         var (buffer, writer) = _output ??= NewOutput();
         buffer.ResetWrittenCount();
         writer.Reset(buffer);
@@ -91,6 +85,7 @@ public static class SubmitRequestMapper
         };
         try
         {
+            JsonInput.CheckUtf8(payload.Span);
             var reader = new Utf8JsonReader(payload.Span, new JsonReaderOptions { MaxDepth = JsonInput.MaxDepth });
             if (!reader.Read())
             {
@@ -99,7 +94,7 @@ public static class SubmitRequestMapper
             var rootType = reader.TokenType;
             if (rootType == JsonTokenType.StartObject)
             {
-                walker.WriteRoot(ref reader, (shapes ?? BatchShapes.Instance)["SubmitJobRequest"]);
+                walker.WriteRoot(ref reader, BatchShapes.Instance["SubmitJobRequest"]);
             }
             else
             {
