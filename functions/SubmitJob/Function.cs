@@ -18,7 +18,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _submitter = new JobSubmitter(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock);
+        _submitter = new JobSubmitter(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock, host.Timing);
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

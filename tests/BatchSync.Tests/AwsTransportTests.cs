@@ -138,8 +138,22 @@ public class AwsTransportTests
             _ => Answer(503, "<html>unavailable</html>"),
             _ => throw new HttpRequestException("connection reset"),
             _ => Answer(200, "{}"));
-        Assert.Equal(TaskAnswer.Accepted, await sfn.SendTaskSuccessAsync("t", "{}"));
+        Assert.Equal(TaskAnswer.Accepted, await sfn.SendTaskHeartbeatAsync("t"));
         Assert.Equal(4, handler.Requests.Count);
+    }
+
+    [Fact]
+    public async Task A_terminal_answer_is_not_repeated_when_Step_Functions_may_have_taken_it()
+    {
+        var (_, sfn, handler) = Clients(_ => Answer(503, "<html>unavailable</html>"));
+        await Assert.ThrowsAsync<AwsServiceException>(() => sfn.SendTaskSuccessAsync("t", "{}"));
+        Assert.Single(handler.Requests);
+        var (_, sfn2, handler2) = Clients(_ => throw new HttpRequestException("connection reset"));
+        await Assert.ThrowsAsync<AwsTransportException>(() => sfn2.SendTaskFailureAsync("t", "E", "C"));
+        Assert.Single(handler2.Requests);
+        var (_, sfn3, handler3) = Clients(_ => Answer(400, """{"__type":"ThrottlingException"}"""), _ => Answer(200, "{}"));
+        Assert.Equal(TaskAnswer.Accepted, await sfn3.SendTaskSuccessAsync("t", "{}"));
+        Assert.Equal(2, handler3.Requests.Count);
     }
 
     [Fact]

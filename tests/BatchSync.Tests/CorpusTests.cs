@@ -73,7 +73,9 @@ public partial class CorpusTests
         Assert.Equal((string)c["error"]!, error);
         Assert.Contains((string)c["message"]!, message);
         Assert.Empty(world.Batch.Submitted);
-        Assert.Empty(world.Store.Records);
+        // With a token, the task's record is kept, ended, so that a re-invocation answers nothing a second time.
+        Assert.All(world.Store.Records.Values, r => Assert.Equal((RecordStatus.Failed, null), (r.Status, r.JobId)));
+        Assert.Equal((bool)c["tokenReported"]! ? 1 : 0, world.Store.Records.Count);
         Assert.True(message.Length <= Mapping.OutputBudget.MaxCauseChars);
     }
 

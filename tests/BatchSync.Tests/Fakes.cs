@@ -15,27 +15,68 @@ public sealed class CallLog
     public void Add(string call) { lock (Calls) { Calls.Add(call); } }
 }
 
+/// <summary>
+/// Batch, as strict as the service where it matters here: SubmitJob has no idempotency token (each call makes a job),
+/// a call may act and then fail to answer (<see cref="FailAfterSubmit"/>), and a fresh job may be missing from
+/// ListJobs/DescribeJobs for a while (<see cref="HideSubmitted"/>, until <see cref="RevealAll"/>).
+/// </summary>
 public sealed class FakeBatch(CallLog log) : IBatchApi
 {
+    private readonly object _gate = new();
+    private readonly HashSet<string> _hidden = [];
     public List<JsonObject> Submitted { get; } = [];
     public Dictionary<string, JsonElement> Jobs { get; } = [];
     public Exception? SubmitError { get; set; }
     public Exception? DescribeError { get; set; }
     public List<(string JobId, string Reason)> Terminated { get; } = [];
+    /// <summary>Submitted jobs become describable (status SUBMITTED, with their parameters), as in Batch.</summary>
+    public bool KeepSubmitted { get; set; }
+    /// <summary>Submitted jobs stay out of ListJobs/DescribeJobs answers until <see cref="RevealAll"/> (eventual consistency).</summary>
+    public bool HideSubmitted { get; set; }
+    /// <summary>Batch creates the job, then this is thrown instead of its answer (a 5xx or a connection lost after acting).</summary>
+    public Func<Exception?>? FailAfterSubmit { get; set; }
+    public TimeSpan SubmitDelay { get; set; }
+
+    public void RevealAll() { lock (_gate) { _hidden.Clear(); } }
 
     public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) =>
         SubmitJobAsync(JsonNode.Parse(requestBody)!.AsObject(), cancellationToken);
 
-    public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default)
+    public async Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default)
     {
         log.Add("Batch.SubmitJob");
+        if (SubmitDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(SubmitDelay, cancellationToken);
+        }
         if (SubmitError is not null)
         {
             throw SubmitError;
         }
-        Submitted.Add((JsonObject)request.DeepClone());
-        var id = $"job-{Submitted.Count}";
-        return Task.FromResult(new SubmittedJob($"arn:aws:batch:us-east-1:123456789012:job/{id}", id, (string)request["jobName"]!));
+        SubmittedJob job;
+        lock (_gate)
+        {
+            Submitted.Add((JsonObject)request.DeepClone());
+            var id = $"job-{Submitted.Count}";
+            job = new SubmittedJob($"arn:aws:batch:us-east-1:123456789012:job/{id}", id, (string)request["jobName"]!);
+            if (KeepSubmitted)
+            {
+                Jobs[id] = JsonDocument.Parse(new JsonObject
+                {
+                    ["jobArn"] = job.JobArn, ["jobId"] = id, ["jobName"] = job.JobName, ["status"] = "SUBMITTED",
+                    ["createdAt"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ["parameters"] = request["parameters"]?.DeepClone(),
+                }.ToJsonString()).RootElement.Clone();
+                if (HideSubmitted)
+                {
+                    _hidden.Add(id);
+                }
+            }
+        }
+        if (FailAfterSubmit?.Invoke() is { } lost)
+        {
+            throw lost;
+        }
+        return job;
     }
 
     public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
@@ -45,13 +86,16 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
         {
             throw DescribeError;
         }
-        return Task.FromResult<IReadOnlyList<JsonElement>>(jobIds.Where(Jobs.ContainsKey).Select(id => Jobs[id]).ToList());
+        lock (_gate)
+        {
+            return Task.FromResult<IReadOnlyList<JsonElement>>(jobIds.Where(id => Jobs.ContainsKey(id) && !_hidden.Contains(id)).Select(id => Jobs[id]).ToList());
+        }
     }
 
     public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default)
     {
         log.Add("Batch.TerminateJob");
-        Terminated.Add((jobId, reason));
+        lock (_gate) { Terminated.Add((jobId, reason)); }
         return Task.CompletedTask;
     }
 
@@ -59,21 +103,37 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
     {
         log.Add("Batch.ListJobs");
         var name = (string?)request["filters"]?[0]?["values"]?[0];
-        var jobs = Jobs.Values
-            .Where(j => name is null || j.GetProperty("jobName").GetString() == name)
-            .Select(j => new JobSummary(j.GetProperty("jobId").GetString()!, j.GetProperty("jobName").GetString()!, j.GetProperty("status").GetString(), null))
-            .ToList();
-        return Task.FromResult<(IReadOnlyList<JobSummary>, string?)>((jobs, null));
+        lock (_gate)
+        {
+            var jobs = Jobs.Values
+                .Where(j => !_hidden.Contains(j.GetProperty("jobId").GetString()!))
+                .Where(j => name is null || string.Equals(j.GetProperty("jobName").GetString(), name, StringComparison.OrdinalIgnoreCase))
+                .Select(j => new JobSummary(j.GetProperty("jobId").GetString()!, j.GetProperty("jobName").GetString()!, j.GetProperty("status").GetString(),
+                    j.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : null))
+                .OrderByDescending(j => j.CreatedAt)
+                .ToList();
+            return Task.FromResult<(IReadOnlyList<JobSummary>, string?)>((jobs, null));
+        }
     }
 }
 
-public sealed record SentAnswer(string Operation, string Token, string? Output, string? Error, string? Cause);
+public sealed record SentAnswer(string Operation, string Token, string? Output, string? Error, string? Cause, bool Accepted = false);
 
+/// <summary>
+/// Step Functions' task-token calls, as strict as the service: once a terminal answer is accepted, or the token is
+/// killed (a state-level Retry moved on to a new token, the execution ended), every call with it answers TaskTimedOut.
+/// <see cref="Sent"/> keeps every call made, so tests count what BatchSync sent, not what Step Functions kept.
+/// </summary>
 public sealed class FakeTasks(CallLog log) : ITaskApi
 {
+    private readonly object _gate = new();
     public List<SentAnswer> Sent { get; } = [];
+    /// <summary>What a call with a live token is answered (the test can make every call say InvalidToken, say).</summary>
     public TaskAnswer Answer { get; set; } = TaskAnswer.Accepted;
     public Exception? Error { get; set; }
+    /// <summary>Thrown once per terminal answer after Step Functions took it: the acknowledgment is lost on the way back.</summary>
+    public Func<SentAnswer, Exception?>? LoseAcknowledgment { get; set; }
+    public HashSet<string> DeadTokens { get; } = [];
 
     public Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
         Record(new SentAnswer("SendTaskSuccess", taskToken, output, null, null));
@@ -84,98 +144,224 @@ public sealed class FakeTasks(CallLog log) : ITaskApi
     public Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
         Record(new SentAnswer("SendTaskHeartbeat", taskToken, null, null, null));
 
-    private Task<TaskAnswer> Record(SentAnswer answer)
+    /// <summary>The terminal answers sent with a token after one had been accepted for it (must stay 0).</summary>
+    public int SecondAnswers(string taskToken)
     {
-        log.Add($"StepFunctions.{answer.Operation}");
+        lock (_gate)
+        {
+            var accepted = false;
+            var after = 0;
+            foreach (var call in Sent.Where(a => a.Token == taskToken && a.Operation != "SendTaskHeartbeat"))
+            {
+                after += accepted ? 1 : 0;
+                accepted |= call.Accepted;
+            }
+            return after;
+        }
+    }
+
+    private Task<TaskAnswer> Record(SentAnswer call)
+    {
+        log.Add($"StepFunctions.{call.Operation}");
         if (Error is not null)
         {
             throw Error;
         }
-        Sent.Add(answer);
-        return Task.FromResult(Answer);
+        TaskAnswer answer;
+        lock (_gate)
+        {
+            answer = DeadTokens.Contains(call.Token) ? TaskAnswer.TaskClosed : Answer;
+            var terminal = call.Operation != "SendTaskHeartbeat";
+            call = call with { Accepted = terminal && answer == TaskAnswer.Accepted };
+            Sent.Add(call);
+            if (call.Accepted)
+            {
+                DeadTokens.Add(call.Token);
+            }
+        }
+        if (call.Accepted && LoseAcknowledgment?.Invoke(call) is { } lost)
+        {
+            throw lost;
+        }
+        return Task.FromResult(answer);
     }
 }
 
-/// <summary>An in-memory <see cref="IJobStore"/> with the same conditions as the DynamoDB one.</summary>
+/// <summary>
+/// An in-memory <see cref="IJobStore"/> with the same conditions as the DynamoDB one, and no kinder: a write without a
+/// condition overwrites, so a racing attach or a second lease can only be stopped by the condition the store states.
+/// Thread-safe, so concurrent invocations can be played.
+/// </summary>
 public sealed class InMemoryJobStore(CallLog log) : IJobStore
 {
+    private readonly object _gate = new();
+
     public Dictionary<string, JobRecord> Records { get; } = [];
 
     /// <summary>Runs at the start of AttachJobAsync, to play a racing writer.</summary>
     public Action? BeforeAttach { get; set; }
 
+    /// <summary>Runs at the start of FinishAsync, to play a failing or racing write.</summary>
+    public Action? BeforeFinish { get; set; }
+
+    private static bool IsOpen(JobRecord r) => !r.IsFinished;
+
     public Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default)
     {
         log.Add("Store.Create");
-        return Task.FromResult(Records.TryAdd(record.TaskKey, record));
+        lock (_gate) { return Task.FromResult(Records.TryAdd(record.TaskKey, record)); }
     }
 
     public Task<JobRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
     {
         log.Add("Store.Get");
-        return Task.FromResult(Records.GetValueOrDefault(taskKey));
+        lock (_gate) { return Task.FromResult(Records.GetValueOrDefault(taskKey)); }
     }
 
     public Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
     {
         log.Add("Store.FindByJobId");
-        return Task.FromResult(Records.Values.FirstOrDefault(r => r.JobId == jobId));
+        lock (_gate) { return Task.FromResult(Records.Values.FirstOrDefault(r => r.JobId == jobId)); }
     }
 
-    public Task<bool> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    public Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.TakeLease");
+        lock (_gate)
+        {
+            if (!Records.TryGetValue(taskKey, out var r) || r.Status != RecordStatus.Submitting || r.JobId is not null)
+            {
+                return Task.FromResult(false);
+            }
+            var matches = seen == SubmitState.Leased
+                ? (r.Submit is null or SubmitState.Leased) && (r.LeaseUntil is null || r.LeaseUntil < now)
+                : r.Submit == seen;
+            if (!matches)
+            {
+                return Task.FromResult(false);
+            }
+            Records[taskKey] = r with { Submit = SubmitState.Leased, LeaseId = leaseId, LeaseUntil = leaseUntil };
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.ReleaseLease");
+        lock (_gate)
+        {
+            if (!Records.TryGetValue(taskKey, out var r) || r.Status != RecordStatus.Submitting || r.LeaseId != leaseId || r.JobId is not null)
+            {
+                return Task.FromResult(false);
+            }
+            Records[taskKey] = r with { Submit = state, Reason = reason, LeaseId = null, LeaseUntil = null };
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
     {
         log.Add("Store.AttachJob");
         BeforeAttach?.Invoke();
-        var open = Records.TryGetValue(taskKey, out var r) && !r.IsFinished;
-        if (r is not null)
+        lock (_gate)
         {
-            Records[taskKey] = r with
+            var written = false;
+            if (Records.TryGetValue(taskKey, out var r) && IsOpen(r) && (r.JobId is null || r.JobId == job.JobId))
             {
-                JobId = r.JobId ?? job.JobId,
-                JobArn = r.JobArn ?? job.JobArn,
-                JobName = job.JobName,
-                Status = r.Status == RecordStatus.Submitting ? RecordStatus.Submitted : r.Status,
-            };
+                Records[taskKey] = r with
+                {
+                    JobId = job.JobId, JobArn = job.JobArn, JobName = job.JobName, Status = RecordStatus.Submitted,
+                    Submit = null, LeaseId = null, LeaseUntil = null,
+                };
+                written = true;
+            }
+            var after = Records.GetValueOrDefault(taskKey);
+            return Task.FromResult((AttachOutcomes.Of(after, job.JobId, written), after));
         }
-        return Task.FromResult(open);
+    }
+
+    public Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.ClaimAnswer");
+        lock (_gate)
+        {
+            if (!Records.TryGetValue(taskKey, out var r) || !IsOpen(r))
+            {
+                return Task.FromResult<(ClaimOutcome, JobRecord?)>((ClaimOutcome.Finished, r));
+            }
+            if (r.AnswerClaimUntil is { } until && until >= now)
+            {
+                return Task.FromResult<(ClaimOutcome, JobRecord?)>((ClaimOutcome.Held, r));
+            }
+            var claimed = r with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil };
+            Records[taskKey] = claimed;
+            return Task.FromResult<(ClaimOutcome, JobRecord?)>((r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed));
+        }
+    }
+
+    public Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.SetJobMissingSince");
+        lock (_gate)
+        {
+            if (Records.TryGetValue(taskKey, out var r) && IsOpen(r))
+            {
+                Records[taskKey] = r with { JobMissingSince = since };
+            }
+            return Task.CompletedTask;
+        }
     }
 
     public Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
     {
         log.Add("Store.FindOpenByExecution");
-        return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values.Where(r => r.ExecutionArn == executionArn && !r.IsFinished).ToList());
+        lock (_gate) { return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values.Where(r => r.ExecutionArn == executionArn && IsOpen(r)).ToList()); }
     }
 
     /// <summary>Pages of <paramref name="limit"/> records, oldest first, like the sparse index.</summary>
     public Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default)
     {
         log.Add("Store.ListOpen");
-        var open = Records.Values.Where(r => !r.IsFinished).OrderBy(r => r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal).ToList();
-        var skip = page is null ? 0 : int.Parse(page);
-        var slice = open.Skip(skip).Take(limit).ToList();
-        return Task.FromResult<(IReadOnlyList<JobRecord>, string?)>((slice, skip + limit < open.Count ? (skip + limit).ToString() : null));
+        lock (_gate)
+        {
+            var open = Records.Values.Where(IsOpen).OrderBy(r => r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal).ToList();
+            var skip = page is null ? 0 : int.Parse(page);
+            var slice = open.Skip(skip).Take(limit).ToList();
+            return Task.FromResult<(IReadOnlyList<JobRecord>, string?)>((slice, skip + limit < open.Count ? (skip + limit).ToString() : null));
+        }
     }
 
     public Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default)
     {
         log.Add("Store.SetResult");
-        if (!Records.TryGetValue(taskKey, out var r) || r.IsFinished)
+        lock (_gate)
         {
-            return Task.FromResult(false);
+            if (!Records.TryGetValue(taskKey, out var r) || !IsOpen(r))
+            {
+                return Task.FromResult(false);
+            }
+            Records[taskKey] = r with { Result = resultJson };
+            return Task.FromResult(true);
         }
-        Records[taskKey] = r with { Result = resultJson };
-        return Task.FromResult(true);
     }
 
     public Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default)
     {
         log.Add("Store.Finish");
-        if (!Records.TryGetValue(taskKey, out var r) || r.IsFinished)
+        BeforeFinish?.Invoke();
+        lock (_gate)
         {
-            return Task.FromResult(false);
+            if (!Records.TryGetValue(taskKey, out var r) || !IsOpen(r))
+            {
+                return Task.FromResult(false);
+            }
+            Records[taskKey] = r with
+            {
+                Status = ending.Status, Reason = ending.Reason, ExpiresAt = 1,
+                LeaseId = null, LeaseUntil = null, AnswerClaimId = null, AnswerClaimUntil = null,
+            };
+            return Task.FromResult(true);
         }
-        Records[taskKey] = r with { Status = ending.Status, Reason = ending.Reason, ExpiresAt = 1 };
-        return Task.FromResult(true);
     }
 }
 
@@ -195,8 +381,9 @@ public sealed class FakeWorld
         Store = new InMemoryJobStore(Log);
     }
 
-    public Processing.JobSubmitter Submitter() => new(Batch, Tasks, Store, Namespace, TimeProvider.System);
-    public Processing.JobEventProcessor Events() => new(Batch, Tasks, Store, Namespace);
+    public Processing.JobSubmitter Submitter(DateTimeOffset? now = null, Timing? timing = null) =>
+        new(Batch, Tasks, Store, Namespace, now is { } at ? new FixedClock(at) : TimeProvider.System, timing);
+    public Processing.JobEventProcessor Events(DateTimeOffset? now = null) => new(Batch, Tasks, Store, Namespace, now is { } at ? new FixedClock(at) : null);
     public Processing.CallbackProcessor Callbacks() => new(Batch, Tasks, Store, Namespace);
     public Processing.Reconciler Reconciler(DateTimeOffset? now = null) => new(Batch, Tasks, Store, Namespace, new FixedClock(now ?? DateTimeOffset.UtcNow));
 
@@ -204,11 +391,11 @@ public sealed class FakeWorld
         new("AWSBatch", "SubmitJob", (HttpStatusCode)status, code, message, "req-1");
 
     /// <summary>A "Batch Job State Change" event for a job carrying <paramref name="marker"/>.</summary>
-    public static byte[] Event(string jobId, string status, string? marker, string extraDetail = "")
+    public static byte[] Event(string jobId, string status, string? marker, string extraDetail = "", long createdAt = 1)
     {
         var parameters = marker is null ? "{}" : $$"""{"{{SubmitRequestMapper.MarkerParameter}}":"{{marker}}","InputFile":"a"}""";
         var arn = $"arn:aws:batch:us-east-1:123456789012:job/{jobId}";
-        var detail = $$"""{"jobArn":"{{arn}}","jobName":"j","jobId":"{{jobId}}","status":"{{status}}","statusReason":"because","parameters":{{parameters}},"createdAt":1{{extraDetail}}""" + "}";
+        var detail = $$"""{"jobArn":"{{arn}}","jobName":"j","jobId":"{{jobId}}","status":"{{status}}","statusReason":"because","parameters":{{parameters}},"createdAt":{{createdAt}}{{extraDetail}}""" + "}";
         return Fixtures.Utf8($$"""{"version":"0","id":"e1","detail-type":"Batch Job State Change","source":"aws.batch","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-east-1","resources":["{{arn}}"],"detail":{{detail}}""" + "}");
     }
 

@@ -14,6 +14,8 @@ public class LifecycleDecisionTests
     private static JobRecord Record(RecordStatus status, string? jobId = "job-1", string? execution = Execution, long createdAt = 0) =>
         new() { TaskKey = "k", TaskToken = "t", Status = status, JobId = jobId, ExecutionArn = execution, CreatedAt = createdAt };
 
+    private static ExecutionStatusEvent Stop(string status, string execution = Execution, long? stopDate = null) => new(execution, status, stopDate);
+
     [Theory]
     [InlineData(TaskAnswer.Accepted, HeartbeatFollowUp.None)]
     [InlineData(TaskAnswer.TaskClosed, HeartbeatFollowUp.TerminateAndClose)]
@@ -29,13 +31,13 @@ public class LifecycleDecisionTests
     {
         foreach (var open in new[] { RecordStatus.Submitting, RecordStatus.Submitted })
         {
-            var close = Assert.IsType<StopDecision.TerminateAndClose>(TaskDecisions.OnExecutionStopped(Record(open), Execution, status));
+            var close = Assert.IsType<StopDecision.TerminateAndClose>(TaskDecisions.OnExecutionStopped(Record(open), Stop(status)));
             Assert.Equal("job-1", close.JobId);
             Assert.Equal($"The Task state in AWS Step Functions execution [{Execution}] which was managing this resource was aborted", close.TerminateReason);
             Assert.Equal(RecordStatus.Closed, close.Ending.Status);
         }
         // Submit still in flight: close the record; SubmitJob terminates the job it then submits.
-        Assert.Null(Assert.IsType<StopDecision.TerminateAndClose>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitting, jobId: null), Execution, status)).JobId);
+        Assert.Null(Assert.IsType<StopDecision.TerminateAndClose>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitting, jobId: null), Stop(status))).JobId);
     }
 
     [Fact]
@@ -43,9 +45,9 @@ public class LifecycleDecisionTests
     {
         foreach (var finished in new[] { RecordStatus.Succeeded, RecordStatus.Failed, RecordStatus.Closed })
         {
-            Assert.IsType<StopDecision.Ignore>(TaskDecisions.OnExecutionStopped(Record(finished), Execution, "ABORTED"));
+            Assert.IsType<StopDecision.Ignore>(TaskDecisions.OnExecutionStopped(Record(finished), Stop("ABORTED")));
         }
-        Assert.IsType<StopDecision.Ignore>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitted, execution: "arn:other"), Execution, "ABORTED"));
+        Assert.IsType<StopDecision.Ignore>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitted, execution: "arn:other"), Stop("ABORTED")));
     }
 
     [Theory]
@@ -58,7 +60,7 @@ public class LifecycleDecisionTests
     [InlineData("RUNNING", typeof(SweepDecision.Heartbeat))]
     public void The_sweep_delivers_lost_outcomes_and_heartbeats_the_rest(string status, Type expected)
     {
-        var decision = TaskDecisions.OnSweep(Record(RecordStatus.Submitted), new JobView("job-1", status), Now);
+        var decision = TaskDecisions.OnSweep(Record(RecordStatus.Submitted), new JobView("job-1", status), Now, Timing.Default);
         Assert.IsType(expected, decision);
         if (decision is SweepDecision.Deliver deliver)
         {
@@ -67,21 +69,15 @@ public class LifecycleDecisionTests
     }
 
     [Fact]
-    public void The_sweep_fails_tasks_whose_job_Batch_does_not_know()
+    public void A_redriven_run_keeps_its_jobs_when_the_first_run_stop_arrives_late()
     {
-        var fail = Assert.IsType<SweepDecision.FailTask>(TaskDecisions.OnSweep(Record(RecordStatus.Submitted), null, Now));
-        Assert.Equal("BatchSync.JobNotFound", fail.Error);
-        Assert.Contains("job-1", fail.Cause);
-    }
-
-    [Fact]
-    public void The_sweep_waits_for_a_submit_in_flight_then_looks_for_its_job()
-    {
-        var young = Record(RecordStatus.Submitting, jobId: null, createdAt: (Now - TimeSpan.FromMinutes(1)).ToUnixTimeMilliseconds());
-        var old = Record(RecordStatus.Submitting, jobId: null, createdAt: (Now - TimeSpan.FromMinutes(6)).ToUnixTimeMilliseconds());
-        Assert.IsType<SweepDecision.Ignore>(TaskDecisions.OnSweep(young, null, Now));
-        Assert.IsType<SweepDecision.FindOrphan>(TaskDecisions.OnSweep(old, null, Now));
-        Assert.IsType<SweepDecision.Ignore>(TaskDecisions.OnSweep(Record(RecordStatus.Closed), new JobView("job-1", "SUCCEEDED"), Now));
+        var stopDate = Now.ToUnixTimeMilliseconds();
+        Assert.IsType<StopDecision.TerminateAndClose>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitted, createdAt: stopDate - 1), Stop("FAILED", stopDate: stopDate)));
+        Assert.IsType<StopDecision.TerminateAndClose>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitted, createdAt: stopDate), Stop("FAILED", stopDate: stopDate)));
+        var redriven = Assert.IsType<StopDecision.Ignore>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitted, createdAt: stopDate + 1), Stop("FAILED", stopDate: stopDate)));
+        Assert.Contains("redriven", redriven.Why);
+        // Without a stopDate (an older event shape), every open record of the execution is stopped.
+        Assert.IsType<StopDecision.TerminateAndClose>(TaskDecisions.OnExecutionStopped(Record(RecordStatus.Submitted, createdAt: long.MaxValue), Stop("FAILED")));
     }
 }
 
@@ -102,8 +98,9 @@ public class LifecycleProcessorTests
         return record;
     }
 
-    private void BatchKnows(string jobId, string status, string token) =>
-        _world.Batch.Jobs[jobId] = FakeWorld.Detail(FakeWorld.Event(jobId, status, TaskKey.Marker(FakeWorld.Namespace, TaskKey.For(token))));
+    private void BatchKnows(string jobId, string status, string token, long? createdAt = null) =>
+        _world.Batch.Jobs[jobId] = FakeWorld.Detail(FakeWorld.Event(jobId, status, TaskKey.Marker(FakeWorld.Namespace, TaskKey.For(token)),
+            createdAt: createdAt ?? _world.Store.Records.GetValueOrDefault(TaskKey.For(token))?.CreatedAt ?? 1));
 
     private static byte[] ExecutionEvent(string executionArn, string status) => Fixtures.Utf8(
         $$"""{"version":"0","id":"x","detail-type":"Step Functions Execution Status Change","source":"aws.states","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-east-1","resources":["{{executionArn}}"],"detail":{"executionArn":"{{executionArn}}","stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:sm","name":"run-1","status":"{{status}}" """ + "}}");
@@ -226,8 +223,13 @@ public class LifecycleProcessorTests
         BatchKnows("job-r", "RUNNING", "r");
 
         var first = await _world.Reconciler().HandleAsync(Scheduled);
-
-        Assert.Equal((4, 2, 1, 1), (first.Examined, first.Delivered, first.Heartbeats, first.Failed));
+        // Batch's lists may lag: a job missing once is only noted; a later sweep past the grace fails its task.
+        Assert.Equal((4, 2, 1, 0), (first.Examined, first.Delivered, first.Heartbeats, first.Failed));
+        Assert.NotNull(_world.Store.Records[gone.TaskKey].JobMissingSince);
+        var soon = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.JobMissingGrace / 2).HandleAsync(Scheduled);
+        Assert.Equal((2, 0), (soon.Examined, soon.Failed));
+        var later = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.JobMissingGrace + TimeSpan.FromMinutes(1)).HandleAsync(Scheduled);
+        Assert.Equal(1, later.Failed);
         Assert.Equal(RecordStatus.Succeeded, _world.Store.Records[succeeded.TaskKey].Status);
         Assert.Equal(7, JsonDocument.Parse(_world.Tasks.Sent.Single(x => x.Token == "s").Output!).RootElement.GetProperty("Result").GetProperty("rows").GetInt32());
         Assert.Equal("States.TaskFailed", _world.Tasks.Sent.Single(x => x.Token == "f").Error);
@@ -235,7 +237,7 @@ public class LifecycleProcessorTests
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[running.TaskKey].Status);
 
         var sentBefore = _world.Tasks.Sent.Count(x => x.Operation != "SendTaskHeartbeat");
-        var second = await _world.Reconciler().HandleAsync(Scheduled);
+        var second = await _world.Reconciler(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(10)).HandleAsync(Scheduled);
         Assert.Equal((1, 0), (second.Examined, second.Delivered));
         Assert.Equal(sentBefore, _world.Tasks.Sent.Count(x => x.Operation != "SendTaskHeartbeat"));
 
@@ -277,7 +279,7 @@ public class LifecycleProcessorTests
 
         Assert.Equal("job-o", _world.Store.Records[orphaned.TaskKey].JobId);
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[orphaned.TaskKey].Status);
-        Assert.Equal(("BatchSync.JobNotFound", RecordStatus.Failed), (_world.Tasks.Sent.Single().Error, _world.Store.Records[lost.TaskKey].Status));
+        Assert.Equal((TaskDecisions.SubmitOutcomeUnknownError, RecordStatus.Failed), (_world.Tasks.Sent.Single().Error, _world.Store.Records[lost.TaskKey].Status));
         Assert.Equal(1, answer.Failed);
     }
 
@@ -358,7 +360,8 @@ public class NoDuplicateJobTests
     public async Task A_job_whose_outcome_beat_the_attach_is_not_terminated()
     {
         var key = TaskKey.For(Token);
-        _world.Store.BeforeAttach = () => _world.Store.Records[key] = _world.Store.Records[key] with { Status = RecordStatus.Succeeded };
+        // The job's SUCCEEDED event noted the job, then answered the task, before the submitter's own attach.
+        _world.Store.BeforeAttach = () => _world.Store.Records[key] = _world.Store.Records[key] with { Status = RecordStatus.Succeeded, JobId = "job-1" };
         await _world.Submitter().SubmitAsync(Fixtures.Utf8(Payload));
         Assert.Empty(_world.Batch.Terminated);
     }

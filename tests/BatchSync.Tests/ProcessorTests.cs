@@ -59,7 +59,8 @@ public class JobSubmitterTests
         var answer = await _world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQue":"q","JobDefinition":"d","TaskToken":"{{Token}}"}"""));
 
         Assert.Empty(_world.Batch.Submitted);
-        Assert.Empty(_world.Store.Records);
+        // The record is kept, ended and naming no job, so a re-invocation answers nothing twice.
+        Assert.Equal((RecordStatus.Failed, null), (_world.Store.Records.Values.Single().Status, _world.Store.Records.Values.Single().JobId));
         var sent = _world.Tasks.Sent.Single();
         Assert.Equal("BatchSync.InvalidInput", sent.Error);
         Assert.Contains("JobQue: unknown member (did you mean JobQueue?)", sent.Cause);
@@ -93,13 +94,16 @@ public class JobSubmitterTests
     }
 
     [Fact]
-    public async Task A_submit_with_no_answer_fails_the_invocation_and_keeps_the_record()
+    public async Task A_submit_whose_answer_was_lost_keeps_the_record_open_and_sends_nothing()
     {
         _world.Batch.SubmitError = new AwsTransportException("AWSBatch", "SubmitJob", 1, new HttpRequestException("reset"));
 
-        await Assert.ThrowsAsync<AwsTransportException>(() => _world.Submitter().SubmitAsync(Fixtures.Utf8(Payload)));
+        var answer = await _world.Submitter().SubmitAsync(Fixtures.Utf8(Payload));
 
-        Assert.Equal(RecordStatus.Submitting, _world.Store.Records.Values.Single().Status);
+        var record = _world.Store.Records.Values.Single();
+        Assert.Equal((RecordStatus.Submitting, SubmitState.OutcomeUnknown), (record.Status, record.Submit));
+        Assert.Null(answer.Error);
+        Assert.Contains("unknown", answer.Note);
         Assert.Empty(_world.Tasks.Sent);
     }
 }
@@ -289,7 +293,7 @@ public class CallbackProcessorTests
     public async Task An_error_fails_the_task_now()
     {
         var answer = await Call("""{"JobId":"job-1","Error":"Model.Diverged","Cause":"loss was NaN"}""");
-        Assert.Equal(new SentAnswer("SendTaskFailure", Token, null, "Model.Diverged", "loss was NaN"), _world.Tasks.Sent.Single());
+        Assert.Equal(new SentAnswer("SendTaskFailure", Token, null, "Model.Diverged", "loss was NaN", Accepted: true), _world.Tasks.Sent.Single());
         Assert.Equal(("Failed", RecordStatus.Failed), (answer.Action, _world.Store.Records[Key].Status));
         await Assert.ThrowsAsync<TaskAlreadyFinishedException>(() => Call("""{"JobId":"job-1","Result":1}"""));
     }

@@ -122,7 +122,7 @@ public sealed class AwsTransport
         }
     }
 
-    private static bool IsConnectFailure(HttpRequestException e) =>
+    internal static bool IsConnectFailure(HttpRequestException e) =>
         e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
         || e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostNotFound or SocketError.HostUnreachable or SocketError.NetworkUnreachable };
 }
@@ -133,4 +133,7 @@ public sealed class AwsTransportException(string service, string operation, int 
 {
     public string Service { get; } = service;
     public string Operation { get; } = operation;
+
+    /// <summary>False only when the request surely never reached the service (the connection was never made).</summary>
+    public bool MayHaveReachedService { get; } = !(inner is HttpRequestException h && AwsTransport.IsConnectFailure(h));
 }

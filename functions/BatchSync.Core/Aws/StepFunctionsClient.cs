@@ -30,25 +30,30 @@ public sealed class StepFunctionsClient(AwsTransport transport) : ITaskApi
     public static StepFunctionsClient Create(AwsSettings settings, RetryPolicy? retry = null) =>
         new(AwsTransport.Create(settings, "SFN", "states", "states", ServiceName, retry));
 
+    // A task takes one terminal answer: these are not repeated blindly when their outcome is unknown (the caller asks
+    // with a heartbeat whether the task still waits); throttling and connections never made are retried.
     public Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
-        SendAsync("SendTaskSuccess", new JsonObject { ["taskToken"] = taskToken, ["output"] = output }, cancellationToken);
+        SendAsync("SendTaskSuccess", new JsonObject { ["taskToken"] = taskToken, ["output"] = output }, Idempotency.Unsafe, cancellationToken);
 
     public Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) =>
-        SendAsync("SendTaskFailure", new JsonObject { ["taskToken"] = taskToken, ["error"] = error, ["cause"] = cause }, cancellationToken);
+        SendAsync("SendTaskFailure", new JsonObject { ["taskToken"] = taskToken, ["error"] = error, ["cause"] = cause }, Idempotency.Unsafe, cancellationToken);
 
     public Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
-        SendAsync("SendTaskHeartbeat", new JsonObject { ["taskToken"] = taskToken }, cancellationToken);
+        SendAsync("SendTaskHeartbeat", new JsonObject { ["taskToken"] = taskToken }, Idempotency.Safe, cancellationToken);
 
     /// <summary>Calls any Step Functions JSON operation; used by the tests to drive moto (CreateStateMachine, ...).</summary>
     public Task<byte[]> CallAsync(string operation, JsonObject request, CancellationToken cancellationToken = default) =>
-        transport.SendAsync(operation, "", "application/x-amz-json-1.0", JsonText.ToUtf8(request), Idempotency.Safe,
+        CallAsync(operation, request, Idempotency.Safe, cancellationToken);
+
+    private Task<byte[]> CallAsync(string operation, JsonObject request, Idempotency idempotency, CancellationToken cancellationToken) =>
+        transport.SendAsync(operation, "", "application/x-amz-json-1.0", JsonText.ToUtf8(request), idempotency,
             new Dictionary<string, string> { ["X-Amz-Target"] = $"AWSStepFunctions.{operation}" }, cancellationToken);
 
-    private async Task<TaskAnswer> SendAsync(string operation, JsonObject request, CancellationToken cancellationToken)
+    private async Task<TaskAnswer> SendAsync(string operation, JsonObject request, Idempotency idempotency, CancellationToken cancellationToken)
     {
         try
         {
-            await CallAsync(operation, request, cancellationToken).ConfigureAwait(false);
+            await CallAsync(operation, request, idempotency, cancellationToken).ConfigureAwait(false);
             return TaskAnswer.Accepted;
         }
         catch (AwsServiceException e) when (e.ErrorCode is "TaskTimedOut" or "TaskDoesNotExist")

@@ -6,14 +6,19 @@ using BatchSync.Tasks;
 namespace BatchSync.Processing;
 
 /// <summary>Callback's core: a job's code reports a result, a heartbeat or a failure for the task waiting on it.</summary>
-public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns)
+public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
 {
-    private readonly TaskResponder _responder = new(batch, tasks, store);
+    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
 
     public async Task<CallbackAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         var request = CallbackRequest.Parse(payload);
-        var record = await FindRecordAsync(request.JobId, cancellationToken).ConfigureAwait(false);
+        var (record, job) = await FindRecordAsync(request.JobId, cancellationToken).ConfigureAwait(false);
+        if (record is { JobId: null, IsFinished: false } unattached && job is not null)
+        {
+            // The job speaks before its submit noted it: note it now, if its record still takes it.
+            (_, record) = await store.AttachJobAsync(unattached.TaskKey, job, cancellationToken).ConfigureAwait(false);
+        }
         switch (TaskDecisions.OnCallback(request, record))
         {
             case CallbackDecision.Reject reject:
@@ -33,8 +38,12 @@ public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
                     : new CallbackAnswer(request.JobId, "Heartbeat", Waiting: heartbeat == TaskAnswer.Accepted,
                         heartbeat == TaskAnswer.InvalidToken ? "Step Functions refused the task token (InvalidToken)" : null);
             case CallbackDecision.SendFailure failure:
-                var (answer, ending) = await _responder.FailAsync(record!, failure.Error, failure.Cause, $"job reported error {failure.Error}", cancellationToken).ConfigureAwait(false);
-                return new CallbackAnswer(request.JobId, answer == TaskAnswer.Accepted ? "Failed" : "Closed", Waiting: false, ending.Reason);
+                var result = await _responder.FailAsync(record!, failure.Error, failure.Cause, $"job reported error {failure.Error}", cancellationToken).ConfigureAwait(false);
+                if (!result.Sent)
+                {
+                    throw new TaskAlreadyFinishedException(request.JobId, RecordStatus.Closed);
+                }
+                return new CallbackAnswer(request.JobId, result.Answer == TaskAnswer.Accepted ? "Failed" : "Closed", Waiting: false, result.Ending!.Reason);
             default:
                 throw new InvalidOperationException("Unhandled callback decision.");
         }
@@ -42,19 +51,25 @@ public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
 
     /// <summary>
     /// Through the job id index; if the index does not know the job yet (a crash between submit and the record update),
-    /// through the marker the job itself carries.
+    /// through the marker the job itself carries (then the job's identity comes along, to be noted on the record).
     /// </summary>
-    private async Task<JobRecord?> FindRecordAsync(string jobId, CancellationToken cancellationToken)
+    private async Task<(JobRecord? Record, SubmittedJob? Job)> FindRecordAsync(string jobId, CancellationToken cancellationToken)
     {
         var record = await store.FindByJobIdAsync(jobId, cancellationToken).ConfigureAwait(false);
-        if (record is not null || jobId.Contains(':') || jobId.Contains('#'))
+        if (record is not null || JobStateEvent.IsChildJobId(jobId))
         {
-            return record;
+            return (record, null);
         }
         var jobs = await batch.DescribeJobsAsync([jobId], cancellationToken).ConfigureAwait(false);
-        var marker = jobs.Select(JobStateEvent.MarkerOf).FirstOrDefault(m => m is not null);
-        return TaskKey.ParseMarker(marker) is { } parsed && parsed.Namespace == ns
-            ? await store.GetAsync(parsed.Key, cancellationToken).ConfigureAwait(false)
-            : null;
+        var detail = jobs.FirstOrDefault(j => JobStateEvent.MarkerOf(j) is not null);
+        if (TaskKey.ParseMarker(JobStateEvent.MarkerOf(detail)) is not { } parsed || parsed.Namespace != ns)
+        {
+            return (null, null);
+        }
+        var job = new SubmittedJob(Text(detail, "jobArn"), jobId, Text(detail, "jobName"));
+        return (await store.GetAsync(parsed.Key, cancellationToken).ConfigureAwait(false), job);
     }
+
+    private static string Text(System.Text.Json.JsonElement detail, string name) =>
+        detail.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : "";
 }

@@ -14,11 +14,13 @@ public sealed class FunctionHost
     {
         Namespace = settings.Value("BATCHSYNC_NAMESPACE")
             ?? throw new InvalidOperationException("BATCHSYNC_NAMESPACE is not set (the template sets it to the stack name).");
-        // One set of clients per process: the runtime creates the function class once and reuses it.
-        Batch = BatchClient.Create(settings);
-        Tasks = StepFunctionsClient.Create(settings);
-        Store = DynamoJobStore.Create(settings, clock);
+        // One set of clients per process (the runtime creates the function class once and reuses it), each made on
+        // first use, so a path pays only for the clients it calls.
+        _batch = new Lazy<IBatchApi>(() => BatchClient.Create(settings));
+        _tasks = new Lazy<ITaskApi>(() => StepFunctionsClient.Create(settings));
+        _store = new Lazy<IJobStore>(() => DynamoJobStore.Create(settings, clock));
         Clock = clock;
+        Timing = Timing.FromSettings(settings.Value);
         Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
             ? TimeSpan.FromSeconds(seconds)
             : null;
@@ -31,9 +33,14 @@ public sealed class FunctionHost
 
     public string Namespace { get; }
     public TimeProvider Clock { get; }
-    public IBatchApi Batch { get; }
-    public ITaskApi Tasks { get; }
-    public IJobStore Store { get; }
+    public Timing Timing { get; }
+    private readonly Lazy<IBatchApi> _batch;
+    private readonly Lazy<ITaskApi> _tasks;
+    private readonly Lazy<IJobStore> _store;
+
+    public IBatchApi Batch => _batch.Value;
+    public ITaskApi Tasks => _tasks.Value;
+    public IJobStore Store => _store.Value;
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
     public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core, JsonTypeInfo<T> answerType)
@@ -51,11 +58,17 @@ public sealed class FunctionHost
             Log.Error(e, "{Function} failed: {ErrorName}", function, e.ErrorName);
             throw;
         }
-        catch (Exception e)
+        catch (Exception e) when (FailureKinds.IsDependencyFailure(e))
         {
             // One name for every failure of a dependency, so a state machine can Retry it: TransientFailureException.
             Log.Error(e, "{Function} failed: {ErrorType}", function, e.GetType().Name);
             throw new TransientFailureException(e);
+        }
+        catch (Exception e)
+        {
+            // A bug of ours: not a name anyone retries; the stack trace goes to the log.
+            Log.Error(e, "{Function} failed with a bug: {ErrorType} {StackTrace}", function, e.GetType().Name, e.StackTrace);
+            throw new InternalErrorException(e);
         }
     }
 

@@ -11,9 +11,9 @@ namespace BatchSync.Processing;
 /// JobStateChange's core: reads the event, asks <see cref="TaskDecisions"/> what it means for the task's record, and
 /// carries that out (deliver the native-shaped outcome, remember the job, or nothing).
 /// </summary>
-public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns)
+public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
 {
-    private readonly TaskResponder _responder = new(batch, tasks, store);
+    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
 
     public async Task<EventAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
@@ -40,11 +40,21 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
             case EventDecision.RetryLater retry:
                 Log.Warn("Event {Status} for job {JobId} will be retried: {Reason}", evt.Status, evt.JobId, retry.Why);
                 throw new RecordNotFoundException(evt.JobId);
+            case EventDecision.Terminate terminate:
+                Log.Warn("Terminating job {JobId} ({Status}): {Reason}", evt.JobId, evt.Status, terminate.Why);
+                await batch.TerminateJobAsync(evt.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
+                return new EventAnswer("Terminated", evt.JobId, evt.Status, terminate.Why);
             case EventDecision.Heartbeat heartbeat:
                 if (heartbeat.AttachJobId)
                 {
-                    await store.AttachJobAsync(taskKey!, JobOf(evt), cancellationToken).ConfigureAwait(false);
-                    record = record! with { JobId = evt.JobId };
+                    var (outcome, after) = await store.AttachJobAsync(taskKey!, JobOf(evt), cancellationToken).ConfigureAwait(false);
+                    if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate lost)
+                    {
+                        Log.Warn("Terminating job {JobId}: its task's record took another job or ended ({Outcome})", evt.JobId, outcome.ToString());
+                        await batch.TerminateJobAsync(evt.JobId, lost.Reason, cancellationToken).ConfigureAwait(false);
+                        return new EventAnswer("Terminated", evt.JobId, evt.Status, $"nobody waits for this job ({outcome})");
+                    }
+                    record = after!;
                 }
                 var answer = await _responder.HeartbeatAsync(record!, $"job {evt.Status}", cancellationToken).ConfigureAwait(false);
                 return answer == TaskAnswer.TaskClosed
@@ -62,11 +72,19 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
         var detail = await CurrentDetailAsync(evt, cancellationToken).ConfigureAwait(false);
         if (record.JobId is null)
         {
-            await store.AttachJobAsync(record.TaskKey, JobOf(evt), cancellationToken).ConfigureAwait(false);
-            record = record with { JobId = evt.JobId };
+            var (outcome, after) = await store.AttachJobAsync(record.TaskKey, JobOf(evt), cancellationToken).ConfigureAwait(false);
+            if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate)
+            {
+                return new EventAnswer("Ignored", evt.JobId, evt.Status, $"the task waits for another job, or ended ({outcome}); this one has ended too");
+            }
+            record = after!;
         }
-        var (answer, ending) = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken).ConfigureAwait(false);
-        return new EventAnswer(answer == TaskAnswer.Accepted ? (succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, ending.Reason);
+        var result = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken).ConfigureAwait(false);
+        if (!result.Sent)
+        {
+            return new EventAnswer("Ignored", evt.JobId, evt.Status, result.NotSentBecause);
+        }
+        return new EventAnswer(result.Answer == TaskAnswer.Accepted ? (succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, result.Ending!.Reason);
     }
 
     /// <summary>The job's DescribeJobs JobDetail, as the native integration reports it; the event's own detail if Batch has none.</summary>

@@ -10,9 +10,12 @@ namespace BatchSync.Processing;
 /// SubmitJob's core. With a task token: write the record, submit the job carrying its record key, attach the job id,
 /// and report every failure through the token. Without one (request-response): submit and answer, or throw.
 /// </summary>
-public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock)
+public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock, Timing? timing = null)
 {
+    private static readonly TimeSpan HolderPoll = TimeSpan.FromMilliseconds(250);
     private readonly OrphanFinder _orphans = new(batch, ns);
+    private readonly Timing _timing = timing ?? Timing.Default;
+    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
 
     public async Task<SubmitJobAnswer> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
@@ -29,7 +32,22 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
                 throw invalid;
             }
             Log.Warn("Rejected SubmitJob input for task {TaskKey}: {Problems}", taskKey, invalid.Message);
-            return await FailTaskAsync(token, invalid.ErrorName, invalid.Message, null, cancellationToken).ConfigureAwait(false);
+            var at = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            var rejected = new JobRecord
+            {
+                TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, CreatedAt = at, UpdatedAt = at,
+                Submit = SubmitState.NotSent, Reason = "the payload was rejected",
+            };
+            if (!await store.TryCreateAsync(rejected, cancellationToken).ConfigureAwait(false))
+            {
+                // The token's record exists: this payload was answered before (or the token belongs to another submit).
+                var existing = await store.GetAsync(taskKey!, cancellationToken).ConfigureAwait(false);
+                if (existing is null || existing.JobId is not null || existing.Submit != SubmitState.NotSent || existing.Reason != rejected.Reason)
+                {
+                    return existing is null ? new SubmitJobAnswer(null, null, null, invalid.ErrorName, invalid.Message) : AnswerOf(existing);
+                }
+            }
+            return await FailTaskAsync(rejected, invalid.ErrorName, invalid.Message, cancellationToken).ConfigureAwait(false);
         }
 
         if (token is null)
@@ -39,7 +57,8 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             return new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName);
         }
 
-        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var leaseId = Guid.NewGuid().ToString("N");
+        var now = clock.GetUtcNow();
         var created = await store.TryCreateAsync(new JobRecord
         {
             TaskKey = taskKey!,
@@ -49,61 +68,177 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             JobQueue = request.JobQueue,
             ExecutionArn = request.ExecutionArn,
             StateName = request.StateName,
-            CreatedAt = now,
-            UpdatedAt = now,
+            CreatedAt = now.ToUnixTimeMilliseconds(),
+            UpdatedAt = now.ToUnixTimeMilliseconds(),
+            Submit = SubmitState.Leased,
+            LeaseId = leaseId,
+            LeaseUntil = (now + _timing.SubmitLease).ToUnixTimeMilliseconds(),
         }, cancellationToken).ConfigureAwait(false);
-        if (!created)
+        if (created)
         {
-            var existing = await store.GetAsync(taskKey!, cancellationToken).ConfigureAwait(false);
-            if (existing is { JobId: not null } || existing?.IsFinished == true)
+            return await SubmitAsHolderAsync(taskKey!, leaseId, request, cancellationToken).ConfigureAwait(false);
+        }
+        return await OnRetryAsync(taskKey!, leaseId, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The record existed already: an earlier or concurrent invocation with the same token wrote it.</summary>
+    private async Task<SubmitJobAnswer> OnRetryAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
+    {
+        var pollsLeft = (int)(_timing.HolderWait / HolderPoll);
+        while (true)
+        {
+            var existing = await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"The record of task {taskKey} vanished while SubmitJob was running.");
+            var now = clock.GetUtcNow();
+            var leaseUntil = (now + _timing.SubmitLease).ToUnixTimeMilliseconds();
+            switch (TaskDecisions.OnSubmitRetry(existing, now))
             {
-                Log.Info("SubmitJob retried for task {TaskKey}: answering as the first attempt did (job {JobId})", taskKey, existing.JobId);
-                return existing.JobId is null
-                    ? new SubmitJobAnswer(null, null, existing.JobName, existing.Status.ToString(), existing.Reason)
-                    : new SubmitJobAnswer(existing.JobArn, existing.JobId, existing.JobName);
-            }
-            // An earlier attempt wrote the record and stopped before noting a job: it may have submitted one.
-            if (existing is not null && await _orphans.FindAsync(existing, cancellationToken).ConfigureAwait(false) is { } orphan)
-            {
-                Log.Info("SubmitJob retried for task {TaskKey}: found job {JobId} from the earlier attempt", taskKey, orphan.JobId);
-                await AttachAsync(existing, orphan, cancellationToken).ConfigureAwait(false);
-                return new SubmitJobAnswer(orphan.JobArn, orphan.JobId, orphan.JobName);
+                case RetryDecision.AnswerAsEnded:
+                    Log.Info("SubmitJob retried for task {TaskKey}: the task already ended ({Status})", taskKey, existing.Status.ToString());
+                    return AnswerOf(existing);
+                case RetryDecision.AnswerWithJob:
+                    Log.Info("SubmitJob retried for task {TaskKey}: answering as the first attempt did (job {JobId})", taskKey, existing.JobId);
+                    return AnswerOf(existing);
+                case RetryDecision.WaitForHolder wait:
+                    if (pollsLeft-- <= 0)
+                    {
+                        Log.Info("SubmitJob for task {TaskKey}: another invocation holds the submit ({LeaseLeftMs} ms left); leaving it to that one",
+                            taskKey, (long)wait.LeaseLeft.TotalMilliseconds);
+                        return new SubmitJobAnswer(null, null, existing.JobName, Note: "another invocation with this task token is submitting the job");
+                    }
+                    await Task.Delay(HolderPoll, clock, cancellationToken).ConfigureAwait(false);
+                    continue;
+                case RetryDecision.SubmitAgain:
+                    if (!await store.TryTakeLeaseAsync(taskKey, SubmitState.NotSent, leaseId, leaseUntil, now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false))
+                    {
+                        continue; // another invocation took it first: wait for that one
+                    }
+                    Log.Info("SubmitJob retried for task {TaskKey}: Batch did nothing the last time; submitting", taskKey);
+                    return await SubmitAsHolderAsync(taskKey, leaseId, request, cancellationToken).ConfigureAwait(false);
+                case RetryDecision.FindJob find:
+                    if (!await store.TryTakeLeaseAsync(taskKey, find.Seen, leaseId, leaseUntil, now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false))
+                    {
+                        continue;
+                    }
+                    Log.Info("SubmitJob retried for task {TaskKey}: an earlier attempt may have created the job ({Submit}); looking for it", taskKey, find.Seen.ToString());
+                    return await FindJobAsHolderAsync(existing, leaseId, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
 
+    /// <summary>Holding the lease: submit the job, then note it (or say why not).</summary>
+    private async Task<SubmitJobAnswer> SubmitAsHolderAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
+    {
         SubmittedJob submitted;
         try
         {
             submitted = await batch.SubmitJobAsync(request.Body, cancellationToken).ConfigureAwait(false);
         }
-        catch (AwsServiceException e)
+        catch (Exception e) when (TaskDecisions.OnCallFailure(e) is { } failure)
         {
-            Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, e.ErrorCode, e.RequestId);
-            return await FailTaskAsync(token, $"Batch.{e.ErrorCode}", e.NativeCause, taskKey, cancellationToken).ConfigureAwait(false);
+            switch (failure)
+            {
+                case CallFailure.Refused:
+                    var refusal = (AwsServiceException)e;
+                    Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, refusal.ErrorCode, refusal.RequestId);
+                    return await FailTaskAsync(new JobRecord { TaskKey = taskKey, TaskToken = request.TaskToken!, Status = RecordStatus.Submitting, JobName = request.JobName },
+                        $"Batch.{refusal.ErrorCode}", refusal.NativeCause, cancellationToken).ConfigureAwait(false);
+                case CallFailure.NotSent:
+                    // Nothing was created: say so on the record, so a re-invocation with this token submits again.
+                    Log.Warn("SubmitJob for task {TaskKey} never reached Batch: {Error}", taskKey, e.Message);
+                    await ReleaseQuietlyAsync(taskKey, leaseId, SubmitState.NotSent, $"SubmitJob never reached Batch: {e.Message}").ConfigureAwait(false);
+                    throw new TransientFailureException(e);
+                default:
+                    Log.Warn("Batch's answer to SubmitJob for task {TaskKey} was lost: {Error}; looking for the job by its marker", taskKey, e.Message);
+                    var record = await store.GetAsync(taskKey, CancellationToken.None).ConfigureAwait(false);
+                    if (record is null || record.LeaseId != leaseId)
+                    {
+                        return new SubmitJobAnswer(null, null, request.JobName, Note: "the submit's outcome is unknown; another invocation took it over");
+                    }
+                    return await FindJobAsHolderAsync(record with { Reason = $"SubmitJob's answer was lost: {e.Message}" }, leaseId, cancellationToken).ConfigureAwait(false);
+            }
         }
         Log.Info("Submitted job {JobId} ({JobName}) for task {TaskKey}", submitted.JobId, submitted.JobName, taskKey);
-        await AttachAsync(new JobRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, ExecutionArn = request.ExecutionArn },
-            submitted, cancellationToken).ConfigureAwait(false);
-        return new SubmitJobAnswer(submitted.JobArn, submitted.JobId, submitted.JobName);
+        return await AttachAsync(taskKey, submitted, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Notes the job on its record. If the record ended meanwhile (the execution stopped while the job was being
-    /// submitted), nobody waits for the job: terminate it.
+    /// Holding the lease after an ambiguous outcome: look for the job by its marker now; adopt it, or leave the record
+    /// for the sweep to look again (Batch's lists may lag), or fail the task once the grace has passed.
     /// </summary>
-    private async Task AttachAsync(JobRecord record, SubmittedJob job, CancellationToken cancellationToken)
+    private async Task<SubmitJobAnswer> FindJobAsHolderAsync(JobRecord record, string leaseId, CancellationToken cancellationToken)
     {
-        if (!await store.AttachJobAsync(record.TaskKey, job, cancellationToken).ConfigureAwait(false))
+        IReadOnlyList<SubmittedJob> found;
+        try
         {
-            var ended = await store.GetAsync(record.TaskKey, cancellationToken).ConfigureAwait(false) ?? record;
-            if (ended.Status != RecordStatus.Closed)
-            {
-                return; // the job's own outcome was delivered first
-            }
-            Log.Warn("The task of job {JobId} ended while it was submitted ({Reason}): terminating it", job.JobId, ended.Reason);
-            await batch.TerminateJobAsync(job.JobId, TaskDecisions.OrphanReason(ended), cancellationToken).ConfigureAwait(false);
+            found = await _orphans.FindAllAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (FailureKinds.IsDependencyFailure(e))
+        {
+            await ReleaseQuietlyAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? "submit outcome unknown").ConfigureAwait(false);
+            throw;
+        }
+        switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
+        {
+            case SearchDecision.Adopt adopt:
+                await TerminateExtrasAsync(record, adopt.Extra, cancellationToken).ConfigureAwait(false);
+                Log.Info("Found job {JobId} of task {TaskKey} by its marker", adopt.Job.JobId, record.TaskKey);
+                return await AttachAsync(record.TaskKey, adopt.Job, cancellationToken).ConfigureAwait(false);
+            case SearchDecision.KeepWaiting wait:
+                await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? "submit outcome unknown", cancellationToken).ConfigureAwait(false);
+                Log.Warn("SubmitJob's outcome for task {TaskKey} is unknown: {Reason}; the sweep looks again", record.TaskKey, wait.Why);
+                return new SubmitJobAnswer(null, null, record.JobName, Note: $"the submit's outcome is unknown ({wait.Why}); the sweep looks for the job again");
+            case SearchDecision.FailTask fail:
+                return await FailTaskAsync(record, fail.Error, fail.Cause, cancellationToken).ConfigureAwait(false);
+            default:
+                throw new InvalidOperationException("Unhandled search decision.");
         }
     }
+
+    private async Task TerminateExtrasAsync(JobRecord record, IReadOnlyList<SubmittedJob> extra, CancellationToken cancellationToken)
+    {
+        foreach (var job in extra)
+        {
+            Log.Warn("Job {JobId} also carries the marker of task {TaskKey}: terminating it", job.JobId, record.TaskKey);
+            await batch.TerminateJobAsync(job.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Notes the job on its record, only if the record names no job or this one. A job nobody waits for (the record
+    /// names another job, or ended meanwhile without one) is terminated at once.
+    /// </summary>
+    private async Task<SubmitJobAnswer> AttachAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken)
+    {
+        var (outcome, record) = await store.AttachJobAsync(taskKey, job, cancellationToken).ConfigureAwait(false);
+        if (TaskDecisions.AfterAttach(outcome, record) is AttachFollowUp.Terminate terminate)
+        {
+            Log.Warn("Nobody waits for job {JobId} of task {TaskKey} ({Outcome}): terminating it", job.JobId, taskKey, outcome.ToString());
+            await batch.TerminateJobAsync(job.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
+            return record is null ? new SubmitJobAnswer(null, null, job.JobName, Note: "the task's record is gone") : AnswerOf(record);
+        }
+        return new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName);
+    }
+
+    private async Task ReleaseQuietlyAsync(string taskKey, string leaseId, SubmitState state, string reason)
+    {
+        try
+        {
+            await store.ReleaseLeaseAsync(taskKey, leaseId, state, reason, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (FailureKinds.IsDependencyFailure(e))
+        {
+            // The lease then runs out by itself and is read as "outcome unknown": the job is looked for, never submitted twice.
+            Log.Warn("Could not release the submit lease of task {TaskKey}: {Error}", taskKey, e.Message);
+        }
+    }
+
+    private static SubmitJobAnswer AnswerOf(JobRecord record) => record switch
+    {
+        { JobId: not null } => new SubmitJobAnswer(record.JobArn, record.JobId, record.JobName),
+        { IsFinished: true } => new SubmitJobAnswer(null, null, record.JobName, Note: $"the task already ended ({record.Status}): {record.Reason}"),
+        _ => new SubmitJobAnswer(null, null, record.JobName, Note: "the job is being submitted"),
+    };
 
     private async Task<SubmittedJob> SubmitOrThrowAsync(byte[] body, CancellationToken cancellationToken)
     {
@@ -113,23 +248,20 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         }
         catch (AwsServiceException e)
         {
+            // Request-response, as natively: any error answer is the task's error (there is no record to keep it open).
             throw new BatchSubmitException(e.ErrorCode, e.NativeCause);
         }
     }
 
-    private async Task<SubmitJobAnswer> FailTaskAsync(string token, string error, string cause, string? taskKey, CancellationToken cancellationToken)
+    /// <summary>Fails the task through the record (so that it is answered once, however often SubmitJob is invoked).</summary>
+    private async Task<SubmitJobAnswer> FailTaskAsync(JobRecord record, string error, string cause, CancellationToken cancellationToken)
     {
-        error = OutputBudget.Clip(error, OutputBudget.MaxErrorChars);
-        cause = OutputBudget.Clip(cause, OutputBudget.MaxCauseChars);
-        var answer = await tasks.SendTaskFailureAsync(token, error, cause, cancellationToken).ConfigureAwait(false);
-        if (answer != TaskAnswer.Accepted)
+        var result = await _responder.FailAsync(record, error, cause, $"submit failed: {error}", cancellationToken).ConfigureAwait(false);
+        if (result.Answer is { } answer && answer != TaskAnswer.Accepted)
         {
-            Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Answer}", error, taskKey, answer.ToString());
+            Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Answer}", error, record.TaskKey, answer.ToString());
         }
-        if (taskKey is not null)
-        {
-            await store.FinishAsync(taskKey, TaskDecisions.AfterAnswer(answer, succeeded: false, $"submit failed: {error}"), cancellationToken).ConfigureAwait(false);
-        }
-        return new SubmitJobAnswer(null, null, null, error, cause);
+        return new SubmitJobAnswer(null, null, record.JobName, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars),
+            result.Sent ? null : result.NotSentBecause);
     }
 }

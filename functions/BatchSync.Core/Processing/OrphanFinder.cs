@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
@@ -6,25 +7,31 @@ using BatchSync.Tasks;
 namespace BatchSync.Processing;
 
 /// <summary>
-/// Finds the job a SubmitJob invocation may have submitted before it crashed (the record is still Submitting, with
-/// no job id): jobs of the record's name in its queue, the one carrying the record's marker. SubmitJob has no
-/// idempotency token, so this is how a retried or swept submit avoids a second job.
+/// Finds the jobs carrying a record's marker: the job a SubmitJob invocation may have created before it died or lost
+/// Batch's answer (SubmitJob has no idempotency token). ListJobs by the record's job name in its queue (one filter at a
+/// time; results newest first, every status), read page after page until the jobs are older than the record (less a
+/// minute of clock skew) — never cut at a page count, so a Map that reuses one name for thousands of jobs gets no false
+/// "not found"; then DescribeJobs on the candidates to read their marker.
 /// </summary>
 public sealed class OrphanFinder(IBatchApi batch, string ns)
 {
-    private const int MaxPages = 10;
+    /// <summary>How much earlier than its record a job may say it was created (clocks of two services).</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
 
-    public async Task<SubmittedJob?> FindAsync(JobRecord record, CancellationToken cancellationToken)
+    /// <summary>Every job carrying the record's marker, oldest first (normally one).</summary>
+    public async Task<IReadOnlyList<SubmittedJob>> FindAllAsync(JobRecord record, CancellationToken cancellationToken)
     {
         if (record.JobQueue is null || record.JobName is null)
         {
-            return null;
+            return [];
         }
         var marker = TaskKey.Marker(ns, record.TaskKey);
+        var notBefore = record.CreatedAt - (long)ClockSkew.TotalMilliseconds;
+        var found = new List<(long CreatedAt, SubmittedJob Job)>();
         string? next = null;
-        for (var page = 0; page < MaxPages; page++)
+        do
         {
-            // ListJobs takes one filter at a time; with a filter it returns jobs of every status.
+            cancellationToken.ThrowIfCancellationRequested();
             var request = new JsonObject
             {
                 ["jobQueue"] = record.JobQueue,
@@ -35,24 +42,29 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
                 request["nextToken"] = next;
             }
             var (jobs, nextToken) = await batch.ListJobsAsync(request, cancellationToken).ConfigureAwait(false);
-            var candidates = jobs.Where(j => j.CreatedAt is null || j.CreatedAt >= record.CreatedAt - 60_000).Select(j => j.JobId).ToList();
+            var candidates = jobs
+                .Where(j => j.CreatedAt is null || j.CreatedAt >= notBefore)
+                .Where(j => string.Equals(j.JobName, record.JobName, StringComparison.Ordinal))
+                .Select(j => j.JobId)
+                .ToList();
             foreach (var chunk in candidates.Chunk(BatchClient.MaxDescribeJobs))
             {
                 foreach (var detail in await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false))
                 {
                     if (JobStateEvent.MarkerOf(detail) == marker)
                     {
-                        return new SubmittedJob(Text(detail, "jobArn"), Text(detail, "jobId"), Text(detail, "jobName"));
+                        var createdAt = detail.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : long.MaxValue;
+                        found.Add((createdAt, new SubmittedJob(Text(detail, "jobArn"), Text(detail, "jobId"), Text(detail, "jobName"))));
                     }
                 }
             }
-            if (nextToken is null)
-            {
-                return null;
-            }
-            next = nextToken;
+            // Newest first: once a whole page is older than the record, the rest is older still.
+            var pageIsOlder = jobs.Count > 0 && jobs.All(j => j.CreatedAt is { } at && at < notBefore);
+            next = pageIsOlder ? null : nextToken;
         }
-        return null;
+        while (next is not null);
+        return found.OrderBy(f => f.CreatedAt).ThenBy(f => f.Job.JobId, StringComparer.Ordinal).Select(f => f.Job)
+            .DistinctBy(j => j.JobId).ToList();
     }
 
     private static string Text(JsonElement detail, string name) =>

@@ -14,13 +14,12 @@ namespace BatchSync.Processing;
 /// DescribeJobs (100 at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
 /// whose job Batch no longer knows.
 /// </summary>
-public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock)
+public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock, Timing? timing = null)
 {
-    public const string ExecutionStatusChange = "Step Functions Execution Status Change";
     public const string ScheduledEvent = "Scheduled Event";
-    private static readonly HashSet<string> StoppedStatuses = ["ABORTED", "TIMED_OUT", "FAILED"];
 
-    private readonly TaskResponder _responder = new(batch, tasks, store);
+    private readonly Timing _timing = timing ?? Timing.Default;
+    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
     private readonly OrphanFinder _orphans = new(batch, ns);
 
     /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>
@@ -29,8 +28,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
     public async Task<ReconcileAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         string detailType;
-        string? executionArn = null;
-        string? status = null;
+        ExecutionStatusEvent? stop = null;
         try
         {
             using var doc = JsonInput.Parse(payload);
@@ -40,14 +38,9 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
                 throw new InvalidEventException("Reconcile takes EventBridge events with a detail-type");
             }
             detailType = type.GetString()!;
-            if (detailType == ExecutionStatusChange)
+            if (detailType == ExecutionStatusEvent.DetailType)
             {
-                var detail = root.TryGetProperty("detail", out var d) && d.ValueKind == JsonValueKind.Object ? d
-                    : throw new InvalidEventException("detail must be an object");
-                executionArn = detail.TryGetProperty("executionArn", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString()
-                    : throw new InvalidEventException("detail.executionArn must be a string");
-                status = detail.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()
-                    : throw new InvalidEventException("detail.status must be a string");
+                stop = ExecutionStatusEvent.Parse(root);
             }
         }
         catch (JsonException e)
@@ -57,27 +50,32 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
 
         return detailType switch
         {
-            ExecutionStatusChange when StoppedStatuses.Contains(status!) => await StopAsync(executionArn!, status!, cancellationToken).ConfigureAwait(false),
-            ExecutionStatusChange => new ReconcileAnswer("Ignored", Reason: $"execution status {status} stops nothing"),
+            ExecutionStatusEvent.DetailType when stop!.IsStop => await StopAsync(stop, cancellationToken).ConfigureAwait(false),
+            ExecutionStatusEvent.DetailType => new ReconcileAnswer("Ignored", Reason: $"execution status {stop!.Status} stops nothing"),
             ScheduledEvent => await SweepAsync(cancellationToken).ConfigureAwait(false),
-            _ => throw new InvalidEventException($"detail-type \"{detailType}\" is neither \"{ExecutionStatusChange}\" nor \"{ScheduledEvent}\""),
+            _ => throw new InvalidEventException($"detail-type \"{detailType}\" is neither \"{ExecutionStatusEvent.DetailType}\" nor \"{ScheduledEvent}\""),
         };
     }
 
     /// <summary>An execution stopped: terminate the jobs it started and close their records (one index query).</summary>
-    public async Task<ReconcileAnswer> StopAsync(string executionArn, string status, CancellationToken cancellationToken = default)
+    public async Task<ReconcileAnswer> StopAsync(ExecutionStatusEvent stop, CancellationToken cancellationToken = default)
     {
-        var records = await store.FindOpenByExecutionAsync(executionArn, cancellationToken).ConfigureAwait(false);
+        var records = await store.FindOpenByExecutionAsync(stop.ExecutionArn, cancellationToken).ConfigureAwait(false);
         var terminated = 0;
         foreach (var record in records)
         {
-            if (TaskDecisions.OnExecutionStopped(record, executionArn, status) is StopDecision.TerminateAndClose close)
+            switch (TaskDecisions.OnExecutionStopped(record, stop))
             {
-                await _responder.CloseAsync(record, close.Ending, close.TerminateReason, cancellationToken).ConfigureAwait(false);
-                terminated += close.JobId is null ? 0 : 1;
+                case StopDecision.TerminateAndClose close:
+                    await _responder.CloseAsync(record, close.Ending, close.TerminateReason, cancellationToken).ConfigureAwait(false);
+                    terminated += close.JobId is null ? 0 : 1;
+                    break;
+                case StopDecision.Ignore ignore:
+                    Log.Info("Stop of {ExecutionArn} leaves the task of job {JobId} alone: {Reason}", stop.ExecutionArn, record.JobId, ignore.Why);
+                    break;
             }
         }
-        Log.Info("Execution {ExecutionArn} {Status}: {Records} unfinished task(s), {Terminated} job(s) terminated", executionArn, status, records.Count, terminated);
+        Log.Info("Execution {ExecutionArn} {Status}: {Records} unfinished task(s), {Terminated} job(s) terminated", stop.ExecutionArn, stop.Status, records.Count, terminated);
         return new ReconcileAnswer("Stopped", Examined: records.Count, Terminated: terminated);
     }
 
@@ -103,44 +101,106 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         }
         while (page is not null && clock.GetElapsedTime(started) < SweepBudget);
 
-        Log.Info("Sweep: {Examined} unfinished, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed{More}",
-            tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, page is null ? "" : " (budget spent; the rest next time)");
-        return new ReconcileAnswer("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed);
+        Log.Info("Sweep: {Examined} unfinished, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
+            tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, page is null ? "" : " (budget spent; the rest next time)");
+        return new ReconcileAnswer("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
     }
 
+    /// <summary>One record; a failure here is logged and counted, never allowed to stop the sweep for the others.</summary>
     private async Task SweepOneAsync(JobRecord record, Dictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
     {
         tally.Examined++;
+        try
+        {
+            await DecideAsync(record, described, tally, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            tally.Errors++;
+            if (FailureKinds.IsDependencyFailure(e))
+            {
+                Log.Warn("Sweep could not handle the task of job {JobId} ({TaskKey}): {Error}", record.JobId, record.TaskKey, e.Message);
+            }
+            else
+            {
+                Log.Error(e, "Sweep failed on the task of job {JobId} ({TaskKey}): a bug", record.JobId, record.TaskKey);
+            }
+        }
+    }
+
+    private async Task DecideAsync(JobRecord record, Dictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    {
         JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
         var view = detail is { } e && e.TryGetProperty("status", out var s) ? new JobView(record.JobId!, s.GetString()!) : null;
-        switch (TaskDecisions.OnSweep(record, view, clock.GetUtcNow()))
+        if (view is not null && record.JobMissingSince is not null)
+        {
+            await store.SetJobMissingSinceAsync(record.TaskKey, null, cancellationToken).ConfigureAwait(false);
+        }
+        var now = clock.GetUtcNow();
+        switch (TaskDecisions.OnSweep(record, view, now, _timing))
         {
             case SweepDecision.Deliver:
-                await _responder.DeliverAsync(record, detail!.Value, view!.Status == "SUCCEEDED", cancellationToken).ConfigureAwait(false);
-                tally.Delivered++;
+                var result = await _responder.DeliverAsync(record, detail!.Value, view!.Status == "SUCCEEDED", cancellationToken).ConfigureAwait(false);
+                tally.Delivered += result.Sent ? 1 : 0;
                 break;
             case SweepDecision.Heartbeat:
                 var answer = await _responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
                 tally.Heartbeats++;
                 tally.Terminated += answer == TaskAnswer.TaskClosed ? 1 : 0;
                 break;
-            case SweepDecision.FindOrphan:
-                if (await _orphans.FindAsync(record, cancellationToken).ConfigureAwait(false) is { } orphan)
+            case SweepDecision.MarkJobMissing:
+                Log.Warn("Batch did not return job {JobId}; looking again at the next sweeps before failing its task", record.JobId);
+                await store.SetJobMissingSinceAsync(record.TaskKey, now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+                break;
+            case SweepDecision.FindJob find:
+                await FindJobAsync(record, find.Seen, tally, cancellationToken).ConfigureAwait(false);
+                break;
+            case SweepDecision.FailTask fail:
+                var failed = await _responder.FailAsync(record, fail.Error, fail.Cause, fail.Error, cancellationToken).ConfigureAwait(false);
+                tally.Failed += failed.Sent ? 1 : 0;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// A submit that never noted its job: take the submit lease (so no SubmitJob re-invocation or other sweep acts at
+    /// once), look for the job by its marker, and adopt it (terminating any second one), wait, or fail the task.
+    /// </summary>
+    private async Task FindJobAsync(JobRecord record, SubmitState seen, SweepTally tally, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var leaseId = Guid.NewGuid().ToString("N");
+        if (!await store.TryTakeLeaseAsync(record.TaskKey, seen, leaseId, (now + _timing.SubmitLease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false))
+        {
+            return; // a SubmitJob invocation (or another sweep) got there first
+        }
+        var found = await _orphans.FindAllAsync(record, cancellationToken).ConfigureAwait(false);
+        switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
+        {
+            case SearchDecision.Adopt adopt:
+                foreach (var extra in adopt.Extra)
                 {
-                    await store.AttachJobAsync(record.TaskKey, orphan, cancellationToken).ConfigureAwait(false);
-                    Log.Info("Sweep found job {JobId} for a task whose submit never reported it", orphan.JobId);
+                    await batch.TerminateJobAsync(extra.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
+                    tally.Terminated++;
+                }
+                var (outcome, after) = await store.AttachJobAsync(record.TaskKey, adopt.Job, cancellationToken).ConfigureAwait(false);
+                if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate lost)
+                {
+                    await batch.TerminateJobAsync(adopt.Job.JobId, lost.Reason, cancellationToken).ConfigureAwait(false);
+                    tally.Terminated++;
                 }
                 else
                 {
-                    await _responder.FailAsync(record, TaskDecisions.JobNotFoundError,
-                        $"SubmitJob did not complete and no job named {record.JobName} carries this task's marker in queue {record.JobQueue}.",
-                        "submit never completed", cancellationToken).ConfigureAwait(false);
-                    tally.Failed++;
+                    tally.OrphansFound++;
+                    Log.Info("Sweep found job {JobId} for a task whose submit never noted it", adopt.Job.JobId);
                 }
                 break;
-            case SweepDecision.FailTask fail:
-                await _responder.FailAsync(record, fail.Error, fail.Cause, "job unknown to Batch", cancellationToken).ConfigureAwait(false);
-                tally.Failed++;
+            case SearchDecision.KeepWaiting wait:
+                await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? wait.Why, cancellationToken).ConfigureAwait(false);
+                break;
+            case SearchDecision.FailTask fail:
+                var failed = await _responder.FailAsync(record, fail.Error, fail.Cause, "submit outcome unknown", cancellationToken).ConfigureAwait(false);
+                tally.Failed += failed.Sent ? 1 : 0;
                 break;
         }
     }
@@ -152,5 +212,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         public int Heartbeats;
         public int Terminated;
         public int Failed;
+        public int OrphansFound;
+        public int Errors;
     }
 }

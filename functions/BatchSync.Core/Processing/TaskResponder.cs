@@ -8,28 +8,88 @@ using BatchSync.Tasks;
 
 namespace BatchSync.Processing;
 
+/// <summary>What became of a terminal answer: sent (with Step Functions' answer and the record's ending), or not sent and why.</summary>
+public sealed record AnswerResult(TaskAnswer? Answer, RecordEnding? Ending, string? NotSentBecause = null)
+{
+    public bool Sent => Answer is not null;
+}
+
 /// <summary>
 /// The actions every processor takes on a task, carried out the same way wherever a decision calls for them: deliver
-/// an outcome, heartbeat, fail, or close the record and terminate its job.
+/// an outcome, heartbeat, fail, or close the record and terminate its job. A terminal answer is sent at most once:
+/// the right to send it is claimed on the record first, and a send whose acknowledgment was lost is never repeated
+/// blindly (a heartbeat tells whether the task still waits).
 /// </summary>
-public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store)
+public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store, TimeProvider? clock = null, Timing? timing = null)
 {
     public const string TaskFailedError = "States.TaskFailed";
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+    private readonly Timing _timing = timing ?? Timing.Default;
 
     /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
-    public async Task<(TaskAnswer Answer, RecordEnding Ending)> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
+    public Task<AnswerResult> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
     {
-        TaskAnswer answer;
-        if (succeeded)
-        {
-            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, NativeOutput(jobDetail, record.Result), cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            answer = await tasks.SendTaskFailureAsync(record.TaskToken, TaskFailedError, NativeCause(jobDetail), cancellationToken).ConfigureAwait(false);
-        }
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
-        var ending = TaskDecisions.AfterAnswer(answer, succeeded, $"job {status}");
+        return AnswerAsync(record, succeeded,
+            current => succeeded ? NativeOutput(jobDetail, current.Result) : null,
+            succeeded ? null : TaskFailedError,
+            succeeded ? null : NativeCause(jobDetail),
+            $"job {status}", cancellationToken);
+    }
+
+    /// <summary>Fails the task with an error of BatchSync's or the job's and ends the record.</summary>
+    public Task<AnswerResult> FailAsync(JobRecord record, string error, string cause, string what, CancellationToken cancellationToken) =>
+        AnswerAsync(record, false, _ => null, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), what, cancellationToken);
+
+    private async Task<AnswerResult> AnswerAsync(JobRecord record, bool succeeded, Func<JobRecord, string?> output, string? error, string? cause,
+        string what, CancellationToken cancellationToken)
+    {
+        var now = _clock.GetUtcNow();
+        var (claim, current) = await store.TryClaimAnswerAsync(record.TaskKey, Guid.NewGuid().ToString("N"),
+            (now + _timing.AnswerClaim).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+        switch (claim)
+        {
+            case ClaimOutcome.Finished:
+                Log.Info("The task of job {JobId} has ended already ({Status}); nothing sent", record.JobId, current?.Status.ToString() ?? "no record");
+                return new AnswerResult(null, null, "the task has ended already");
+            case ClaimOutcome.Held:
+                Log.Info("Another invocation is answering the task of job {JobId}; nothing sent", record.JobId);
+                return new AnswerResult(null, null, "another invocation is answering the task");
+            case ClaimOutcome.ClaimedAfterExpiredClaim:
+                var probe = await tasks.SendTaskHeartbeatAsync(current!.TaskToken, cancellationToken).ConfigureAwait(false);
+                if (!TaskDecisions.MaySendAfterProbe(probe))
+                {
+                    return await FinishAsync(current, probe, TaskDecisions.AnswerPresumedTaken(probe, what), cancellationToken).ConfigureAwait(false);
+                }
+                break;
+        }
+        var token = current!.TaskToken;
+        var text = output(current);
+        while (true)
+        {
+            TaskAnswer answer;
+            try
+            {
+                answer = succeeded
+                    ? await tasks.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
+                    : await tasks.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (TaskDecisions.OnCallFailure(e) == CallFailure.OutcomeUnknown)
+            {
+                Log.Warn("The acknowledgment of the answer for job {JobId} was lost ({Error}); asking whether the task still waits", current.JobId, e.Message);
+                var probe = await tasks.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+                if (TaskDecisions.MaySendAfterProbe(probe))
+                {
+                    continue;
+                }
+                return await FinishAsync(current, probe, TaskDecisions.AnswerPresumedTaken(probe, what), cancellationToken).ConfigureAwait(false);
+            }
+            return await FinishAsync(current, answer, TaskDecisions.AfterAnswer(answer, succeeded, what), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<AnswerResult> FinishAsync(JobRecord record, TaskAnswer answer, RecordEnding ending, CancellationToken cancellationToken)
+    {
         await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
         if (answer == TaskAnswer.InvalidToken)
         {
@@ -37,9 +97,9 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         }
         else
         {
-            Log.Info("Job {JobId} {Status}: task answered {Answer}", record.JobId, status, answer.ToString());
+            Log.Info("Task of job {JobId}: {Ending} ({Answer})", record.JobId, ending.Reason, answer.ToString());
         }
-        return (answer, ending);
+        return new AnswerResult(answer, ending);
     }
 
     /// <summary>The SendTaskSuccess output: written straight from the JobDetail; shrunk only when it would not fit.</summary>
@@ -75,17 +135,6 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
                 break;
         }
         return answer;
-    }
-
-    /// <summary>Fails the task with an error of BatchSync's or the job's and ends the record.</summary>
-    public async Task<(TaskAnswer Answer, RecordEnding Ending)> FailAsync(JobRecord record, string error, string cause, string what, CancellationToken cancellationToken)
-    {
-        var answer = await tasks.SendTaskFailureAsync(record.TaskToken, OutputBudget.Clip(error, OutputBudget.MaxErrorChars),
-            OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), cancellationToken).ConfigureAwait(false);
-        var ending = TaskDecisions.AfterAnswer(answer, succeeded: false, what);
-        await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
-        Log.Info("Task of job {JobId} failed with {Error}: {Answer}", record.JobId, error, answer.ToString());
-        return (answer, ending);
     }
 
     /// <summary>

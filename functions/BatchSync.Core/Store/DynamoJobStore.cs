@@ -86,50 +86,131 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         return key is null ? null : await GetAsync(key, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<bool> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    public async Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default)
     {
-        var values = new Dictionary<string, AttributeValue>
+        var condition = "#s = :submitting AND attribute_not_exists(JobId) AND " + (seen == SubmitState.Leased
+            ? "(attribute_not_exists(#sub) OR #sub = :seen) AND (attribute_not_exists(LeaseUntil) OR LeaseUntil < :nowms)"
+            : "#sub = :seen");
+        return await TryUpdateAsync(new UpdateItemRequest
         {
-            [":id"] = S(job.JobId),
-            [":arn"] = S(job.JobArn),
-            [":name"] = S(job.JobName),
-            [":now"] = N(Now),
-            [":submitting"] = S(nameof(RecordStatus.Submitting)),
-            [":submitted"] = S(nameof(RecordStatus.Submitted)),
-        };
+            TableName = tableName,
+            Key = Key(taskKey),
+            UpdateExpression = "SET #sub = :leased, LeaseId = :lease, LeaseUntil = :until, UpdatedAt = :now",
+            ConditionExpression = condition,
+            ExpressionAttributeNames = new() { ["#s"] = "Status", ["#sub"] = "Submit" },
+            ExpressionAttributeValues = new()
+            {
+                [":submitting"] = S(nameof(RecordStatus.Submitting)),
+                [":seen"] = S(seen.ToString()),
+                [":leased"] = S(nameof(SubmitState.Leased)),
+                [":lease"] = S(leaseId),
+                [":until"] = N(leaseUntil),
+                [":nowms"] = N(now),
+                [":now"] = N(Now),
+            },
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default) =>
+        await TryUpdateAsync(new UpdateItemRequest
+        {
+            TableName = tableName,
+            Key = Key(taskKey),
+            UpdateExpression = "SET #sub = :state, Reason = :reason, UpdatedAt = :now REMOVE LeaseId, LeaseUntil",
+            ConditionExpression = "#s = :submitting AND LeaseId = :lease AND attribute_not_exists(JobId)",
+            ExpressionAttributeNames = new() { ["#s"] = "Status", ["#sub"] = "Submit" },
+            ExpressionAttributeValues = new()
+            {
+                [":submitting"] = S(nameof(RecordStatus.Submitting)),
+                [":state"] = S(state.ToString()),
+                [":reason"] = S(reason),
+                [":lease"] = S(leaseId),
+                [":now"] = N(Now),
+            },
+        }, cancellationToken).ConfigureAwait(false);
+
+    public async Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    {
+        // Only an open record that names no job (or this one) takes it: DynamoDB would overwrite a racing attach.
+        var attached = await TryUpdateAsync(new UpdateItemRequest
+        {
+            TableName = tableName,
+            Key = Key(taskKey),
+            UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now, #s = :submitted REMOVE LeaseId, LeaseUntil, #sub",
+            ConditionExpression = $"{Open} AND (attribute_not_exists(JobId) OR JobId = :id)",
+            ExpressionAttributeNames = new() { ["#s"] = "Status", ["#sub"] = "Submit" },
+            ExpressionAttributeValues = new()
+            {
+                [":id"] = S(job.JobId),
+                [":arn"] = S(job.JobArn),
+                [":name"] = S(job.JobName),
+                [":now"] = N(Now),
+                [":submitting"] = S(nameof(RecordStatus.Submitting)),
+                [":submitted"] = S(nameof(RecordStatus.Submitted)),
+            },
+        }, cancellationToken).ConfigureAwait(false);
+        var record = await GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
+        return (AttachOutcomes.Of(record, job.JobId, attached), record);
+    }
+
+    public async Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    {
         try
         {
-            await dynamo.UpdateItemAsync(new UpdateItemRequest
+            var answer = await dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
-                UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now, #s = :submitted",
-                ConditionExpression = Open,
+                UpdateExpression = "SET AnswerClaimId = :claim, AnswerClaimUntil = :until, UpdatedAt = :now",
+                ConditionExpression = $"{Open} AND (attribute_not_exists(AnswerClaimUntil) OR AnswerClaimUntil < :nowms)",
                 ExpressionAttributeNames = new() { ["#s"] = "Status" },
-                ExpressionAttributeValues = values,
+                ExpressionAttributeValues = new()
+                {
+                    [":claim"] = S(claimId),
+                    [":until"] = N(claimUntil),
+                    [":nowms"] = N(now),
+                    [":now"] = N(Now),
+                    [":submitting"] = S(nameof(RecordStatus.Submitting)),
+                    [":submitted"] = S(nameof(RecordStatus.Submitted)),
+                },
+                ReturnValues = ReturnValue.ALL_OLD,
             }, cancellationToken).ConfigureAwait(false);
+            var old = FromItem(answer.Attributes);
+            return (old.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim,
+                old with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil });
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            var record = await GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
+            return (record is null || record.IsFinished ? ClaimOutcome.Finished : ClaimOutcome.Held, record);
+        }
+    }
+
+    public async Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default) =>
+        await TryUpdateAsync(new UpdateItemRequest
+        {
+            TableName = tableName,
+            Key = Key(taskKey),
+            UpdateExpression = since is null ? "SET UpdatedAt = :now REMOVE JobMissingSince" : "SET JobMissingSince = :since, UpdatedAt = :now",
+            ConditionExpression = Open,
+            ExpressionAttributeNames = new() { ["#s"] = "Status" },
+            ExpressionAttributeValues = new Dictionary<string, AttributeValue>
+            {
+                [":now"] = N(Now),
+                [":submitting"] = S(nameof(RecordStatus.Submitting)),
+                [":submitted"] = S(nameof(RecordStatus.Submitted)),
+            }.Concat(since is { } at ? [KeyValuePair.Create(":since", N(at))] : []).ToDictionary(),
+        }, cancellationToken).ConfigureAwait(false);
+
+    private async Task<bool> TryUpdateAsync(UpdateItemRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await dynamo.UpdateItemAsync(request, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (ConditionalCheckFailedException)
         {
-            // The job's outcome was delivered before this write: keep the ending, add the job's identity.
-            values.Remove(":submitting");
-            values.Remove(":submitted");
-            try
-            {
-                await dynamo.UpdateItemAsync(new UpdateItemRequest
-                {
-                    TableName = tableName,
-                    Key = Key(taskKey),
-                    UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now",
-                    ConditionExpression = "attribute_exists(TaskKey) AND attribute_not_exists(JobId)",
-                    ExpressionAttributeValues = values,
-                }, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ConditionalCheckFailedException)
-            {
-                // Already attached.
-            }
             return false;
         }
     }
@@ -223,7 +304,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             new() { ["#r"] = "Result" }, new() { [":result"] = S(resultJson) }, cancellationToken).ConfigureAwait(false);
 
     public async Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default) =>
-        await ConditionalUpdate(taskKey, "SET #s = :status, Reason = :reason, UpdatedAt = :now, ExpiresAt = :expires REMOVE OpenShard",
+        await ConditionalUpdate(taskKey, "SET #s = :status, Reason = :reason, UpdatedAt = :now, ExpiresAt = :expires REMOVE OpenShard, LeaseId, LeaseUntil, AnswerClaimId, AnswerClaimUntil",
             new(),
             new()
             {
@@ -283,6 +364,13 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
                 item[name] = S(value);
             }
         }
+        void AddNumber(string name, long? value)
+        {
+            if (value is { } n)
+            {
+                item[name] = N(n);
+            }
+        }
         Add("JobId", r.JobId);
         Add("JobArn", r.JobArn);
         Add("JobName", r.JobName);
@@ -291,6 +379,12 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         Add("JobQueue", r.JobQueue);
         Add("ExecutionArn", r.ExecutionArn);
         Add("StateName", r.StateName);
+        Add("Submit", r.Submit?.ToString());
+        Add("LeaseId", r.LeaseId);
+        Add("AnswerClaimId", r.AnswerClaimId);
+        AddNumber("LeaseUntil", r.LeaseUntil);
+        AddNumber("JobMissingSince", r.JobMissingSince);
+        AddNumber("AnswerClaimUntil", r.AnswerClaimUntil);
         if (!r.IsFinished)
         {
             item["OpenShard"] = S(OpenShard);
@@ -322,6 +416,12 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             CreatedAt = Num("CreatedAt") ?? 0,
             UpdatedAt = Num("UpdatedAt") ?? 0,
             ExpiresAt = Num("ExpiresAt"),
+            Submit = Str("Submit") is { } submit ? Enum.Parse<SubmitState>(submit) : null,
+            LeaseId = Str("LeaseId"),
+            LeaseUntil = Num("LeaseUntil"),
+            JobMissingSince = Num("JobMissingSince"),
+            AnswerClaimId = Str("AnswerClaimId"),
+            AnswerClaimUntil = Num("AnswerClaimUntil"),
         };
     }
 }

@@ -16,10 +16,32 @@ public interface IJobStore
     Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Remembers the job that answers the task (Submitting becomes Submitted). False when the record had already
-    /// ended (its execution stopped while the job was being submitted): the job then has nobody waiting for it.
+    /// Takes the submit lease of a Submitting record that names no job, if its submit still stands as the caller saw it
+    /// (<paramref name="seen"/>; for Leased, only once that lease has run out by <paramref name="now"/>): of several
+    /// concurrent callers exactly one wins, and it acts on what it saw. The record becomes Leased by
+    /// <paramref name="leaseId"/> until <paramref name="leaseUntil"/>.
     /// </summary>
-    Task<bool> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default);
+    Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives the lease up, saying where the submit stands; false when this lease is no longer held.</summary>
+    Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Notes the job that answers the task, only if the record names no job yet or names this one (DynamoDB overwrites
+    /// unless a condition forbids it). An open record becomes Submitted; a finished record that names no job is left
+    /// as it is. Returns what was found, with the record as it is after the call.
+    /// </summary>
+    Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Claims the right to send the task's terminal answer: written before the answer is sent, so that of several
+    /// invocations (duplicate events, a racing sweep, a retried invocation) only one sends it. Succeeds only while the
+    /// record is open and no live claim exists; returns the record as it is after the claim.
+    /// </summary>
+    Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default);
+
+    /// <summary>Notes (or, with null, clears) when a sweep first found the record's job missing from DescribeJobs.</summary>
+    Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default);
 
     /// <summary>The unfinished records of one execution (one index query).</summary>
     Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default);

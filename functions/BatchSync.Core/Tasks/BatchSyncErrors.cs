@@ -6,7 +6,7 @@ namespace BatchSync.Tasks;
 /// An error BatchSync reports by name. With a task token the name is the task's Error (Catch it with ErrorEquals);
 /// without one the function fails and the Lambda errorType is the exception's type name.
 /// </summary>
-public abstract class BatchSyncException(string errorName, string message) : Exception(message)
+public abstract class BatchSyncException(string errorName, string message, Exception? inner = null) : Exception(message, inner)
 {
     /// <summary>The Step Functions error name, e.g. <c>BatchSync.InvalidInput</c> or <c>Batch.ClientException</c>.</summary>
     public string ErrorName { get; } = errorName;
@@ -25,8 +25,9 @@ public sealed class BatchSubmitException(string errorCode, string nativeCause)
     : BatchSyncException($"Batch.{errorCode}", nativeCause);
 
 /// <summary>BatchSync.JobNotFound: no BatchSync task waits on this job id.</summary>
-public sealed class JobNotFoundException(string jobId)
-    : BatchSyncException(Name, $"No BatchSync task is waiting on job {jobId}: it was not submitted by BatchSync, or its record has expired.")
+public sealed class JobNotFoundException(string jobId, string? why = null)
+    : BatchSyncException(Name, $"No BatchSync task is waiting on job {jobId}: " +
+        (why ?? "it was not submitted by BatchSync, or its record has expired.") + (why is null ? "" : "; nothing was changed."))
 {
     public const string Name = "BatchSync.JobNotFound";
 }
@@ -67,7 +68,30 @@ public sealed class InvalidEventException(string why)
 /// Nothing was lost: the invocation may be retried as it is (SubmitJob with the same token never submits twice).
 /// </summary>
 public sealed class TransientFailureException(Exception inner)
-    : BatchSyncException(Name, $"A dependency failed; retry the invocation ({inner.GetType().Name}: {inner.Message})")
+    : BatchSyncException(Name, $"A dependency failed; retry the invocation ({inner.GetType().Name}: {inner.Message})", inner)
 {
     public const string Name = "BatchSync.TransientFailure";
+}
+
+/// <summary>
+/// BatchSync.InternalError: a bug in BatchSync itself (an exception no dependency explains). Not retryable by name:
+/// retrying a bug repeats it. Logged with its stack trace.
+/// </summary>
+public sealed class InternalErrorException(Exception inner)
+    : BatchSyncException(Name, $"BatchSync failed unexpectedly ({inner.GetType().Name}: {inner.Message}); this is a bug, please report it", inner)
+{
+    public const string Name = "BatchSync.InternalError";
+}
+
+/// <summary>Which exceptions are a dependency's failure (retry the invocation) rather than a bug of ours.</summary>
+public static class FailureKinds
+{
+    public static bool IsDependencyFailure(Exception e) => e switch
+    {
+        Aws.AwsServiceException or Aws.AwsTransportException or Aws.BudgetExhaustedException => true,
+        Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException => true,
+        HttpRequestException or TimeoutException or OperationCanceledException or IOException or System.Net.Sockets.SocketException => true,
+        AggregateException { InnerExceptions.Count: > 0 } all => all.InnerExceptions.All(IsDependencyFailure),
+        _ => false,
+    };
 }

@@ -17,6 +17,57 @@ public enum RecordStatus
     Closed,
 }
 
+/// <summary>Where a Submitting record's submit stands (meaningful only while no job is noted).</summary>
+public enum SubmitState
+{
+    /// <summary>An invocation holds the submit lease until <see cref="JobRecord.LeaseUntil"/>; past it, the holder is presumed dead.</summary>
+    Leased,
+    /// <summary>The holder released the lease knowing Batch did nothing (throttled, never connected): submitting again is safe.</summary>
+    NotSent,
+    /// <summary>Batch may or may not have created the job (5xx, timeout or connection lost after sending): find it by its marker.</summary>
+    OutcomeUnknown,
+}
+
+/// <summary>What a guarded attach found.</summary>
+public enum AttachOutcome
+{
+    /// <summary>The record named no job and was open: it names this job now.</summary>
+    Attached,
+    /// <summary>The record already named this job (a retry, or the event beat the submitter).</summary>
+    AlreadyAttached,
+    /// <summary>The record names another job: this one lost the race and nobody waits for it.</summary>
+    OtherJob,
+    /// <summary>The record ended without naming any job (submit failed, execution stopped, outcome never found).</summary>
+    FinishedWithoutJob,
+    /// <summary>There is no record with this key.</summary>
+    NoRecord,
+}
+
+public static class AttachOutcomes
+{
+    /// <summary>What a guarded attach of <paramref name="jobId"/> found, from the record as it is after the attempt.</summary>
+    public static AttachOutcome Of(JobRecord? after, string jobId, bool written) => after switch
+    {
+        null => AttachOutcome.NoRecord,
+        _ when after.JobId == jobId => written ? AttachOutcome.Attached : AttachOutcome.AlreadyAttached,
+        { JobId: not null } => AttachOutcome.OtherJob,
+        _ => AttachOutcome.FinishedWithoutJob,
+    };
+}
+
+/// <summary>What claiming the right to send a task's terminal answer found.</summary>
+public enum ClaimOutcome
+{
+    /// <summary>Claimed; no earlier claim (the answer was surely never sent).</summary>
+    Claimed,
+    /// <summary>Claimed over an earlier claim that ran out: its claimant may have sent the answer before dying.</summary>
+    ClaimedAfterExpiredClaim,
+    /// <summary>Another invocation is sending the answer now.</summary>
+    Held,
+    /// <summary>The record has ended (or does not exist).</summary>
+    Finished,
+}
+
 /// <summary>What BatchSync remembers about one task: its token and the job that answers it.</summary>
 public sealed record JobRecord
 {
@@ -39,6 +90,19 @@ public sealed record JobRecord
     public long UpdatedAt { get; init; }
     /// <summary>Epoch seconds at which DynamoDB's TTL may delete a finished record.</summary>
     public long? ExpiresAt { get; init; }
+    /// <summary>While Submitting: where the submit stands.</summary>
+    public SubmitState? Submit { get; init; }
+    /// <summary>While Submitting: who holds the submit lease (one id per invocation) and until when (epoch ms).</summary>
+    public string? LeaseId { get; init; }
+    public long? LeaseUntil { get; init; }
+    /// <summary>When a sweep first found Batch not returning the record's job (epoch ms); cleared when it is seen again.</summary>
+    public long? JobMissingSince { get; init; }
+    /// <summary>
+    /// Who is sending the task's terminal answer (one id per invocation) and until when (epoch ms): written before the
+    /// answer is sent, so no other invocation sends a second one; past it, the claimant is presumed dead.
+    /// </summary>
+    public string? AnswerClaimId { get; init; }
+    public long? AnswerClaimUntil { get; init; }
 
     public bool IsFinished => Status is RecordStatus.Succeeded or RecordStatus.Failed or RecordStatus.Closed;
 }

@@ -12,7 +12,9 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
     public bool IsTerminal => Status is "SUCCEEDED" or "FAILED";
 
     /// <summary>Array children (<c>id:n</c>) and multi-node node jobs (<c>id#n</c>) carry their parent's marker.</summary>
-    public bool IsChildJob => JobId.Contains(':') || JobId.Contains('#');
+    public bool IsChildJob => IsChildJobId(JobId);
+
+    public static bool IsChildJobId(string jobId) => jobId.Contains(':') || jobId.Contains('#');
 
     /// <summary>Reads an event; its Detail is a copy that outlives <paramref name="root"/>'s document.</summary>
     public static JobStateEvent Parse(JsonElement root) => Parse(root, copyDetail: true);

@@ -21,6 +21,12 @@ public abstract record EventDecision
 
     /// <summary>The job reached SUCCEEDED or FAILED: answer the task.</summary>
     public sealed record Deliver(bool Succeeded) : EventDecision;
+
+    /// <summary>
+    /// A job of ours that no task waits for (its record names another job, or ended without naming it): terminate it
+    /// rather than let it run unwatched.
+    /// </summary>
+    public sealed record Terminate(string Reason, string Why) : EventDecision;
 }
 
 /// <summary>What DescribeJobs said of a job, as far as the decisions care.</summary>
@@ -67,11 +73,108 @@ public abstract record SweepDecision
     /// <summary>The job is still on its way: heartbeat (and terminate it if nobody waits any more).</summary>
     public sealed record Heartbeat : SweepDecision;
 
-    /// <summary>The submit never reported its job: look for the job by its marker before giving up.</summary>
-    public sealed record FindOrphan : SweepDecision;
+    /// <summary>The submit never noted its job (holder died, or Batch's answer was lost): look for it by its marker.</summary>
+    public sealed record FindJob(SubmitState Seen) : SweepDecision;
+
+    /// <summary>DescribeJobs did not return the job: note when that was first seen (Batch's lists may lag a submit).</summary>
+    public sealed record MarkJobMissing : SweepDecision;
 
     /// <summary>Batch does not know the job: fail the task with this error.</summary>
     public sealed record FailTask(string Error, string Cause) : SweepDecision;
+}
+
+/// <summary>What a SubmitJob invocation does when the task's record exists already (a same-token re-invocation).</summary>
+public abstract record RetryDecision
+{
+    private RetryDecision() { }
+
+    /// <summary>The record ended: answer as it ended, submit nothing.</summary>
+    public sealed record AnswerAsEnded : RetryDecision;
+
+    /// <summary>A job is noted: answer with it.</summary>
+    public sealed record AnswerWithJob : RetryDecision;
+
+    /// <summary>Another invocation holds the submit lease: it owns the submit; wait a little and answer as it did.</summary>
+    public sealed record WaitForHolder(TimeSpan LeaseLeft) : RetryDecision;
+
+    /// <summary>The last holder released the lease knowing Batch did nothing: take the lease and submit.</summary>
+    public sealed record SubmitAgain : RetryDecision;
+
+    /// <summary>Batch may have created a job (holder died, or its answer was lost): take the lease and look for it.</summary>
+    public sealed record FindJob(SubmitState Seen) : RetryDecision;
+}
+
+/// <summary>
+/// What a failed call that is not safe to repeat blindly (SubmitJob, which has no idempotency token; a terminal
+/// SendTaskSuccess/SendTaskFailure, of which a task takes one) tells about the service's side.
+/// </summary>
+public enum CallFailure
+{
+    /// <summary>A definite 4xx error: refused (for SubmitJob, the task fails with <c>Batch.&lt;code&gt;</c>, as natively).</summary>
+    Refused,
+    /// <summary>Throttled, or the connection was never made: the service surely did nothing.</summary>
+    NotSent,
+    /// <summary>A 5xx, a timeout or a connection lost after sending: the service may have acted.</summary>
+    OutcomeUnknown,
+}
+
+/// <summary>What to do once a search for a record's job by its marker has answered.</summary>
+public abstract record SearchDecision
+{
+    private SearchDecision() { }
+
+    /// <summary>Note the oldest job found; terminate the others (nobody can wait for two jobs).</summary>
+    public sealed record Adopt(SubmittedJob Job, IReadOnlyList<SubmittedJob> Extra) : SearchDecision;
+
+    /// <summary>No job yet, but Batch's lists may lag a fresh submit: look again later (the sweep does).</summary>
+    public sealed record KeepWaiting(string Why) : SearchDecision;
+
+    /// <summary>No job appeared within the grace: fail the task with this error.</summary>
+    public sealed record FailTask(string Error, string Cause) : SearchDecision;
+}
+
+/// <summary>What to do with a job once a guarded attach answered.</summary>
+public abstract record AttachFollowUp
+{
+    private AttachFollowUp() { }
+
+    /// <summary>The record names this job: it is watched.</summary>
+    public sealed record Keep : AttachFollowUp;
+
+    /// <summary>The record names another job or ended without one: nobody waits for this job.</summary>
+    public sealed record Terminate(string Reason) : AttachFollowUp;
+}
+
+/// <summary>BatchSync's time limits, from the environment where the template sets them.</summary>
+public sealed record Timing
+{
+    /// <summary>How long a SubmitJob invocation holds the submit lease: well inside its 50 s invocation budget.</summary>
+    public TimeSpan SubmitLease { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long a second invocation waits for the lease holder's answer before answering "in progress".</summary>
+    public TimeSpan HolderWait { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How long after its record was created a submit whose job was not found is still looked for.</summary>
+    public TimeSpan SubmitGrace { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>How long a claim to send a task's answer holds: past the function's 60 s timeout, so a claimant is surely gone.</summary>
+    public TimeSpan AnswerClaim { get; init; } = TimeSpan.FromSeconds(70);
+    /// <summary>How long a noted job may be missing from DescribeJobs (two sweeps at least) before its task fails.</summary>
+    public TimeSpan JobMissingGrace { get; init; } = TimeSpan.FromMinutes(4);
+
+    public static Timing Default { get; } = new();
+
+    /// <summary>BATCHSYNC_SUBMIT_GRACE_SECONDS, BATCHSYNC_JOB_MISSING_GRACE_SECONDS, BATCHSYNC_SUBMIT_LEASE_SECONDS override the defaults.</summary>
+    public static Timing FromSettings(Func<string, string?> value)
+    {
+        TimeSpan Or(string name, TimeSpan fallback) =>
+            double.TryParse(value(name), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
+                ? TimeSpan.FromSeconds(s)
+                : fallback;
+        return new Timing
+        {
+            SubmitLease = Or("BATCHSYNC_SUBMIT_LEASE_SECONDS", Default.SubmitLease),
+            SubmitGrace = Or("BATCHSYNC_SUBMIT_GRACE_SECONDS", Default.SubmitGrace),
+            JobMissingGrace = Or("BATCHSYNC_JOB_MISSING_GRACE_SECONDS", Default.JobMissingGrace),
+        };
+    }
 }
 
 /// <summary>What to do once a heartbeat was answered.</summary>
@@ -92,9 +195,8 @@ public enum HeartbeatFollowUp
 public static class TaskDecisions
 {
     public const string JobNotFoundError = "BatchSync.JobNotFound";
-
-    /// <summary>How long a record may stay Submitting (SubmitJob in flight) before the sweep looks for its job.</summary>
-    public static readonly TimeSpan SubmitGrace = TimeSpan.FromMinutes(5);
+    public const string SubmitOutcomeUnknownError = "BatchSync.SubmitOutcomeUnknown";
+    public const string SubmitNotSentError = "BatchSync.SubmitNotSent";
 
     /// <summary>The native integration's TerminateJob reason when the execution that managed a job stops.</summary>
     public static string AbortedReason(string executionArn) =>
@@ -126,9 +228,15 @@ public static class TaskDecisions
         {
             return new EventDecision.RetryLater("record not found (the event may have beaten the write)");
         }
-        if (record.JobId is not null && record.JobId != evt.JobId)
+        var named = record.JobId == evt.JobId;
+        if (!named && (record.JobId is not null || record.IsFinished))
         {
-            return new EventDecision.Ignore($"the task's record names job {record.JobId}, not this one");
+            var why = record.JobId is not null
+                ? $"the task's record names job {record.JobId}, not this one"
+                : $"the task ended ({record.Status}) without naming this job";
+            return evt.IsTerminal
+                ? new EventDecision.Ignore($"{why}; this job has ended too")
+                : new EventDecision.Terminate(OrphanReason(record), $"{why}: nobody waits for it");
         }
         if (record.IsFinished)
         {
@@ -153,40 +261,64 @@ public static class TaskDecisions
     public static RecordEnding TaskGone(string what) =>
         new(RecordStatus.Closed, $"{what}: the task was already closed (TaskTimedOut/TaskDoesNotExist); job terminated");
 
-    /// <summary>An execution stopped (ABORTED, TIMED_OUT or FAILED): what to do about one of its records.</summary>
-    public static StopDecision OnExecutionStopped(JobRecord record, string executionArn, string status)
+    /// <summary>
+    /// An execution stopped (ABORTED, TIMED_OUT or FAILED): what to do about one of its records. A redriven execution
+    /// keeps its ARN, so only records created before the stop belong to the run that stopped (a late or replayed
+    /// FAILED of the first run must not terminate the redriven run's jobs).
+    /// </summary>
+    public static StopDecision OnExecutionStopped(JobRecord record, ExecutionStatusEvent stop)
     {
         if (record.IsFinished)
         {
             return new StopDecision.Ignore($"task already finished ({record.Status})");
         }
-        if (record.ExecutionArn != executionArn)
+        if (record.ExecutionArn != stop.ExecutionArn)
         {
             return new StopDecision.Ignore("record belongs to another execution");
         }
-        return new StopDecision.TerminateAndClose(record.JobId, AbortedReason(executionArn),
-            new RecordEnding(RecordStatus.Closed, $"execution {status}: job terminated"));
+        if (stop.StopDate is { } stopped && record.CreatedAt > stopped)
+        {
+            return new StopDecision.Ignore("record was created after the stop: it belongs to a redriven run");
+        }
+        return new StopDecision.TerminateAndClose(record.JobId, AbortedReason(stop.ExecutionArn),
+            new RecordEnding(RecordStatus.Closed, $"execution {stop.Status}: job terminated"));
     }
 
     /// <summary>
     /// The sweep's rule for one unfinished record. <paramref name="job"/> is what DescribeJobs said (null when Batch
-    /// did not return the job); <paramref name="now"/> decides whether a Submitting record has waited long enough.
+    /// did not return the job).
     /// </summary>
-    public static SweepDecision OnSweep(JobRecord record, JobView? job, DateTimeOffset now)
+    public static SweepDecision OnSweep(JobRecord record, JobView? job, DateTimeOffset now, Timing timing)
     {
         if (record.IsFinished)
         {
             return new SweepDecision.Ignore($"task already finished ({record.Status})");
         }
+        var nowMs = now.ToUnixTimeMilliseconds();
         if (record.JobId is null)
         {
-            return now - DateTimeOffset.FromUnixTimeMilliseconds(record.CreatedAt) < SubmitGrace
-                ? new SweepDecision.Ignore("SubmitJob is still in flight")
-                : new SweepDecision.FindOrphan();
+            var state = record.Submit ?? SubmitState.Leased;
+            if (state == SubmitState.Leased && record.LeaseUntil > nowMs)
+            {
+                return new SweepDecision.Ignore("SubmitJob is still in flight (it holds the submit lease)");
+            }
+            if (state == SubmitState.NotSent)
+            {
+                return nowMs - record.CreatedAt < timing.SubmitGrace.TotalMilliseconds
+                    ? new SweepDecision.Ignore("Batch did nothing; a re-invocation may still submit")
+                    : new SweepDecision.FailTask(SubmitNotSentError, $"SubmitJob never reached Batch: {record.Reason}");
+            }
+            return new SweepDecision.FindJob(state);
         }
         if (job is null)
         {
-            return new SweepDecision.FailTask(JobNotFoundError, $"Batch no longer knows job {record.JobId}: its outcome cannot be read.");
+            if (record.JobMissingSince is not { } since)
+            {
+                return new SweepDecision.MarkJobMissing();
+            }
+            return nowMs - since < timing.JobMissingGrace.TotalMilliseconds
+                ? new SweepDecision.Ignore($"Batch has not returned job {record.JobId} since {DateTimeOffset.FromUnixTimeMilliseconds(since):O}; looking again later")
+                : new SweepDecision.FailTask(JobNotFoundError, $"Batch no longer knows job {record.JobId}: its outcome cannot be read.");
         }
         return job.Status switch
         {
@@ -196,11 +328,72 @@ public static class TaskDecisions
         };
     }
 
+    /// <summary>A SubmitJob invocation found the task's record already written: by an earlier or concurrent invocation.</summary>
+    public static RetryDecision OnSubmitRetry(JobRecord existing, DateTimeOffset now)
+    {
+        if (existing.IsFinished)
+        {
+            return new RetryDecision.AnswerAsEnded();
+        }
+        if (existing.JobId is not null)
+        {
+            return new RetryDecision.AnswerWithJob();
+        }
+        var state = existing.Submit ?? SubmitState.Leased;
+        var nowMs = now.ToUnixTimeMilliseconds();
+        return state switch
+        {
+            SubmitState.Leased when existing.LeaseUntil > nowMs => new RetryDecision.WaitForHolder(TimeSpan.FromMilliseconds(existing.LeaseUntil.Value - nowMs)),
+            SubmitState.NotSent => new RetryDecision.SubmitAgain(),
+            _ => new RetryDecision.FindJob(state),
+        };
+    }
+
+    /// <summary>What a failed unsafe call means; null when the failure is not a call's (a bug: let it surface).</summary>
+    public static CallFailure? OnCallFailure(Exception failure) => failure switch
+    {
+        AwsServiceException { IsThrottling: true } => CallFailure.NotSent,
+        AwsServiceException { IsServerError: true } => CallFailure.OutcomeUnknown,
+        AwsServiceException => CallFailure.Refused,
+        // Unsafe calls are retried only after throttling or a connection never made, so a spent budget means nothing was sent.
+        BudgetExhaustedException => CallFailure.NotSent,
+        AwsTransportException { MayHaveReachedService: false } => CallFailure.NotSent,
+        AwsTransportException or OperationCanceledException => CallFailure.OutcomeUnknown,
+        _ => null,
+    };
+
+    /// <summary>A search for the record's job by its marker answered with <paramref name="found"/> (oldest first).</summary>
+    public static SearchDecision OnJobSearch(JobRecord record, IReadOnlyList<SubmittedJob> found, DateTimeOffset now, Timing timing)
+    {
+        if (found.Count > 0)
+        {
+            return new SearchDecision.Adopt(found[0], found.Skip(1).ToList());
+        }
+        var age = now.ToUnixTimeMilliseconds() - record.CreatedAt;
+        return age < timing.SubmitGrace.TotalMilliseconds
+            ? new SearchDecision.KeepWaiting("no job carries the task's marker yet (Batch's lists may lag a submit)")
+            : new SearchDecision.FailTask(SubmitOutcomeUnknownError,
+                $"Batch's answer to SubmitJob was lost ({record.Reason ?? "the invocation ended before noting a job"}) and no job named {record.JobName} in queue {record.JobQueue} carries this task's marker {timing.SubmitGrace.TotalMinutes:0.#} minutes later.");
+    }
+
+    /// <summary>What to do with a job once its guarded attach answered; <paramref name="record"/> is the record after it.</summary>
+    public static AttachFollowUp AfterAttach(AttachOutcome outcome, JobRecord? record) => outcome switch
+    {
+        AttachOutcome.Attached or AttachOutcome.AlreadyAttached => new AttachFollowUp.Keep(),
+        _ => new AttachFollowUp.Terminate(record is null ? TaskClosedReason : OrphanReason(record)),
+    };
+
     public static CallbackDecision OnCallback(CallbackRequest request, JobRecord? record)
     {
         if (record is null)
         {
             return new CallbackDecision.Reject(new JobNotFoundException(request.JobId));
+        }
+        if (record.JobId != request.JobId)
+        {
+            // Only the job the record names may speak for the task: a duplicate or foreign job changes nothing.
+            return new CallbackDecision.Reject(new JobNotFoundException(request.JobId,
+                record.JobId is null ? "its task's record names no job" : $"its task's record names job {record.JobId}"));
         }
         if (record.IsFinished)
         {
@@ -213,6 +406,17 @@ public static class TaskDecisions
             _ => new CallbackDecision.SendFailure(request.Error!, request.Cause ?? ""),
         };
     }
+
+    /// <summary>
+    /// An invocation claimed the answer over an earlier claim that ran out, or lost the acknowledgment of its own send;
+    /// a heartbeat then tells whether the task still waits. Only an accepted heartbeat allows sending the answer: a closed
+    /// task may have been closed by that very answer, and a second one must never be sent.
+    /// </summary>
+    public static bool MaySendAfterProbe(TaskAnswer probe) => probe == TaskAnswer.Accepted;
+
+    /// <summary>The ending of a record whose answer may have been taken, found closed by a probing heartbeat.</summary>
+    public static RecordEnding AnswerPresumedTaken(TaskAnswer probe, string what) => new(RecordStatus.Closed,
+        $"{what}; an earlier send may have been taken (its acknowledgment was lost), and the task is now closed ({probe})");
 
     /// <summary>The record's ending once Step Functions answered a SendTaskSuccess or SendTaskFailure.</summary>
     public static RecordEnding AfterAnswer(TaskAnswer answer, bool succeeded, string what) => answer switch
