@@ -89,4 +89,15 @@ public class ClientsAgainstMotoTests(MotoFixture moto)
         await store.AttachJobAsync(record.TaskKey, new SubmittedJob("arn:job/j-9", "j-9", "j"));
         Assert.Equal(RecordStatus.Succeeded, (await store.GetAsync(record.TaskKey))!.Status);
     }
+
+    [Fact]
+    public async Task DynamoJobStore_keeps_the_store_contract()
+    {
+        var world = new AwsWorld(moto.Server, "ap-southeast-4");
+        await world.CreateTableFromTemplateAsync();
+        await BatchSync.Tests.StoreContract.LeasesAsync(world.Store);
+        await BatchSync.Tests.StoreContract.GuardedAttachAsync(world.Store);
+        await BatchSync.Tests.StoreContract.AnswerClaimsAsync(world.Store);
+        await BatchSync.Tests.StoreContract.MissingJobsAsync(world.Store);
+    }
 }

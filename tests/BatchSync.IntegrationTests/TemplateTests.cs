@@ -35,8 +35,9 @@ public class TemplateTests
 
     public static TheoryData<string, string[]> ExpectedActions() => new()
     {
-        // TerminateJob: a job submitted after its execution stopped; ListJobs/DescribeJobs: the job of a crashed earlier attempt.
-        { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
+        // TerminateJob: a job submitted after its execution stopped; ListJobs/DescribeJobs: the job of a crashed earlier attempt;
+        // SendTaskHeartbeat: whether a task still waits, before a failure whose acknowledgment was lost is sent again.
+        { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
         // TerminateJob: a heartbeat found the task gone.
         { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
         { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },

@@ -266,7 +266,7 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
         lock (_gate)
         {
             var written = false;
-            if (Records.TryGetValue(taskKey, out var r) && IsOpen(r) && (r.JobId is null || r.JobId == job.JobId))
+            if (Records.TryGetValue(taskKey, out var r) && IsOpen(r) && r.JobId is null)
             {
                 Records[taskKey] = r with
                 {

@@ -483,3 +483,71 @@ public class OneTokenOneJobTests
         Assert.Contains(nameof(A_bug_surfaces_as_InternalError_with_its_stack_trace_and_a_dependency_failure_as_TransientFailure), sink.ToString());
     }
 }
+
+/// <summary>The in-memory store keeps the same contract as the DynamoDB one (which runs it against moto).</summary>
+public class InMemoryStoreContractTests
+{
+    [Fact]
+    public async Task The_fake_store_keeps_the_store_contract()
+    {
+        var store = new InMemoryJobStore(new CallLog());
+        await StoreContract.LeasesAsync(store);
+        await StoreContract.GuardedAttachAsync(store);
+        await StoreContract.AnswerClaimsAsync(store);
+        await StoreContract.MissingJobsAsync(store);
+    }
+}
+
+public class OrphanFinderTests
+{
+    private sealed class RefusingListBatch(FakeBatch inner, Exception error) : IBatchApi
+    {
+        public Task<SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
+        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
+        public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => inner.TerminateJobAsync(jobId, reason, cancellationToken);
+        public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => throw error;
+    }
+
+    private static readonly JobRecord Record = new() { TaskKey = "k", TaskToken = "t", Status = RecordStatus.Submitting, JobName = "j", JobQueue = "missing-queue" };
+
+    [Fact]
+    public async Task A_queue_Batch_refuses_to_list_holds_no_job_but_other_failures_are_not_a_not_found()
+    {
+        var refused = new RefusingListBatch(new FakeBatch(new CallLog()), new AwsServiceException("AWSBatch", "ListJobs", HttpStatusCode.BadRequest, "ClientException", "Job queue missing-queue does not exist", "r"));
+        Assert.Empty(await new OrphanFinder(refused, FakeWorld.Namespace).FindAllAsync(Record, CancellationToken.None));
+        var throttled = new RefusingListBatch(new FakeBatch(new CallLog()), new AwsServiceException("AWSBatch", "ListJobs", HttpStatusCode.TooManyRequests, "TooManyRequestsException", "slow", "r"));
+        await Assert.ThrowsAsync<AwsServiceException>(() => new OrphanFinder(throttled, FakeWorld.Namespace).FindAllAsync(Record, CancellationToken.None));
+        var denied = new RefusingListBatch(new FakeBatch(new CallLog()), new AwsServiceException("AWSBatch", "ListJobs", HttpStatusCode.Forbidden, "AccessDeniedException", "no", "r"));
+        await Assert.ThrowsAsync<AwsServiceException>(() => new OrphanFinder(denied, FakeWorld.Namespace).FindAllAsync(Record, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_search_reads_past_jobs_of_the_same_name_until_they_are_older_than_the_record()
+    {
+        var batch = new FakeBatch(new CallLog()) { KeepSubmitted = true };
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        // 1,500 jobs of one name (a Map reusing its JobName), only one carrying this record's marker.
+        for (var i = 0; i < 1500; i++)
+        {
+            batch.Jobs[$"other-{i}"] = FakeWorld.Detail(FakeWorld.Event($"other-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, $"key-{i}"), createdAt: now - i));
+        }
+        batch.Jobs["mine"] = FakeWorld.Detail(FakeWorld.Event("mine", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, "k"), createdAt: now - 10));
+        var found = await new OrphanFinder(new PagedBatch(batch), FakeWorld.Namespace).FindAllAsync(Record with { JobQueue = "q", CreatedAt = now - 20 }, CancellationToken.None);
+        Assert.Equal("mine", Assert.Single(found).JobId);
+    }
+
+    /// <summary>ListJobs as Batch pages it: 100 summaries at a time, newest first, with a nextToken.</summary>
+    private sealed class PagedBatch(FakeBatch inner) : IBatchApi
+    {
+        public Task<SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
+        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
+        public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => inner.TerminateJobAsync(jobId, reason, cancellationToken);
+        public async Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default)
+        {
+            var (all, _) = await inner.ListJobsAsync(request, cancellationToken);
+            var skip = int.TryParse((string?)request["nextToken"], out var n) ? n : 0;
+            var page = all.Skip(skip).Take(100).ToList();
+            return (page, skip + 100 < all.Count ? (skip + 100).ToString() : null);
+        }
+    }
+}

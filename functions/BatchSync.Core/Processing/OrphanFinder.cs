@@ -41,7 +41,18 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
             {
                 request["nextToken"] = next;
             }
-            var (jobs, nextToken) = await batch.ListJobsAsync(request, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<JobSummary> jobs;
+            string? nextToken;
+            try
+            {
+                (jobs, nextToken) = await batch.ListJobsAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AwsServiceException e) when (e.ErrorCode == "ClientException" && !e.IsThrottling)
+            {
+                // Batch refuses to list a queue that does not exist (the submit was refused for the same reason): no
+                // job can be there.
+                return [];
+            }
             var candidates = jobs
                 .Where(j => j.CreatedAt is null || j.CreatedAt >= notBefore)
                 .Where(j => string.Equals(j.JobName, record.JobName, StringComparison.Ordinal))

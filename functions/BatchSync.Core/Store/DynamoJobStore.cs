@@ -98,16 +98,15 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             UpdateExpression = "SET #sub = :leased, LeaseId = :lease, LeaseUntil = :until, UpdatedAt = :now",
             ConditionExpression = condition,
             ExpressionAttributeNames = new() { ["#s"] = "Status", ["#sub"] = "Submit" },
-            ExpressionAttributeValues = new()
+            ExpressionAttributeValues = new Dictionary<string, AttributeValue>
             {
                 [":submitting"] = S(nameof(RecordStatus.Submitting)),
                 [":seen"] = S(seen.ToString()),
                 [":leased"] = S(nameof(SubmitState.Leased)),
                 [":lease"] = S(leaseId),
                 [":until"] = N(leaseUntil),
-                [":nowms"] = N(now),
                 [":now"] = N(Now),
-            },
+            }.Concat(seen == SubmitState.Leased ? [KeyValuePair.Create(":nowms", N(now))] : []).ToDictionary(),
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -137,7 +136,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             TableName = tableName,
             Key = Key(taskKey),
             UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now, #s = :submitted REMOVE LeaseId, LeaseUntil, #sub",
-            ConditionExpression = $"{Open} AND (attribute_not_exists(JobId) OR JobId = :id)",
+            ConditionExpression = $"{Open} AND attribute_not_exists(JobId)",
             ExpressionAttributeNames = new() { ["#s"] = "Status", ["#sub"] = "Submit" },
             ExpressionAttributeValues = new()
             {

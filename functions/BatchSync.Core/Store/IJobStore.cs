@@ -27,9 +27,9 @@ public interface IJobStore
     Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Notes the job that answers the task, only if the record names no job yet or names this one (DynamoDB overwrites
-    /// unless a condition forbids it). An open record becomes Submitted; a finished record that names no job is left
-    /// as it is. Returns what was found, with the record as it is after the call.
+    /// Notes the job that answers the task, only if the record is open and names no job yet (DynamoDB overwrites unless
+    /// a condition forbids it): it becomes Submitted. A record that names a job, or has ended, is left as it is. Returns
+    /// what was found (this job already, another one, an ending without one), with the record as it is after the call.
     /// </summary>
     Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default);
 

@@ -161,7 +161,11 @@ public sealed record Timing
 
     public static Timing Default { get; } = new();
 
-    /// <summary>BATCHSYNC_SUBMIT_GRACE_SECONDS, BATCHSYNC_JOB_MISSING_GRACE_SECONDS, BATCHSYNC_SUBMIT_LEASE_SECONDS override the defaults.</summary>
+    /// <summary>
+    /// BATCHSYNC_SUBMIT_LEASE_SECONDS, BATCHSYNC_SUBMIT_GRACE_SECONDS, BATCHSYNC_JOB_MISSING_GRACE_SECONDS and
+    /// BATCHSYNC_ANSWER_CLAIM_SECONDS override the defaults (the claim must outlast an invocation: keep it above the
+    /// function's timeout).
+    /// </summary>
     public static Timing FromSettings(Func<string, string?> value)
     {
         TimeSpan Or(string name, TimeSpan fallback) =>
@@ -173,6 +177,7 @@ public sealed record Timing
             SubmitLease = Or("BATCHSYNC_SUBMIT_LEASE_SECONDS", Default.SubmitLease),
             SubmitGrace = Or("BATCHSYNC_SUBMIT_GRACE_SECONDS", Default.SubmitGrace),
             JobMissingGrace = Or("BATCHSYNC_JOB_MISSING_GRACE_SECONDS", Default.JobMissingGrace),
+            AnswerClaim = Or("BATCHSYNC_ANSWER_CLAIM_SECONDS", Default.AnswerClaim),
         };
     }
 }

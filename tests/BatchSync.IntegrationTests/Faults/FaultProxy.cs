@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace BatchSync.IntegrationTests.Faults;
 
@@ -17,10 +19,51 @@ public enum FaultKind
     DropAfter,
     /// <summary>The service does the work, and answers after the caller's timeout.</summary>
     SlowAnswer,
+    /// <summary>The service does the work, then the caller gets a 500 instead of its answer.</summary>
+    ServerErrorAfter,
 }
 
 /// <summary>One call seen by the proxy: who made it (as the harness labelled it), to what, and what befell it.</summary>
-public sealed record ProxiedCall(string Caller, string Service, string Operation, FaultKind? Fault, string Body);
+public sealed class ProxiedCall(string caller, string service, string operation, FaultKind? fault, string body)
+{
+    public string Caller { get; } = caller;
+    public string Service { get; } = service;
+    public string Operation { get; } = operation;
+    public FaultKind? Fault { get; } = fault;
+    public string Body { get; } = body;
+    /// <summary>For Step Functions task-token calls: the token the function sent.</summary>
+    public string? Token { get; set; }
+    /// <summary>The status the service answered (null when the request never reached it).</summary>
+    public int? UpstreamStatus { get; set; }
+    /// <summary>True when the proxy answered as Step Functions would for a dead token (TaskTimedOut), without moto.</summary>
+    public bool AnsweredDeadToken { get; set; }
+}
+
+/// <summary>
+/// Task tokens as Step Functions gives them: each attempt of a state (a state-level Retry) gets a new token, and a token
+/// is dead once its attempt ended or a terminal answer was accepted for it — AWS then answers TaskTimedOut ("Task Timed
+/// Out: 'Provided task does not exist anymore'"). moto reuses one token across retries and answers InvalidToken, so the
+/// harness hands the functions a token per attempt from here, and the proxy maps it to moto's and answers for dead ones.
+/// </summary>
+public sealed class TokenBook
+{
+    private readonly ConcurrentDictionary<string, string> _real = new();
+    private readonly ConcurrentDictionary<string, bool> _dead = new();
+
+    /// <summary>The token of attempt <paramref name="attempt"/> of the task moto knows as <paramref name="realToken"/>.</summary>
+    public string Issue(string realToken, int attempt)
+    {
+        var token = $"{realToken}-attempt-{attempt}";
+        _real[token] = realToken;
+        return token;
+    }
+
+    public bool Knows(string token) => _real.ContainsKey(token);
+    public string RealOf(string token) => _real[token];
+    public void Kill(string token) => _dead[token] = true;
+    public bool IsDead(string token) => _dead.ContainsKey(token);
+    public IEnumerable<string> Issued => _real.Keys;
+}
 
 /// <summary>
 /// A loopback HTTP/1.1 proxy between the functions and moto that, from a seed, answers a share of requests with
@@ -59,10 +102,26 @@ public sealed class FaultProxy : IDisposable
     /// <summary>Share of requests (0..1) that get a fault, per service signing name ("batch", "states", "dynamodb").</summary>
     public Dictionary<string, double> Rates { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Share of requests that get a fault per "service:operation" (case-insensitive), over the service's rate.</summary>
+    public Dictionary<string, double> RatesByOperation { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Fault kinds allowed per "service:operation" (case-insensitive); others get every kind.</summary>
     public Dictionary<string, FaultKind[]> KindsByOperation { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     public TimeSpan SlowAnswerDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Held before forwarding, per "service:operation" (case-insensitive): e.g. a slow SubmitJob, so duplicates overlap.</summary>
+    public Dictionary<string, TimeSpan> Delays { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// How long a freshly submitted job stays out of ListJobs and DescribeJobs answers (Batch's lists may lag a submit;
+    /// moto's never do).
+    /// </summary>
+    public TimeSpan ListingLag { get; set; }
+
+    public TokenBook Tokens { get; } = new();
+
+    private readonly ConcurrentDictionary<string, DateTime> _submittedAt = new();
 
     /// <summary>Set by the harness to the function it is running, so calls can be laid beside that function's IAM policy.</summary>
     public string Caller { get; set; } = "";
@@ -112,7 +171,8 @@ public sealed class FaultProxy : IDisposable
                     ? target[(target.LastIndexOf('.') + 1)..]
                     : request.Path.Split('?')[0].TrimEnd('/').Split('/').Last();
                 var fault = Decide(service, operation);
-                Calls.Enqueue(new ProxiedCall(Caller, service, operation, fault, Encoding.UTF8.GetString(request.Body)));
+                var call = new ProxiedCall(Caller, service, operation, fault, Encoding.UTF8.GetString(request.Body));
+                Calls.Enqueue(call);
 
                 switch (fault)
                 {
@@ -120,25 +180,54 @@ public sealed class FaultProxy : IDisposable
                         await WriteAsync(stream, service == "batch" ? 429 : 400, [], Encoding.UTF8.GetBytes(ThrottleBody(service))).ConfigureAwait(false);
                         return;
                     case FaultKind.ServerError:
-                        await WriteAsync(stream, 503, [], Encoding.UTF8.GetBytes(service == "dynamodb"
-                            ? """{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"""
-                            : """{"__type":"ServiceUnavailableException","message":"injected"}""")).ConfigureAwait(false);
+                        await WriteAsync(stream, 503, [], Encoding.UTF8.GetBytes(ServerErrorBody(service))).ConfigureAwait(false);
                         return;
                     case FaultKind.DropBefore:
                         Reset(client);
                         return;
                 }
+                if (Delays.TryGetValue($"{service}:{operation}", out var delay))
+                {
+                    await Task.Delay(delay).ConfigureAwait(false);
+                }
+
+                var terminal = service == "states" && operation is "SendTaskSuccess" or "SendTaskFailure";
+                if (service == "states" && operation.StartsWith("SendTask", StringComparison.Ordinal) && TokenOf(request.Body) is { } token && Tokens.Knows(token))
+                {
+                    call.Token = token;
+                    if (Tokens.IsDead(token))
+                    {
+                        call.AnsweredDeadToken = true;
+                        call.UpstreamStatus = 400;
+                        await WriteAsync(stream, 400, [("X-Amzn-ErrorType", "TaskTimedOut")], Encoding.UTF8.GetBytes(
+                            """{"__type":"com.amazonaws.swf.service.v2.model#TaskTimedOut","message":"Task Timed Out: 'Provided task does not exist anymore'"}""")).ConfigureAwait(false);
+                        return;
+                    }
+                    request = request with { Body = WithToken(request.Body, Tokens.RealOf(token)) };
+                }
 
                 using var upstream = await ForwardAsync(request).ConfigureAwait(false);
                 var answer = await upstream.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                if (fault == FaultKind.DropAfter)
+                call.UpstreamStatus = (int)upstream.StatusCode;
+                if (terminal && call.Token is { } answered && upstream.IsSuccessStatusCode)
                 {
-                    Reset(client);
-                    return;
+                    Tokens.Kill(answered); // the task took its answer: the token is dead from now on
                 }
-                if (fault == FaultKind.SlowAnswer)
+                if (service == "batch" && upstream.IsSuccessStatusCode && ListingLag > TimeSpan.Zero)
                 {
-                    await Task.Delay(SlowAnswerDelay).ConfigureAwait(false);
+                    answer = ApplyListingLag(operation, answer);
+                }
+                switch (fault)
+                {
+                    case FaultKind.DropAfter:
+                        Reset(client);
+                        return;
+                    case FaultKind.ServerErrorAfter:
+                        await WriteAsync(stream, 500, [], Encoding.UTF8.GetBytes(ServerErrorBody(service))).ConfigureAwait(false);
+                        return;
+                    case FaultKind.SlowAnswer:
+                        await Task.Delay(SlowAnswerDelay).ConfigureAwait(false);
+                        break;
                 }
                 var headers = upstream.Headers.Concat(upstream.Content.Headers)
                     .Where(h => !HopHeaders.Contains(h.Key))
@@ -152,6 +241,67 @@ public sealed class FaultProxy : IDisposable
             }
         }
     }
+
+    private static string ServerErrorBody(string service) => service == "dynamodb"
+        ? """{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"""
+        : """{"__type":"ServiceUnavailableException","message":"injected"}""";
+
+    private static string? TokenOf(byte[] body)
+    {
+        try
+        {
+            return JsonNode.Parse(body)?["taskToken"]?.GetValue<string>();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] WithToken(byte[] body, string token)
+    {
+        var json = JsonNode.Parse(body)!.AsObject();
+        json["taskToken"] = token;
+        return Encoding.UTF8.GetBytes(json.ToJsonString());
+    }
+
+    /// <summary>Notes fresh submits, and leaves jobs younger than <see cref="ListingLag"/> out of list and describe answers.</summary>
+    private byte[] ApplyListingLag(string operation, byte[] answer)
+    {
+        var json = JsonNode.Parse(answer) as JsonObject;
+        if (json is null)
+        {
+            return answer;
+        }
+        switch (operation.ToLowerInvariant())
+        {
+            case "submitjob":
+                _submittedAt[(string)json["jobId"]!] = DateTime.UtcNow;
+                return answer;
+            case "describejobs" or "listjobs":
+                var member = operation.Equals("listjobs", StringComparison.OrdinalIgnoreCase) ? "jobSummaryList" : "jobs";
+                if (json[member] is not JsonArray jobs)
+                {
+                    return answer;
+                }
+                var fresh = jobs.Where(j => _submittedAt.TryGetValue((string)j!["jobId"]!, out var at) && DateTime.UtcNow - at < ListingLag).ToList();
+                if (fresh.Count == 0)
+                {
+                    return answer;
+                }
+                foreach (var job in fresh)
+                {
+                    jobs.Remove(job);
+                }
+                HiddenByLag += fresh.Count;
+                return Encoding.UTF8.GetBytes(json.ToJsonString());
+            default:
+                return answer;
+        }
+    }
+
+    /// <summary>How many job entries the listing lag kept out of answers.</summary>
+    public int HiddenByLag;
 
     /// <summary>Closes with a TCP reset, so the client sees a dropped connection, not an answer.</summary>
     private static void Reset(TcpClient client)
@@ -224,7 +374,7 @@ public sealed class FaultProxy : IDisposable
 
     private FaultKind? Decide(string service, string operation)
     {
-        if (!Enabled || !Rates.TryGetValue(service, out var rate))
+        if (!Enabled || !(RatesByOperation.TryGetValue($"{service}:{operation}", out var rate) || Rates.TryGetValue(service, out rate)))
         {
             return null;
         }
