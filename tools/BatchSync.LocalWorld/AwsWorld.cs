@@ -10,9 +10,9 @@ using BatchSync.Aws;
 using BatchSync.Mapping;
 using BatchSync.Store;
 
-namespace BatchSync.IntegrationTests.Moto;
+namespace BatchSync.LocalWorld;
 
-/// <summary>One region of a moto server, with the clients and setup calls the integration tests need.</summary>
+/// <summary>One region of a moto server, with the clients and setup calls the integration tests and the playground need.</summary>
 public sealed class AwsWorld
 {
     public const string Account = "123456789012";
@@ -141,7 +141,7 @@ public sealed class AwsWorld
         await Dynamo.CreateTableAsync(request);
     }
 
-    /// <summary>A Lambda function in moto that state machines can invoke (its code never runs: the test plays Lambda).</summary>
+    /// <summary>A Lambda function in moto that state machines can invoke (its code never runs: the test or playground plays Lambda).</summary>
     public async Task<string> CreateStandInFunctionAsync(string name, string roleArn)
     {
         using var zip = new MemoryStream();
@@ -185,37 +185,71 @@ public sealed class AwsWorld
     /// </summary>
     public async Task<IReadOnlyList<JsonObject>> DeliverThroughRuleAsync(IEnumerable<JsonObject> events, JsonObject? pattern = null)
     {
-        var rule = $"{StackName}-rule-{Guid.NewGuid():N}"[..40];
+        var route = await CreateRouteAsync(pattern ?? SamTemplate.RulePattern(StackName));
+        return await route.DeliverAsync(events);
+    }
+
+    /// <summary>An EventBridge rule with this pattern on moto, whose target is an SQS queue standing in for the function.</summary>
+    public async Task<RuleRoute> CreateRouteAsync(JsonObject pattern, string? name = null)
+    {
+        var rule = name ?? $"{StackName}-rule-{Guid.NewGuid():N}"[..40];
         var queueUrl = (await Sqs.CreateQueueAsync(rule)).QueueUrl;
         var queueArn = (await Sqs.GetQueueAttributesAsync(queueUrl, ["QueueArn"])).QueueARN;
-        await EventsAsync("PutRule", new JsonObject { ["Name"] = rule, ["EventPattern"] = (pattern ?? SamTemplate.RulePattern(StackName)).ToJsonString() });
+        await EventsAsync("PutRule", new JsonObject { ["Name"] = rule, ["EventPattern"] = pattern.ToJsonString() });
         await EventsAsync("PutTargets", new JsonObject { ["Rule"] = rule, ["Targets"] = new JsonArray(new JsonObject { ["Id"] = "target", ["Arn"] = queueArn }) });
-        foreach (var evt in events)
+        return new RuleRoute(this, rule, queueUrl);
+    }
+
+    /// <summary>The template's SQS queues (dead-letter and failed-invocation queues), named &lt;stack&gt;-&lt;logical id&gt;.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> CreateTemplateQueuesAsync()
+    {
+        var urls = new Dictionary<string, string>();
+        foreach (var logicalId in SamTemplate.Queues())
         {
-            var answer = await EventsAsync("PutEvents", new JsonObject
-            {
-                ["Entries"] = new JsonArray(new JsonObject
-                {
-                    ["Source"] = (string)evt["source"]!,
-                    ["DetailType"] = (string)evt["detail-type"]!,
-                    ["Resources"] = evt["resources"]!.DeepClone(),
-                    ["Detail"] = evt["detail"]!.ToJsonString(),
-                }),
-            });
-            Assert.Equal(0, (int)answer["FailedEntryCount"]!);
+            urls[logicalId] = (await Sqs.CreateQueueAsync($"{StackName}-{logicalId}")).QueueUrl;
         }
-        var delivered = new List<JsonObject>();
-        while (true)
+        return urls;
+    }
+
+    /// <summary>An EventBridge rule on moto and the SQS queue it delivers to.</summary>
+    public sealed class RuleRoute(AwsWorld world, string rule, string queueUrl)
+    {
+        public string Rule { get; } = rule;
+        public string QueueUrl { get; } = queueUrl;
+
+        /// <summary>Sends the events to moto's EventBridge (PutEvents) and returns what the rule delivered to its queue.</summary>
+        public async Task<IReadOnlyList<JsonObject>> DeliverAsync(IEnumerable<JsonObject> events)
         {
-            var received = await Sqs.ReceiveMessageAsync(new Amazon.SQS.Model.ReceiveMessageRequest { QueueUrl = queueUrl, MaxNumberOfMessages = 10, WaitTimeSeconds = 1 });
-            if (received.Messages is not { Count: > 0 })
+            foreach (var evt in events)
             {
-                return delivered;
+                var answer = await world.EventsAsync("PutEvents", new JsonObject
+                {
+                    ["Entries"] = new JsonArray(new JsonObject
+                    {
+                        ["Source"] = (string)evt["source"]!,
+                        ["DetailType"] = (string)evt["detail-type"]!,
+                        ["Resources"] = evt["resources"]!.DeepClone(),
+                        ["Detail"] = evt["detail"]!.ToJsonString(),
+                    }),
+                });
+                if ((int)answer["FailedEntryCount"]! != 0)
+                {
+                    throw new InvalidOperationException($"EventBridge refused an event (PutEvents): {answer.ToJsonString()}");
+                }
             }
-            delivered.AddRange(received.Messages.Select(m => JsonNode.Parse(m.Body)!.AsObject()));
-            foreach (var m in received.Messages)
+            var delivered = new List<JsonObject>();
+            while (true)
             {
-                await Sqs.DeleteMessageAsync(queueUrl, m.ReceiptHandle);
+                var received = await world.Sqs.ReceiveMessageAsync(new Amazon.SQS.Model.ReceiveMessageRequest { QueueUrl = QueueUrl, MaxNumberOfMessages = 10, WaitTimeSeconds = 1 });
+                if (received.Messages is not { Count: > 0 })
+                {
+                    return delivered;
+                }
+                delivered.AddRange(received.Messages.Select(m => JsonNode.Parse(m.Body)!.AsObject()));
+                foreach (var m in received.Messages)
+                {
+                    await world.Sqs.DeleteMessageAsync(QueueUrl, m.ReceiptHandle);
+                }
             }
         }
     }
