@@ -19,30 +19,42 @@ public sealed class AwsWorld
     private readonly Dictionary<string, string?> _env;
 
     public AwsWorld(MotoServer server, string region, string stackName = "batchsync-test")
+        : this(server.Endpoint, region, stackName)
     {
-        Server = server;
+        _server = server;
+    }
+
+    /// <summary>A world at any AWS-compatible endpoint (another moto, LocalStack...), with no server of its own.</summary>
+    public AwsWorld(string endpoint, string region, string stackName = "batchsync-test")
+    {
+        Endpoint = endpoint.TrimEnd('/');
         Region = region;
         StackName = stackName;
         TableName = $"{stackName}-jobs";
         _env = new Dictionary<string, string?>
         {
             ["AWS_REGION"] = region,
-            ["AWS_ENDPOINT_URL"] = server.Endpoint,
+            ["AWS_ENDPOINT_URL"] = Endpoint,
             ["BATCHSYNC_TABLE"] = TableName,
             ["BATCHSYNC_NAMESPACE"] = stackName,
         };
         Settings = new AwsSettings(n => _env.GetValueOrDefault(n));
         Batch = BatchClient.Create(Settings);
         StepFunctions = StepFunctionsClient.Create(Settings);
-        Dynamo = new AmazonDynamoDBClient(new AmazonDynamoDBConfig { ServiceURL = server.Endpoint, AuthenticationRegion = region });
-        Sqs = new AmazonSQSClient(new AmazonSQSConfig { ServiceURL = server.Endpoint, AuthenticationRegion = region });
+        Dynamo = new AmazonDynamoDBClient(new AmazonDynamoDBConfig { ServiceURL = Endpoint, AuthenticationRegion = region });
+        Sqs = new AmazonSQSClient(new AmazonSQSConfig { ServiceURL = Endpoint, AuthenticationRegion = region });
         Store = DynamoJobStore.Create(Settings, TimeProvider.System);
     }
 
     /// <summary>The harness's own calls wait longer than the functions': moto can be slow with a large history.</summary>
     private static readonly RetryPolicy HarnessRetry = new() { AttemptTimeout = TimeSpan.FromSeconds(60) };
 
-    public MotoServer Server { get; }
+    private readonly MotoServer? _server;
+
+    /// <summary>The moto server this world runs on (absent for a world made from an endpoint).</summary>
+    public MotoServer Server => _server ?? throw new InvalidOperationException($"This world at {Endpoint} has no moto server of its own.");
+
+    public string Endpoint { get; }
     public string Region { get; }
     public string StackName { get; }
     public string TableName { get; }
@@ -68,7 +80,7 @@ public sealed class AwsWorld
 
     public async Task<JsonNode> CallAsync(string signingName, string operation, string path, string contentType, string body, string? target = null)
     {
-        var transport = new AwsTransport(SignedHttp(signingName), new Uri(Server.Endpoint + "/"), signingName, HarnessRetry);
+        var transport = new AwsTransport(SignedHttp(signingName), new Uri(Endpoint + "/"), signingName, HarnessRetry);
         var headers = target is null ? null : new Dictionary<string, string> { ["X-Amz-Target"] = target };
         var answer = await transport.SendAsync(operation, path, contentType, Encoding.UTF8.GetBytes(body), Idempotency.Safe, headers);
         return answer.Length == 0 ? new JsonObject() : JsonNode.Parse(answer) ?? new JsonObject();
@@ -116,7 +128,7 @@ public sealed class AwsWorld
     public async Task<string> CreateRoleAsync(string name)
     {
         var form = $"Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={Uri.EscapeDataString("{}")}";
-        var transport = new AwsTransport(SignedHttp("iam"), new Uri(Server.Endpoint + "/"), "iam");
+        var transport = new AwsTransport(SignedHttp("iam"), new Uri(Endpoint + "/"), "iam");
         await transport.SendAsync("CreateRole", "", "application/x-www-form-urlencoded", Encoding.UTF8.GetBytes(form), Idempotency.Safe);
         return $"arn:aws:iam::{Account}:role/{name}";
     }
@@ -218,7 +230,8 @@ public sealed class AwsWorld
         public string QueueUrl { get; } = queueUrl;
 
         /// <summary>Sends the events to moto's EventBridge (PutEvents) and returns what the rule delivered to its queue.</summary>
-        public async Task<IReadOnlyList<JsonObject>> DeliverAsync(IEnumerable<JsonObject> events)
+        /// <param name="expect">Stop waiting once this many were delivered (otherwise: once the queue stays empty for 1 s).</param>
+        public async Task<IReadOnlyList<JsonObject>> DeliverAsync(IEnumerable<JsonObject> events, int? expect = null)
         {
             foreach (var evt in events)
             {
@@ -238,7 +251,7 @@ public sealed class AwsWorld
                 }
             }
             var delivered = new List<JsonObject>();
-            while (true)
+            while (delivered.Count < (expect ?? int.MaxValue))
             {
                 var received = await world.Sqs.ReceiveMessageAsync(new Amazon.SQS.Model.ReceiveMessageRequest { QueueUrl = QueueUrl, MaxNumberOfMessages = 10, WaitTimeSeconds = 1 });
                 if (received.Messages is not { Count: > 0 })
@@ -251,6 +264,7 @@ public sealed class AwsWorld
                     await world.Sqs.DeleteMessageAsync(QueueUrl, m.ReceiptHandle);
                 }
             }
+            return delivered;
         }
     }
 

@@ -35,9 +35,17 @@ public static class SamTemplate
                 .Select(e => (function, e.Key, RulePattern(stackName, function, e.Key))))
             .ToList();
 
-    /// <summary>The SQS queues the template declares (logical ids).</summary>
+    /// <summary>
+    /// The SQS queues the template declares (logical ids): AWS::SQS::Queue resources, and the dead-letter queues SAM
+    /// creates for EventBridgeRule events (<c>DeadLetterConfig.QueueLogicalId</c>).
+    /// </summary>
     public static IReadOnlyList<string> Queues() =>
-        Json["Resources"]!.AsObject().Where(r => (string?)r.Value!["Type"] == "AWS::SQS::Queue").Select(r => r.Key).ToList();
+        Json["Resources"]!.AsObject().Where(r => (string?)r.Value!["Type"] == "AWS::SQS::Queue").Select(r => r.Key)
+            .Concat(Functions().SelectMany(f => (Resource(f)["Properties"]!["Events"]?.AsObject() ?? [])
+                .Select(e => e.Value?["Properties"]?["DeadLetterConfig"])
+                .Where(d => (string?)d?["Type"] == "SQS" && d?["QueueLogicalId"] is not null)
+                .Select(d => (string)d!["QueueLogicalId"]!)))
+            .Distinct().ToList();
 
     /// <summary>
     /// The environment every function gets from Globals (Function.Environment.Variables), resolved as CloudFormation
