@@ -172,8 +172,19 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
                 return false;
             }
         }
-        var configured = await PostAsync("/moto-api/config", """{"batch":{"use_docker":true},"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}""")
+        // Another endpoint's moto has no engine of ours: its Batch runs in simple mode (every job ends at once).
+        var config = new JsonObject
+        {
+            ["batch"] = new JsonObject { ["use_docker"] = _engine is not null },
+            ["lambda"] = new JsonObject { ["use_docker"] = false },
+            ["stepfunctions"] = new JsonObject { ["execute_state_machine"] = true },
+        };
+        var configured = await PostAsync("/moto-api/config", config.ToJsonString())
             & await PostAsync("/moto-api/state-manager/set-transition", """{"model_name":"batch::job","transition":{"progression":"time","seconds":2}}""");
+        if (configured && _engine is null)
+        {
+            timeline.Note("moto: state machines run, Lambda is canned, Batch in its simple mode (jobs end at once: no Docker engine of ours there)");
+        }
         if (!configured)
         {
             if (options.Endpoint is null)
@@ -257,10 +268,19 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         _queue = queue;
         timeline.Section("Timeline");
         timeline.StartClock();
-        var execution = await _world.SfnAsync("StartExecution", new JsonObject
+        JsonNode execution;
+        try
         {
-            ["stateMachineArn"] = stateMachineArn, ["name"] = $"try-{options.Scenario.ToString().ToLowerInvariant()}", ["input"] = ExecutionInput.ToJsonString(),
-        });
+            execution = await _world.SfnAsync("StartExecution", new JsonObject
+            {
+                ["stateMachineArn"] = stateMachineArn, ["name"] = $"try-{options.Scenario.ToString().ToLowerInvariant()}", ["input"] = ExecutionInput.ToJsonString(),
+            });
+        }
+        catch (Aws.AwsServiceException e) when (options.Endpoint is not null && e.StatusCode >= System.Net.HttpStatusCode.InternalServerError)
+        {
+            throw new PlaygroundException($"StartExecution failed ({e.Message}). moto runs one execution per region and server: " +
+                                          $"this endpoint has run one in {_world.Region} already; pass --region with another region.");
+        }
         var executionArn = (string)execution["executionArn"]!;
         timeline.Line("Step Functions", $"StartExecution {executionArn[(executionArn.LastIndexOf(':') + 1)..]}, input {ExecutionInput.ToJsonString()}");
 
@@ -310,6 +330,12 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
                 last = status;
                 var reason = (string?)detail["statusReason"];
                 timeline.Line("Batch", $"job {status}" + (reason is null ? "" : $": {reason}"));
+                if (!acted && _engine is null && Terminal.Contains(status))
+                {
+                    // Another endpoint's Batch may finish a job at once (moto's simple mode): its code reports before the event is routed.
+                    acted = true;
+                    stopAnswer = await PlayJobAsync(jobId, executionArn);
+                }
                 var delivered = await route.DeliverAsync([_world.BuildEvent(detail)], expect: 1);
                 if (delivered.Count == 0)
                 {
@@ -510,7 +536,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
             timeline.Block(shown.ToJsonString(Indented));
             if (repeats > 0)
             {
-                timeline.Block($"({repeats} repeats of the AWS_BATCH_JOB_ID variable left out above: moto appends one to the job on every DescribeJobs, DEVELOPERS.md)");
+                timeline.Block($"({repeats} {(repeats == 1 ? "repeat" : "repeats")} of the AWS_BATCH_JOB_ID variable left out above: moto appends one to the job on every DescribeJobs, DEVELOPERS.md)");
             }
         }
         if (execution["error"] is not null || execution["cause"] is not null)

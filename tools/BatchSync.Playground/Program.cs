@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using BatchSync.Playground;
 
 // batchsync-playground [--fail | --result | --stop] [--endpoint URL] [--region R] [--artifacts DIR] [--rebuild] [--logs]
@@ -11,13 +12,16 @@ if (options is null)
 }
 
 var cleanup = new Cleanup();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    Console.Error.WriteLine("\ninterrupted: stopping what the playground started");
-    cleanup.Run();
-    Environment.Exit(130);
-};
+// Ctrl-C, a closed terminal or a kill: stop moto (and a running build) before leaving.
+var signals = new[] { (PosixSignal.SIGINT, 130), (PosixSignal.SIGTERM, 143), (PosixSignal.SIGHUP, 129), (PosixSignal.SIGQUIT, 131) }
+    .Select(s => PosixSignalRegistration.Create(s.Item1, context =>
+    {
+        context.Cancel = true;
+        Console.Error.WriteLine($"\n{s.Item1}: stopping what the playground started");
+        cleanup.Run();
+        Environment.Exit(s.Item2);
+    }))
+    .ToList();
 AppDomain.CurrentDomain.ProcessExit += (_, _) => cleanup.Run();
 
 try
@@ -31,12 +35,14 @@ catch (PlaygroundException e)
 }
 catch (Exception e)
 {
-    Console.Error.WriteLine($"\nERROR: {e}");
+    Console.Error.WriteLine($"\nERROR: {e.GetType().Name}: {e.Message}");
+    Console.Error.WriteLine(e.StackTrace);
     return 1;
 }
 finally
 {
     cleanup.Run();
+    GC.KeepAlive(signals);
 }
 
 namespace BatchSync.Playground
@@ -119,6 +125,11 @@ namespace BatchSync.Playground
                     problem = e.Message;
                     return null;
                 }
+            }
+            if (endpoint is not null && scenario is Scenario.Fail or Scenario.Stop)
+            {
+                problem = "--fail and --stop need the playground's own moto (its fake Docker engine ends or keeps the job's container): drop --endpoint";
+                return null;
             }
             return new Options(scenario, endpoint, region, artifacts, rebuild, logs);
         }
