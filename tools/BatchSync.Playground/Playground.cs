@@ -34,11 +34,17 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         timeline.Block($"BatchSync playground: the README's state machine end to end, {Describe(options.Scenario)}.");
 
         var artifacts = options.Artifacts ?? Path.Combine(root, "artifacts", "playground");
-        var buildTime = options.Artifacts is null ? await BuildAsync(root, artifacts) : TimeSpan.Zero;
+        var buildTime = options.Artifacts is null && !options.SetupOnly ? await BuildAsync(root, artifacts) : TimeSpan.Zero;
         var afterBuild = Stopwatch.StartNew();
 
         await StartWorldAsync();
         var (stateMachineArn, queue, definition) = await CreateResourcesAsync(root);
+        if (options.SetupOnly)
+        {
+            timeline.Block("");
+            timeline.Block($"OK: stack {_world.StackName}'s resources are at {_world.Endpoint} ({_world.Region}); job queue {queue}, job definition {definition}.");
+            return 0;
+        }
         LoadFunctions(artifacts);
 
         var outcome = await RunExecutionAsync(stateMachineArn, queue, definition);
@@ -147,7 +153,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         {
             endpoint = options.Endpoint.TrimEnd('/');
             // Names of their own, so several runs can share one endpoint.
-            stack = $"try-{Guid.NewGuid():N}"[..10];
+            stack = options.Stack ?? $"try-{Guid.NewGuid():N}"[..10];
             timeline.Section($"World: {endpoint} (--endpoint; nothing started here)");
         }
         await ConfigureMotoAsync(endpoint);
@@ -239,7 +245,10 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         Environment.SetEnvironmentVariable("AWS_ENDPOINT_URL_BATCH", null);
         Environment.SetEnvironmentVariable("AWS_ENDPOINT_URL_DYNAMODB", null);
         timeline.Note($"functions' environment (template Globals): {string.Join(", ", environment.Select(e => $"{e.Key}={e.Value}"))}");
-        timeline.Note($"  plus AWS_REGION={_world.Region}, AWS_ENDPOINT_URL={_world.Endpoint}, AWS_ENDPOINT_URL_SFN={_wire.Endpoint} (a pass-through that shows what BatchSync sends Step Functions)");
+        if (!options.SetupOnly)
+        {
+            timeline.Note($"  plus AWS_REGION={_world.Region}, AWS_ENDPOINT_URL={_world.Endpoint}, AWS_ENDPOINT_URL_SFN={_wire.Endpoint} (a pass-through that shows what BatchSync sends Step Functions)");
+        }
         return ((string)machine["stateMachineArn"]!, queue, definition);
     }
 

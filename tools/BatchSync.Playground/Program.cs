@@ -55,15 +55,19 @@ namespace BatchSync.Playground
         Stop,
     }
 
-    public sealed record Options(Scenario Scenario, string? Endpoint, string Region, string? Artifacts, bool Rebuild, bool Logs)
+    public sealed record Options(Scenario Scenario, string? Endpoint, string Region, string? Artifacts, bool Rebuild, bool Logs, string? Stack = null, bool SetupOnly = false)
     {
         public const string Usage = """
-            usage: ./scripts/try.sh [--fail | --result | --stop] [--endpoint URL] [--region REGION] [--artifacts DIR] [--rebuild] [--logs]
+            usage: ./scripts/try.sh [--fail | --result | --stop] [--endpoint URL [--stack NAME] [--setup-only]] [--region REGION]
+                                    [--artifacts DIR] [--rebuild] [--logs]
               (default)        a job that succeeds: the task's output is the native JobDetail
               --fail           the job's container exits 1: the task fails with States.TaskFailed and the JobDetail as cause
               --result         the job's code reports a heartbeat and a Result through Callback: the output carries it
               --stop           the execution is stopped while the job runs: the job is terminated with the native reason
               --endpoint URL   use this AWS-compatible endpoint instead of starting moto_server on a free 127.0.0.1 port
+              --stack NAME     with --endpoint: name things as stack NAME would (default: try-<random>)
+              --setup-only     with --endpoint: create the template's table, queues and rules and a Batch queue and job
+                               definition there, print their names, and stop (for `sam local`, see README)
               --region REGION  region to create things in (default us-east-1)
               --artifacts DIR  load the functions from DIR/<Function>Function (built by `make build-<Function>Function`)
                                instead of building them into artifacts/playground
@@ -75,9 +79,9 @@ namespace BatchSync.Playground
         {
             problem = null;
             var scenario = Scenario.Succeed;
-            string? endpoint = null, artifacts = null;
+            string? endpoint = null, artifacts = null, stack = null;
             var region = "us-east-1";
-            bool rebuild = false, logs = false;
+            bool rebuild = false, logs = false, setupOnly = false;
             for (var i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -100,6 +104,17 @@ namespace BatchSync.Playground
                                 problem = $"--endpoint {endpoint}: not an http(s) URL";
                                 return null;
                             }
+                            break;
+                        case "--stack":
+                            stack = Next();
+                            if (!System.Text.RegularExpressions.Regex.IsMatch(stack, "^[a-zA-Z][-a-zA-Z0-9]{0,40}$"))
+                            {
+                                problem = $"--stack {stack}: a stack name is letters, digits and hyphens, starting with a letter (at most 41 here)";
+                                return null;
+                            }
+                            break;
+                        case "--setup-only":
+                            setupOnly = true;
                             break;
                         case "--region":
                             region = Next();
@@ -131,7 +146,12 @@ namespace BatchSync.Playground
                 problem = "--fail and --stop need the playground's own moto (its fake Docker engine ends or keeps the job's container): drop --endpoint";
                 return null;
             }
-            return new Options(scenario, endpoint, region, artifacts, rebuild, logs);
+            if (endpoint is null && (stack is not null || setupOnly))
+            {
+                problem = "--stack and --setup-only go with --endpoint (the playground's own moto stops when it ends)";
+                return null;
+            }
+            return new Options(scenario, endpoint, region, artifacts, rebuild, logs, stack, setupOnly);
         }
     }
 
