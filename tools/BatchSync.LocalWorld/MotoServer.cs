@@ -3,11 +3,11 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace BatchSync.IntegrationTests.Moto;
+namespace BatchSync.LocalWorld;
 
 /// <summary>
-/// A moto_server on a free 127.0.0.1 port, started for the tests and stopped after them. moto is our stand-in for
-/// AWS (Batch, Step Functions with a real ASL interpreter, EventBridge, DynamoDB, SQS, Lambda).
+/// A moto_server on a free 127.0.0.1 port, started for the tests or the playground and stopped after them. moto is our
+/// stand-in for AWS (Batch, Step Functions with a real ASL interpreter, EventBridge, DynamoDB, SQS, Lambda).
 /// </summary>
 public sealed class MotoServer : IDisposable
 {
@@ -38,8 +38,8 @@ public sealed class MotoServer : IDisposable
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new InvalidOperationException(
-                $"moto_server was not found ({e.Message}). The integration tests need moto 5: run the README's test command " +
-                "(it installs moto when absent) or `pip install 'moto[server]==5.2.1'`.", e);
+                $"moto_server was not found ({e.Message}). The local world needs moto 5: run the README's test or try command " +
+                "(they install moto when absent) or `pip install 'moto[server]==5.2.1'`.", e);
         }
         _process.ErrorDataReceived += (_, e) => { lock (_log) { _log.AppendLine(e.Data); } };
         _process.OutputDataReceived += (_, e) => { lock (_log) { _log.AppendLine(e.Data); } };
@@ -112,43 +112,4 @@ public sealed class MotoServer : IDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-}
-
-/// <summary>One moto server for the whole integration run (the tests run one at a time; each uses its own region).</summary>
-public sealed class MotoFixture : IDisposable
-{
-    public MotoFixture()
-    {
-        // The credential chain needs some credentials; moto accepts any.
-        Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", "testing");
-        Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", "testing");
-        Server = new MotoServer();
-        Server.UseSimpleModes();
-        // A second server whose Batch fails every job (moto's MOTO_SIMPLE_BATCH_FAIL_AFTER=0).
-        FailingBatch = new MotoServer(new Dictionary<string, string> { ["MOTO_SIMPLE_BATCH_FAIL_AFTER"] = "0" });
-        FailingBatch.UseSimpleModes();
-        // A third whose Batch walks SUBMITTED → PENDING → RUNNABLE → STARTING → FAILED, a few seconds a step
-        // (Docker mode with no Docker engine), so tests can act while a job is still queued.
-        SlowBatch = new MotoServer();
-        SlowBatch.Post("/moto-api/config", """{"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}""");
-        SlowBatch.Post("/moto-api/state-manager/set-transition", """{"model_name":"batch::job","transition":{"progression":"time","seconds":3}}""");
-    }
-
-    public MotoServer SlowBatch { get; }
-
-    public MotoServer Server { get; }
-    public MotoServer FailingBatch { get; }
-
-    public void Dispose()
-    {
-        Server.Dispose();
-        FailingBatch.Dispose();
-        SlowBatch.Dispose();
-    }
-}
-
-[CollectionDefinition(Name)]
-public sealed class MotoCollection : ICollectionFixture<MotoFixture>
-{
-    public const string Name = "moto";
 }

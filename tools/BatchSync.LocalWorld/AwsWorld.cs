@@ -10,39 +10,51 @@ using BatchSync.Aws;
 using BatchSync.Mapping;
 using BatchSync.Store;
 
-namespace BatchSync.IntegrationTests.Moto;
+namespace BatchSync.LocalWorld;
 
-/// <summary>One region of a moto server, with the clients and setup calls the integration tests need.</summary>
+/// <summary>One region of a moto server, with the clients and setup calls the integration tests and the playground need.</summary>
 public sealed class AwsWorld
 {
     public const string Account = "123456789012";
     private readonly Dictionary<string, string?> _env;
 
     public AwsWorld(MotoServer server, string region, string stackName = "batchsync-test")
+        : this(server.Endpoint, region, stackName)
     {
-        Server = server;
+        _server = server;
+    }
+
+    /// <summary>A world at any AWS-compatible endpoint (another moto, LocalStack...), with no server of its own.</summary>
+    public AwsWorld(string endpoint, string region, string stackName = "batchsync-test")
+    {
+        Endpoint = endpoint.TrimEnd('/');
         Region = region;
         StackName = stackName;
         TableName = $"{stackName}-jobs";
         _env = new Dictionary<string, string?>
         {
             ["AWS_REGION"] = region,
-            ["AWS_ENDPOINT_URL"] = server.Endpoint,
+            ["AWS_ENDPOINT_URL"] = Endpoint,
             ["BATCHSYNC_TABLE"] = TableName,
             ["BATCHSYNC_NAMESPACE"] = stackName,
         };
         Settings = new AwsSettings(n => _env.GetValueOrDefault(n));
         Batch = BatchClient.Create(Settings);
         StepFunctions = StepFunctionsClient.Create(Settings);
-        Dynamo = new AmazonDynamoDBClient(new AmazonDynamoDBConfig { ServiceURL = server.Endpoint, AuthenticationRegion = region });
-        Sqs = new AmazonSQSClient(new AmazonSQSConfig { ServiceURL = server.Endpoint, AuthenticationRegion = region });
+        Dynamo = new AmazonDynamoDBClient(new AmazonDynamoDBConfig { ServiceURL = Endpoint, AuthenticationRegion = region });
+        Sqs = new AmazonSQSClient(new AmazonSQSConfig { ServiceURL = Endpoint, AuthenticationRegion = region });
         Store = DynamoJobStore.Create(Settings, TimeProvider.System);
     }
 
     /// <summary>The harness's own calls wait longer than the functions': moto can be slow with a large history.</summary>
     private static readonly RetryPolicy HarnessRetry = new() { AttemptTimeout = TimeSpan.FromSeconds(60) };
 
-    public MotoServer Server { get; }
+    private readonly MotoServer? _server;
+
+    /// <summary>The moto server this world runs on (absent for a world made from an endpoint).</summary>
+    public MotoServer Server => _server ?? throw new InvalidOperationException($"This world at {Endpoint} has no moto server of its own.");
+
+    public string Endpoint { get; }
     public string Region { get; }
     public string StackName { get; }
     public string TableName { get; }
@@ -68,7 +80,7 @@ public sealed class AwsWorld
 
     public async Task<JsonNode> CallAsync(string signingName, string operation, string path, string contentType, string body, string? target = null)
     {
-        var transport = new AwsTransport(SignedHttp(signingName), new Uri(Server.Endpoint + "/"), signingName, HarnessRetry);
+        var transport = new AwsTransport(SignedHttp(signingName), new Uri(Endpoint + "/"), signingName, HarnessRetry);
         var headers = target is null ? null : new Dictionary<string, string> { ["X-Amz-Target"] = target };
         var answer = await transport.SendAsync(operation, path, contentType, Encoding.UTF8.GetBytes(body), Idempotency.Safe, headers);
         return answer.Length == 0 ? new JsonObject() : JsonNode.Parse(answer) ?? new JsonObject();
@@ -116,7 +128,7 @@ public sealed class AwsWorld
     public async Task<string> CreateRoleAsync(string name)
     {
         var form = $"Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={Uri.EscapeDataString("{}")}";
-        var transport = new AwsTransport(SignedHttp("iam"), new Uri(Server.Endpoint + "/"), "iam");
+        var transport = new AwsTransport(SignedHttp("iam"), new Uri(Endpoint + "/"), "iam");
         await transport.SendAsync("CreateRole", "", "application/x-www-form-urlencoded", Encoding.UTF8.GetBytes(form), Idempotency.Safe);
         return $"arn:aws:iam::{Account}:role/{name}";
     }
@@ -141,7 +153,7 @@ public sealed class AwsWorld
         await Dynamo.CreateTableAsync(request);
     }
 
-    /// <summary>A Lambda function in moto that state machines can invoke (its code never runs: the test plays Lambda).</summary>
+    /// <summary>A Lambda function in moto that state machines can invoke (its code never runs: the test or playground plays Lambda).</summary>
     public async Task<string> CreateStandInFunctionAsync(string name, string roleArn)
     {
         using var zip = new MemoryStream();
@@ -185,38 +197,74 @@ public sealed class AwsWorld
     /// </summary>
     public async Task<IReadOnlyList<JsonObject>> DeliverThroughRuleAsync(IEnumerable<JsonObject> events, JsonObject? pattern = null)
     {
-        var rule = $"{StackName}-rule-{Guid.NewGuid():N}"[..40];
+        var route = await CreateRouteAsync(pattern ?? SamTemplate.RulePattern(StackName));
+        return await route.DeliverAsync(events);
+    }
+
+    /// <summary>An EventBridge rule with this pattern on moto, whose target is an SQS queue standing in for the function.</summary>
+    public async Task<RuleRoute> CreateRouteAsync(JsonObject pattern, string? name = null)
+    {
+        var rule = name ?? $"{StackName}-rule-{Guid.NewGuid():N}"[..40];
         var queueUrl = (await Sqs.CreateQueueAsync(rule)).QueueUrl;
         var queueArn = (await Sqs.GetQueueAttributesAsync(queueUrl, ["QueueArn"])).QueueARN;
-        await EventsAsync("PutRule", new JsonObject { ["Name"] = rule, ["EventPattern"] = (pattern ?? SamTemplate.RulePattern(StackName)).ToJsonString() });
+        await EventsAsync("PutRule", new JsonObject { ["Name"] = rule, ["EventPattern"] = pattern.ToJsonString() });
         await EventsAsync("PutTargets", new JsonObject { ["Rule"] = rule, ["Targets"] = new JsonArray(new JsonObject { ["Id"] = "target", ["Arn"] = queueArn }) });
-        foreach (var evt in events)
+        return new RuleRoute(this, rule, queueUrl);
+    }
+
+    /// <summary>The template's SQS queues (dead-letter and failed-invocation queues), named &lt;stack&gt;-&lt;logical id&gt;.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> CreateTemplateQueuesAsync()
+    {
+        var urls = new Dictionary<string, string>();
+        foreach (var logicalId in SamTemplate.Queues())
         {
-            var answer = await EventsAsync("PutEvents", new JsonObject
-            {
-                ["Entries"] = new JsonArray(new JsonObject
-                {
-                    ["Source"] = (string)evt["source"]!,
-                    ["DetailType"] = (string)evt["detail-type"]!,
-                    ["Resources"] = evt["resources"]!.DeepClone(),
-                    ["Detail"] = evt["detail"]!.ToJsonString(),
-                }),
-            });
-            Assert.Equal(0, (int)answer["FailedEntryCount"]!);
+            urls[logicalId] = (await Sqs.CreateQueueAsync($"{StackName}-{logicalId}")).QueueUrl;
         }
-        var delivered = new List<JsonObject>();
-        while (true)
+        return urls;
+    }
+
+    /// <summary>An EventBridge rule on moto and the SQS queue it delivers to.</summary>
+    public sealed class RuleRoute(AwsWorld world, string rule, string queueUrl)
+    {
+        public string Rule { get; } = rule;
+        public string QueueUrl { get; } = queueUrl;
+
+        /// <summary>Sends the events to moto's EventBridge (PutEvents) and returns what the rule delivered to its queue.</summary>
+        /// <param name="expect">Stop waiting once this many were delivered (otherwise: once the queue stays empty for 1 s).</param>
+        public async Task<IReadOnlyList<JsonObject>> DeliverAsync(IEnumerable<JsonObject> events, int? expect = null)
         {
-            var received = await Sqs.ReceiveMessageAsync(new Amazon.SQS.Model.ReceiveMessageRequest { QueueUrl = queueUrl, MaxNumberOfMessages = 10, WaitTimeSeconds = 1 });
-            if (received.Messages is not { Count: > 0 })
+            foreach (var evt in events)
             {
-                return delivered;
+                var answer = await world.EventsAsync("PutEvents", new JsonObject
+                {
+                    ["Entries"] = new JsonArray(new JsonObject
+                    {
+                        ["Source"] = (string)evt["source"]!,
+                        ["DetailType"] = (string)evt["detail-type"]!,
+                        ["Resources"] = evt["resources"]!.DeepClone(),
+                        ["Detail"] = evt["detail"]!.ToJsonString(),
+                    }),
+                });
+                if ((int)answer["FailedEntryCount"]! != 0)
+                {
+                    throw new InvalidOperationException($"EventBridge refused an event (PutEvents): {answer.ToJsonString()}");
+                }
             }
-            delivered.AddRange(received.Messages.Select(m => JsonNode.Parse(m.Body)!.AsObject()));
-            foreach (var m in received.Messages)
+            var delivered = new List<JsonObject>();
+            while (delivered.Count < (expect ?? int.MaxValue))
             {
-                await Sqs.DeleteMessageAsync(queueUrl, m.ReceiptHandle);
+                var received = await world.Sqs.ReceiveMessageAsync(new Amazon.SQS.Model.ReceiveMessageRequest { QueueUrl = QueueUrl, MaxNumberOfMessages = 10, WaitTimeSeconds = 1 });
+                if (received.Messages is not { Count: > 0 })
+                {
+                    return delivered;
+                }
+                delivered.AddRange(received.Messages.Select(m => JsonNode.Parse(m.Body)!.AsObject()));
+                foreach (var m in received.Messages)
+                {
+                    await world.Sqs.DeleteMessageAsync(QueueUrl, m.ReceiptHandle);
+                }
             }
+            return delivered;
         }
     }
 
