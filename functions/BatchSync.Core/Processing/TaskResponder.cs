@@ -19,6 +19,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
     public async Task<(TaskAnswer Answer, RecordEnding Ending)> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
     {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         TaskAnswer answer;
         if (succeeded)
         {
@@ -31,6 +32,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
         var ending = TaskDecisions.AfterAnswer(answer, succeeded, $"job {status}");
         await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
+        Metrics.JobAnswered(jobDetail, answer == TaskAnswer.Accepted ? status ?? "UNKNOWN" : answer.ToString());
         if (answer == TaskAnswer.InvalidToken)
         {
             Log.Warn("Step Functions refused the task token of job {JobId} (InvalidToken); record closed", record.JobId);
@@ -64,6 +66,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// <summary>Heartbeats the task; when nobody waits any more, terminates the job and closes the record.</summary>
     public async Task<TaskAnswer> HeartbeatAsync(JobRecord record, string what, CancellationToken cancellationToken)
     {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         var answer = await tasks.SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
         switch (TaskDecisions.AfterHeartbeat(answer))
         {
@@ -80,6 +83,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// <summary>Fails the task with an error of BatchSync's or the job's and ends the record.</summary>
     public async Task<(TaskAnswer Answer, RecordEnding Ending)> FailAsync(JobRecord record, string error, string cause, string what, CancellationToken cancellationToken)
     {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         var answer = await tasks.SendTaskFailureAsync(record.TaskToken, OutputBudget.Clip(error, OutputBudget.MaxErrorChars),
             OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), cancellationToken).ConfigureAwait(false);
         var ending = TaskDecisions.AfterAnswer(answer, succeeded: false, what);
@@ -95,6 +99,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// </summary>
     public async Task CloseAsync(JobRecord record, RecordEnding ending, string terminateReason, CancellationToken cancellationToken)
     {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         if (record.JobId is { } jobId)
         {
             await batch.TerminateJobAsync(jobId, terminateReason, cancellationToken).ConfigureAwait(false);
