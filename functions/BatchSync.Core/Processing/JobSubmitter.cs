@@ -14,6 +14,9 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
 {
     private readonly OrphanFinder _orphans = new(batch, ns);
 
+    /// <summary>The job queues and job definitions this stack may use (the template's AllowedJobQueues/AllowedJobDefinitions).</summary>
+    public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;
+
     public async Task<SubmitJobAnswer> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         string? taskKey = null;
@@ -30,6 +33,11 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             }
             Log.Warn("Rejected SubmitJob input for task {TaskKey}: {Problems}", taskKey, invalid.Message);
             return await FailTaskAsync(token, invalid.ErrorName, invalid.Message, null, cancellationToken).ConfigureAwait(false);
+        }
+        if (Permissions.Check(request.Body) is { } notAllowed)
+        {
+            Log.Warn("Refused SubmitJob for task {TaskKey}: {Problems}", taskKey, notAllowed.Message);
+            return token is null ? throw notAllowed : await FailTaskAsync(token, notAllowed.ErrorName, notAllowed.Message, null, cancellationToken).ConfigureAwait(false);
         }
 
         if (token is null)
