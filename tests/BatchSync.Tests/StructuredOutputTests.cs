@@ -14,7 +14,7 @@ public class StructuredOutputTests
     private const string ExecutionArn = "arn:aws:states:us-east-1:123456789012:execution:nightly:run-1";
     private static readonly DateTimeOffset Now = new(2026, 3, 4, 5, 6, 7, 89, TimeSpan.Zero);
 
-    private static LambdaConsole Run(Action action, string function = "BatchSync-JobStateChange")
+    private static LambdaConsole Run(Action action, string function = "BatchSync-JobStateChange", string? logLevel = null)
     {
         var console = new LambdaConsole();
         var (sink, environment, clock) = (Log.Sink, Log.Environment, Log.Clock);
@@ -23,6 +23,7 @@ public class StructuredOutputTests
         {
             "AWS_LAMBDA_FUNCTION_NAME" => function,
             "_X_AMZN_TRACE_ID" => TraceId,
+            "AWS_LAMBDA_LOG_LEVEL" => logLevel,
             _ => null,
         };
         Log.Clock = new FixedClock(Now);
@@ -56,6 +57,21 @@ public class StructuredOutputTests
             // Outside the correlation scope the keys are gone again.
             """{"timestamp":"2026-03-04T05:06:07.089Z","level":"WARN","function":"BatchSync-JobStateChange","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","message":"Refused Result callback for job job-2: no such job","messageTemplate":"Refused {Kind} callback for job {JobId}: {Reason}","Kind":"Result","JobId":"job-2","Reason":"no such job"}""" + "\n",
         ], console.Records);
+    }
+
+    [Fact]
+    public void Records_below_the_functions_log_level_are_not_written_but_metrics_always_are()
+    {
+        var detail = JsonDocument.Parse("""{"jobQueue":"q","attempts":[]}""").RootElement;
+        var console = Run(() =>
+        {
+            Log.Info("Job {JobId} started", "job-1");
+            Log.Warn("Job {JobId} slow", "job-1");
+            Log.Error(null, "Job {JobId} broke", "job-1");
+            Metrics.JobAnswered(detail, "FAILED");
+        }, logLevel: "WARN");
+        Assert.Equal(["WARN", "ERROR", null], console.Records.Select(r => JsonDocument.Parse(r).RootElement.TryGetProperty("level", out var l) ? l.GetString() : null));
+        Assert.True(JsonDocument.Parse(console.Records[2]).RootElement.TryGetProperty("_aws", out _));
     }
 
     [Fact]
@@ -112,7 +128,7 @@ public class StructuredOutputTests
         Assert.Equal(0, console.FormattedLines);
         var record = Assert.Single(console.Records);
         Assert.Equal(
-            """{"_aws":{"Timestamp":1772600767089,"CloudWatchMetrics":[{"Namespace":"BatchSync","Dimensions":[["Function","Outcome"],["Function","JobQueue","Outcome"]],"Metrics":[{"Name":"Jobs","Unit":"Count"},{"Name":"QueueSeconds","Unit":"Seconds"},{"Name":"RunSeconds","Unit":"Seconds"},{"Name":"Attempts","Unit":"Count"}]}]},"level":"INFO","Function":"BatchSync-JobStateChange","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","JobQueue":"batch-job-queue-dev","Outcome":"SUCCEEDED","Jobs":1,"QueueSeconds":136.221,"RunSeconds":300.206,"Attempts":1}""" + "\n",
+            """{"_aws":{"Timestamp":1772600767089,"CloudWatchMetrics":[{"Namespace":"BatchSync","Dimensions":[["Function","Outcome"],["Function","JobQueue","Outcome"]],"Metrics":[{"Name":"Jobs","Unit":"Count"},{"Name":"QueueSeconds","Unit":"Seconds"},{"Name":"RunSeconds","Unit":"Seconds"},{"Name":"Attempts","Unit":"Count"}]}]},"Function":"BatchSync-JobStateChange","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","JobQueue":"batch-job-queue-dev","Outcome":"SUCCEEDED","Jobs":1,"QueueSeconds":136.221,"RunSeconds":300.206,"Attempts":1}""" + "\n",
             record);
         EmbeddedMetricFormat.AssertValid(record);
     }
@@ -137,7 +153,7 @@ public class StructuredOutputTests
             function: "BatchSync-Reconcile");
         var record = Assert.Single(console.Records);
         Assert.Equal(
-            """{"_aws":{"Timestamp":1772600767089,"CloudWatchMetrics":[{"Namespace":"BatchSync","Dimensions":[["Function"]],"Metrics":[{"Name":"OpenTasks","Unit":"Count"},{"Name":"OldestOpenTaskSeconds","Unit":"Seconds"},{"Name":"LostOutcomesDelivered","Unit":"Count"},{"Name":"JobsTerminated","Unit":"Count"}]}]},"level":"INFO","Function":"BatchSync-Reconcile","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","OpenTasks":7,"OldestOpenTaskSeconds":3600.5,"LostOutcomesDelivered":2,"JobsTerminated":1}""" + "\n",
+            """{"_aws":{"Timestamp":1772600767089,"CloudWatchMetrics":[{"Namespace":"BatchSync","Dimensions":[["Function"]],"Metrics":[{"Name":"OpenTasks","Unit":"Count"},{"Name":"OldestOpenTaskSeconds","Unit":"Seconds"},{"Name":"LostOutcomesDelivered","Unit":"Count"},{"Name":"JobsTerminated","Unit":"Count"}]}]},"Function":"BatchSync-Reconcile","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","OpenTasks":7,"OldestOpenTaskSeconds":3600.5,"LostOutcomesDelivered":2,"JobsTerminated":1}""" + "\n",
             record);
         EmbeddedMetricFormat.AssertValid(record);
     }

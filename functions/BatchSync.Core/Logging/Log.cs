@@ -61,6 +61,10 @@ public static class Log
 
     public static void Write(string level, string template, Exception? exception, object?[] values)
     {
+        if (Rank(level) < Rank(Environment("AWS_LAMBDA_LOG_LEVEL")))
+        {
+            return;
+        }
         var buffer = new ArrayBufferWriter<byte>(512);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
@@ -126,6 +130,20 @@ public static class Log
             sink.Flush();
         }
     }
+
+    /// <summary>
+    /// Lambda's application log levels (LoggingConfig.ApplicationLogLevel sets AWS_LAMBDA_LOG_LEVEL): records below it are
+    /// not written, as the runtime does for its own (ConsoleLoggerWriter.cs, lines 306–326 and 368–372). Unset: INFO.
+    /// </summary>
+    private static int Rank(string? level) => level?.ToUpperInvariant() switch
+    {
+        "TRACE" => 0,
+        "DEBUG" => 1,
+        "WARN" or "WARNING" => 3,
+        "ERROR" => 4,
+        "FATAL" or "CRITICAL" => 5,
+        _ => 2,
+    };
 
     /// <summary>The fields every record carries: the function's name and, when Lambda gives one, the X-Ray trace id.</summary>
     internal static void WriteContext(Utf8JsonWriter writer, bool includeFunction = true)

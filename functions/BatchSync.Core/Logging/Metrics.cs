@@ -110,7 +110,6 @@ public static class Metrics
             writer.WriteEndObject();
             writer.WriteEndArray();
             writer.WriteEndObject();
-            writer.WriteString("level", "INFO");
             writer.WriteString(FunctionDimension, Log.Environment("AWS_LAMBDA_FUNCTION_NAME") is { Length: > 0 } f ? f : "local");
             Log.WriteContext(writer, includeFunction: false);
             foreach (var (name, value) in dimensions)
