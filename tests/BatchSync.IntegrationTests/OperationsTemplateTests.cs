@@ -161,6 +161,43 @@ public class OperationsTemplateTests
     }
 
     [Fact]
+    public void Parameter_choices_are_exactly_those_the_resources_accept()
+    {
+        // The resource schemas cfn-lint bundles (from the CloudFormation registry), read independently of the template.
+        var schemas = JsonNode.Parse(Python("""
+            import json
+            from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER as m
+            logs = m.get_resource_schema('us-east-1', 'AWS::Logs::LogGroup').schema
+            fn = m.get_resource_schema('us-east-1', 'AWS::Lambda::Function').schema
+            print(json.dumps({
+                'retention': logs['properties']['RetentionInDays']['enum'],
+                'architectures': fn['properties']['Architectures']['items']['enum'],
+                'tracing': fn['definitions']['TracingConfig']['properties']['Mode']['enum'],
+            }))
+            """))!;
+        var parameters = SamTemplate.Json["Parameters"]!;
+        Assert.Equal(schemas["retention"]!.AsArray().Select(v => v!.GetValue<int>()), parameters["LogRetentionDays"]!["AllowedValues"]!.AsArray().Select(v => v!.GetValue<int>()));
+        Assert.Equal(schemas["architectures"]!.AsArray().Select(v => (string)v!).Order(), parameters["Architecture"]!["AllowedValues"]!.AsArray().Select(v => (string)v!).Order());
+        Assert.Equal(schemas["tracing"]!.AsArray().Select(v => (string)v!).Order(), parameters["Tracing"]!["AllowedValues"]!.AsArray().Select(v => (string)v!).Order());
+    }
+
+    private static string Python(string script)
+    {
+        var lines = script.Split('\n');
+        var start = new ProcessStartInfo("python3", ["-c", string.Join('\n', lines.Select(l => l.Trim()))])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEnd();
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, error);
+        return output;
+    }
+
+    [Fact]
     public void The_table_is_kept_when_the_stack_is_deleted_or_the_table_replaced()
     {
         var table = SamTemplate.Resource("JobTable");
