@@ -195,6 +195,8 @@ public class StructuredOutputTests
         var answered = Assert.Single(roots, r => r.TryGetProperty("messageTemplate", out var t) && t.GetString()!.Contains("task answered"));
         Assert.Equal(Tasks.TaskKey.For(token), answered.GetProperty("TaskKey").GetString());
         Assert.Equal(ExecutionArn, answered.GetProperty("ExecutionArn").GetString());
+        var submitted = Assert.Single(roots, r => r.TryGetProperty("messageTemplate", out var t) && t.GetString()!.StartsWith("Submitted job"));
+        Assert.Equal(ExecutionArn, submitted.GetProperty("ExecutionArn").GetString());
         var metric = Assert.Single(console.Records, r => r.StartsWith("""{"_aws":"""));
         EmbeddedMetricFormat.AssertValid(metric);
         var values = JsonDocument.Parse(metric).RootElement;

@@ -39,6 +39,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             Log.Warn("Refused SubmitJob for task {TaskKey}: {Problems}", taskKey, notAllowed.Message);
             return token is null ? throw notAllowed : await FailTaskAsync(token, notAllowed.ErrorName, notAllowed.Message, null, cancellationToken).ConfigureAwait(false);
         }
+        using var correlation = Log.Correlate(taskKey, jobId: null, request.ExecutionArn);
 
         if (token is null)
         {
