@@ -23,22 +23,8 @@ public class OperationsTemplateTests
 
     private static JsonNode GetAtt(string id, string attribute) => new JsonObject { ["Fn::GetAtt"] = new JsonArray(id, attribute) };
 
-    /// <summary>Every queue the stack makes: its own, and those SAM makes for the rules' dead letters (QueueLogicalId).</summary>
-    private static List<string> Queues()
-    {
-        var queues = OfType("AWS::SQS::Queue").Select(q => q.Id).ToList();
-        foreach (var function in FunctionNames)
-        {
-            foreach (var evt in SamTemplate.Resource(function + "Function")["Properties"]!["Events"]?.AsObject() ?? [])
-            {
-                if ((string?)evt.Value!["Properties"]!["DeadLetterConfig"]?["QueueLogicalId"] is { } id)
-                {
-                    queues.Add(id);
-                }
-            }
-        }
-        return queues;
-    }
+    /// <summary>Every queue the stack makes.</summary>
+    private static List<string> Queues() => OfType("AWS::SQS::Queue").Select(q => q.Id).ToList();
 
     /// <summary>The alarms on one metric with these dimensions.</summary>
     private static List<JsonObject> AlarmsOn(string ns, string metric, string dimension, JsonNode value) =>
@@ -69,6 +55,35 @@ public class OperationsTemplateTests
             Assert.Equal("Maximum", (string)alarm["Statistic"]!);
             var output = Assert.Single(outputs, o => Same(o.Value!["Value"], Ref(queue)));
             Assert.Equal(queue + "Url", output.Key);
+        }
+    }
+
+    [Fact]
+    public void Every_queue_keeps_its_messages_14_days_encrypted_and_only_its_rule_may_send_dead_letters()
+    {
+        foreach (var (id, properties) in OfType("AWS::SQS::Queue"))
+        {
+            Assert.Equal(1209600, (int)properties["MessageRetentionPeriod"]!); // SQS's maximum, 14 days
+            Assert.True((bool)properties["SqsManagedSseEnabled"]!, id);
+        }
+        var policies = OfType("AWS::SQS::QueuePolicy").ToList();
+        foreach (var function in FunctionNames)
+        {
+            foreach (var evt in SamTemplate.Resource(function + "Function")["Properties"]!["Events"]?.AsObject() ?? [])
+            {
+                if (evt.Value!["Properties"]!["DeadLetterConfig"] is not { } deadLetters)
+                {
+                    continue;
+                }
+                var queue = (string)deadLetters["Arn"]!["Fn::GetAtt"]![0]!;
+                Assert.Contains(queue, Queues());
+                var policy = Assert.Single(policies, p => Same(p.Properties["Queues"], new JsonArray(Ref(queue)))).Properties;
+                var statement = Assert.Single(policy["PolicyDocument"]!["Statement"]!.AsArray())!;
+                Assert.Equal("events.amazonaws.com", (string)statement["Principal"]!["Service"]!);
+                Assert.Equal("sqs:SendMessage", (string)statement["Action"]!);
+                Assert.True(Same(GetAtt(queue, "Arn"), statement["Resource"]));
+                Assert.True(Same(GetAtt(function + "Function" + evt.Key, "Arn"), statement["Condition"]!["ArnEquals"]!["aws:SourceArn"]));
+            }
         }
     }
 
