@@ -192,7 +192,7 @@ public class StructuredOutputTests
         }
         var roots = console.Records.Select(r => JsonDocument.Parse(r).RootElement).ToList();
         // The answer carries the task's correlation keys; the metric record is valid EMF counted from this job's times.
-        var answered = Assert.Single(roots, r => r.TryGetProperty("messageTemplate", out var t) && t.GetString()!.Contains("task answered"));
+        var answered = Assert.Single(roots, r => r.TryGetProperty("Answer", out var a) && a.GetString() == "Accepted");
         Assert.Equal(Tasks.TaskKey.For(token), answered.GetProperty("TaskKey").GetString());
         Assert.Equal(ExecutionArn, answered.GetProperty("ExecutionArn").GetString());
         var submitted = Assert.Single(roots, r => r.TryGetProperty("messageTemplate", out var t) && t.GetString()!.StartsWith("Submitted job"));

@@ -4,7 +4,7 @@ namespace BatchSync.Tasks;
 
 /// <summary>
 /// BatchSync.NotAllowed: the job queue or job definition is not one this stack's SubmitJob may use (template parameters
-/// AllowedJobQueues, AllowedJobDefinitions); nothing was submitted or recorded.
+/// AllowedJobQueues, AllowedJobDefinitions); nothing was submitted.
 /// </summary>
 public sealed class NotAllowedException(string message) : BatchSyncException(Name, message)
 {
@@ -14,8 +14,8 @@ public sealed class NotAllowedException(string message) : BatchSyncException(Nam
 /// <summary>
 /// The job queues and job definitions SubmitJob may use: ARN patterns in which <c>*</c> matches any characters and
 /// <c>?</c> one, as in IAM. The template puts the same lists in SubmitJob's IAM policy (the authority) and in
-/// BATCHSYNC_ALLOWED_JOB_QUEUES / BATCHSYNC_ALLOWED_JOB_DEFINITIONS, so a refusal is named before anything is recorded
-/// or submitted, rather than surfacing as Batch's AccessDenied. An empty list allows everything.
+/// BATCHSYNC_ALLOWED_JOB_QUEUES / BATCHSYNC_ALLOWED_JOB_DEFINITIONS, so a refusal is named before anything is
+/// submitted, rather than surfacing as Batch's AccessDenied. An empty list allows everything.
 /// </summary>
 public sealed class SubmitPermissions
 {
