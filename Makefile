@@ -3,8 +3,18 @@
 # CI runs these same targets (see .ci/run) and checks each artifact.
 
 CONFIGURATION ?= Release
-# ReadyToRun for linux-x64 (the template's x86_64 architecture): precompiled code cuts cold starts (BENCHMARKS.md).
+# ReadyToRun code for the template's Architecture parameter: precompiled code cuts cold starts (BENCHMARKS.md).
+# SAM passes make only ARTIFACTS_DIR and its own environment (aws-lambda-builders, workflows/custom_make/actions.py),
+# never the function's architecture, so say it in the environment as well:
+#   ARCHITECTURE=arm64 sam build && sam deploy --parameter-overrides Architecture=arm64
+ARCHITECTURE ?= x86_64
+ifeq ($(ARCHITECTURE),arm64)
+RUNTIME ?= linux-arm64
+else ifeq ($(ARCHITECTURE),x86_64)
 RUNTIME ?= linux-x64
+else
+$(error ARCHITECTURE must be x86_64 or arm64 (the template's Architecture parameter), not "$(ARCHITECTURE)")
+endif
 PUBLISH = dotnet publish --nologo -c $(CONFIGURATION) -r $(RUNTIME) --self-contained false -p:PublishReadyToRun=true \
 	-p:GenerateDocumentationFile=false -o "$(ARTIFACTS_DIR)"
 

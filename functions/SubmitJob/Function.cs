@@ -1,4 +1,5 @@
 using BatchSync.Processing;
+using BatchSync.Tasks;
 
 namespace BatchSync.SubmitJob;
 
@@ -18,7 +19,11 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _submitter = new JobSubmitter(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock, host.Timing);
+        _submitter = new JobSubmitter(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock, host.Timing)
+        {
+            Permissions = SubmitPermissions.FromLists(Environment.GetEnvironmentVariable(SubmitPermissions.QueuesVariable),
+                Environment.GetEnvironmentVariable(SubmitPermissions.DefinitionsVariable)),
+        };
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

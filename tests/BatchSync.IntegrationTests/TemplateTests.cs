@@ -93,7 +93,7 @@ public class TemplateTests
         var properties = SamTemplate.Resource("JobStateChangeFunction")["Properties"]!;
         var rule = properties["Events"]!["BatchJobStateChange"]!["Properties"]!;
         Assert.NotNull(rule["RetryPolicy"]!["MaximumRetryAttempts"]);
-        Assert.Equal("SQS", (string)rule["DeadLetterConfig"]!["Type"]!);
+        Assert.Equal("EventDeliveryDeadLetterQueue", (string)rule["DeadLetterConfig"]!["Arn"]!["Fn::GetAtt"]![0]!);
         Assert.Equal("SQS", (string)properties["EventInvokeConfig"]!["DestinationConfig"]!["OnFailure"]!["Type"]!);
         var table = SamTemplate.Resource("JobTable")["Properties"]!;
         Assert.Equal("PAY_PER_REQUEST", (string)table["BillingMode"]!);

@@ -21,7 +21,7 @@ public static class SamTemplate
     public static IReadOnlyList<string> Functions() =>
         Json["Resources"]!.AsObject().Where(r => (string?)r.Value!["Type"] == "AWS::Serverless::Function").Select(r => r.Key).ToList();
 
-    /// <summary>An EventBridge rule's event pattern with ${AWS::StackName} resolved.</summary>
+    /// <summary>An EventBridge rule's event pattern with ${AWS::StackName} and parameters (their defaults) resolved.</summary>
     public static JsonObject RulePattern(string stackName, string function = "JobStateChangeFunction", string eventName = "BatchJobStateChange")
     {
         var pattern = Resource(function)["Properties"]!["Events"]![eventName]!["Properties"]!["Pattern"]!.DeepClone();
@@ -98,6 +98,8 @@ public static class SamTemplate
     private static JsonNode? Resolve(JsonNode? node, string stackName) => node switch
     {
         JsonObject o when o.Count == 1 && o.ContainsKey("Fn::Sub") => JsonValue.Create(((string)o["Fn::Sub"]!).Replace("${AWS::StackName}", stackName)),
+        // A parameter as deployed with its default (e.g. the stop rule's StateMachineArnPrefix).
+        JsonObject o when o.Count == 1 && o["Ref"] is JsonValue r && Json["Parameters"]?[(string)r!]?["Default"] is { } d => d.DeepClone(),
         JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(p.Key, Resolve(p.Value?.DeepClone(), stackName)))),
         JsonArray a => new JsonArray(a.Select(i => Resolve(i?.DeepClone(), stackName)).ToArray()),
         _ => node?.DeepClone(),

@@ -17,6 +17,9 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
 
+    /// <summary>The job queues and job definitions this stack may use (the template's AllowedJobQueues/AllowedJobDefinitions).</summary>
+    public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;
+
     public async Task<SubmitJobAnswer> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         string? taskKey = null;
@@ -24,9 +27,10 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         var token = mapping.TaskToken;
         var problems = mapping.Problems;
         taskKey ??= token is null ? null : TaskKey.For(token);
-        if (mapping.Request is not { } request || !mapping.IsValid)
+        var notAllowed = mapping.Request is { } valid && mapping.IsValid ? Permissions.Check(valid.Body) : null;
+        if (mapping.Request is not { } request || !mapping.IsValid || notAllowed is not null)
         {
-            var invalid = new InvalidInputException("SubmitJob input", problems);
+            var invalid = (BatchSyncException?)notAllowed ?? new InvalidInputException("SubmitJob input", problems);
             if (token is null)
             {
                 throw invalid;
@@ -49,6 +53,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             }
             return await FailTaskAsync(rejected, invalid.ErrorName, invalid.Message, cancellationToken).ConfigureAwait(false);
         }
+        using var correlation = Log.Correlate(taskKey, jobId: null, request.ExecutionArn);
 
         if (token is null)
         {

@@ -103,6 +103,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
 
         Log.Info("Sweep: {Examined} unfinished, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
             tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, page is null ? "" : " (budget spent; the rest next time)");
+        Metrics.Sweep(new SweepTotals(tally.Examined, OldestOpenTaskSeconds: null, tally.Delivered, tally.OrphansFound, tally.Terminated));
         return new ReconcileAnswer("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
     }
 

@@ -27,19 +27,28 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     private readonly Timing _timing = timing ?? Timing.Default;
 
     /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
-    public Task<AnswerResult> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
+    public async Task<AnswerResult> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
     {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
-        return AnswerAsync(record, succeeded,
+        var result = await AnswerAsync(record, succeeded,
             current => succeeded ? NativeOutput(jobDetail, current.Result) : null,
             succeeded ? null : TaskFailedError,
             succeeded ? null : NativeCause(jobDetail),
-            $"job {status}", cancellationToken);
+            $"job {status}", cancellationToken).ConfigureAwait(false);
+        if (result.Answer is { } answer)
+        {
+            Metrics.JobAnswered(jobDetail, answer == TaskAnswer.Accepted ? status ?? "UNKNOWN" : answer.ToString());
+        }
+        return result;
     }
 
     /// <summary>Fails the task with an error of BatchSync's or the job's and ends the record.</summary>
-    public Task<AnswerResult> FailAsync(JobRecord record, string error, string cause, string what, CancellationToken cancellationToken) =>
-        AnswerAsync(record, false, _ => null, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), what, cancellationToken);
+    public async Task<AnswerResult> FailAsync(JobRecord record, string error, string cause, string what, CancellationToken cancellationToken)
+    {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
+        return await AnswerAsync(record, false, _ => null, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), what, cancellationToken).ConfigureAwait(false);
+    }
 
     private async Task<AnswerResult> AnswerAsync(JobRecord record, bool succeeded, Func<JobRecord, string?> output, string? error, string? cause,
         string what, CancellationToken cancellationToken)
@@ -124,6 +133,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// <summary>Heartbeats the task; when nobody waits any more, terminates the job and closes the record.</summary>
     public async Task<TaskAnswer> HeartbeatAsync(JobRecord record, string what, CancellationToken cancellationToken)
     {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         var answer = await tasks.SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
         switch (TaskDecisions.AfterHeartbeat(answer))
         {
@@ -144,6 +154,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// </summary>
     public async Task CloseAsync(JobRecord record, RecordEnding ending, string terminateReason, CancellationToken cancellationToken)
     {
+        using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         if (record.JobId is { } jobId)
         {
             await batch.TerminateJobAsync(jobId, terminateReason, cancellationToken).ConfigureAwait(false);
