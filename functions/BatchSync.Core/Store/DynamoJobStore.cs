@@ -291,6 +291,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         Add("JobQueue", r.JobQueue);
         Add("ExecutionArn", r.ExecutionArn);
         Add("StateName", r.StateName);
+        Add("Options", r.Options);
         if (!r.IsFinished)
         {
             item["OpenShard"] = S(OpenShard);
@@ -319,6 +320,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             JobQueue = Str("JobQueue"),
             ExecutionArn = Str("ExecutionArn"),
             StateName = Str("StateName"),
+            Options = Str("Options"),
             CreatedAt = Num("CreatedAt") ?? 0,
             UpdatedAt = Num("UpdatedAt") ?? 0,
             ExpiresAt = Num("ExpiresAt"),
