@@ -19,6 +19,7 @@ public sealed class FunctionHost
         Tasks = StepFunctionsClient.Create(settings);
         Store = DynamoJobStore.Create(settings, clock);
         Clock = clock;
+        Answers = Failures.AnswerSettings.From(settings.Value);
         Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
             ? TimeSpan.FromSeconds(seconds)
             : null;
@@ -34,6 +35,8 @@ public sealed class FunctionHost
     public IBatchApi Batch { get; }
     public ITaskApi Tasks { get; }
     public IJobStore Store { get; }
+    /// <summary>How failed jobs are answered (the stack's failure error name).</summary>
+    public Failures.AnswerSettings Answers { get; }
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
     public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core, JsonTypeInfo<T> answerType)

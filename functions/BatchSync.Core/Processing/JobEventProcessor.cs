@@ -11,9 +11,9 @@ namespace BatchSync.Processing;
 /// JobStateChange's core: reads the event, asks <see cref="TaskDecisions"/> what it means for the task's record, and
 /// carries that out (deliver the native-shaped outcome, remember the job, or nothing).
 /// </summary>
-public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns)
+public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, Failures.AnswerSettings? answers = null)
 {
-    private readonly TaskResponder _responder = new(batch, tasks, store);
+    private readonly TaskResponder _responder = new(batch, tasks, store, answers);
 
     public async Task<EventAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {

@@ -14,13 +14,13 @@ namespace BatchSync.Processing;
 /// DescribeJobs (100 at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
 /// whose job Batch no longer knows.
 /// </summary>
-public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock)
+public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock, Failures.AnswerSettings? answers = null)
 {
     public const string ExecutionStatusChange = "Step Functions Execution Status Change";
     public const string ScheduledEvent = "Scheduled Event";
     private static readonly HashSet<string> StoppedStatuses = ["ABORTED", "TIMED_OUT", "FAILED"];
 
-    private readonly TaskResponder _responder = new(batch, tasks, store);
+    private readonly TaskResponder _responder = new(batch, tasks, store, answers);
     private readonly OrphanFinder _orphans = new(batch, ns);
 
     /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>

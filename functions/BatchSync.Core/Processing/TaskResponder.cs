@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
+using BatchSync.Failures;
 using BatchSync.Logging;
 using BatchSync.Mapping;
 using BatchSync.Store;
@@ -12,21 +13,30 @@ namespace BatchSync.Processing;
 /// The actions every processor takes on a task, carried out the same way wherever a decision calls for them: deliver
 /// an outcome, heartbeat, fail, or close the record and terminate its job.
 /// </summary>
-public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store)
+public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store, AnswerSettings? answers = null)
 {
-    public const string TaskFailedError = "States.TaskFailed";
+    public const string TaskFailedError = AnswerSettings.NativeFailureError;
+    private readonly AnswerSettings _answers = answers ?? AnswerSettings.Native;
 
     /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
     public async Task<(TaskAnswer Answer, RecordEnding Ending)> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
     {
         TaskAnswer answer;
+        // Options the task opted into (payload member BatchSync); without them the answers are the native ones.
+        var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links) ? o : null;
         if (succeeded)
         {
-            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, NativeOutput(jobDetail, record.Result), cancellationToken).ConfigureAwait(false);
+            var output = options is { Links: true }
+                ? TaskAnswers.Success(jobDetail, record.Result, options, record.ExecutionArn)
+                : NativeOutput(jobDetail, record.Result);
+            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, output, cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            answer = await tasks.SendTaskFailureAsync(record.TaskToken, TaskFailedError, NativeCause(jobDetail), cancellationToken).ConfigureAwait(false);
+            var (error, cause) = options is null
+                ? (_answers.FailureError, NativeCause(jobDetail))
+                : TaskAnswers.Failure(jobDetail, options, record.ExecutionArn, _answers);
+            answer = await tasks.SendTaskFailureAsync(record.TaskToken, error, cause, cancellationToken).ConfigureAwait(false);
         }
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
         var ending = TaskDecisions.AfterAnswer(answer, succeeded, $"job {status}");

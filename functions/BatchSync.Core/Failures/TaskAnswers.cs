@@ -1,0 +1,122 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BatchSync.Mapping;
+
+namespace BatchSync.Failures;
+
+/// <summary>How this stack answers failed jobs: the error name of a native failure (stack parameter FailureErrorName).</summary>
+public sealed record AnswerSettings(string FailureError)
+{
+    public const string FailureErrorVariable = "BATCHSYNC_FAILURE_ERROR";
+    public const string NativeFailureError = "States.TaskFailed";
+
+    /// <summary>The native integration's answers.</summary>
+    public static readonly AnswerSettings Native = new(NativeFailureError);
+
+    /// <summary>From the environment (<c>BATCHSYNC_FAILURE_ERROR</c>, default <c>States.TaskFailed</c>).</summary>
+    public static AnswerSettings From(Func<string, string?> value)
+    {
+        var name = value(FailureErrorVariable);
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            return Native;
+        }
+        name = name.Trim();
+        return name.Length <= OutputBudget.MaxErrorChars
+            ? new AnswerSettings(name)
+            : throw new InvalidOperationException($"{FailureErrorVariable} must be 1 to {OutputBudget.MaxErrorChars} characters (is {name.Length}).");
+    }
+}
+
+/// <summary>
+/// The answers of a task that opted into more than the native ones (<see cref="TaskOptions"/>): the native JobDetail
+/// plus one member per extra — <c>BatchSyncFailure</c> (the classification, in the cause) and <c>BatchSyncLinks</c>
+/// (in the output and the cause) — members kept in the native sorted order, shrunk by <see cref="OutputBudget"/> like
+/// any answer. A task without options never comes here: its answers are the native ones, byte for byte.
+/// </summary>
+public static class TaskAnswers
+{
+    public const string FailureMember = "BatchSyncFailure";
+    public const string LinksMember = "BatchSyncLinks";
+
+    /// <summary>SendTaskFailure's error and cause for a FAILED job.</summary>
+    public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings)
+    {
+        var added = new List<(string, JsonNode)>();
+        var error = settings.FailureError;
+        if (options.TypedErrors)
+        {
+            var found = FailureClassifier.Classify(jobDetail, options.ExitCodes);
+            error = found.Kind;
+            added.Add((FailureMember, Summary(found)));
+        }
+        if (options.Links && ConsoleLinks.For(jobDetail, executionArn) is { } links)
+        {
+            added.Add((LinksMember, links));
+        }
+        return (error, OutputBudget.FitCause(With(NativeOutputMapper.ToNative(jobDetail), added)));
+    }
+
+    /// <summary>SendTaskSuccess's output for a SUCCEEDED job, with links if the task asked for them.</summary>
+    public static string Success(JsonElement jobDetail, string? resultJson, TaskOptions options, string? executionArn)
+    {
+        var native = NativeOutputMapper.ToNative(jobDetail);
+        var added = new List<(string, JsonNode)>();
+        if (resultJson is not null)
+        {
+            added.Add(("Result", JsonNode.Parse(resultJson)!));
+        }
+        if (options.Links && ConsoleLinks.For(jobDetail, executionArn) is { } links)
+        {
+            added.Add((LinksMember, links));
+        }
+        return OutputBudget.FitOutput(With(native, added));
+    }
+
+    /// <summary>The classification as a native-style object: PascalCase members, sorted, absent ones left out.</summary>
+    public static JsonObject Summary(FailureClassification c)
+    {
+        var o = new JsonObject();
+        if (c.Attempt is { } attempt)
+        {
+            o["Attempt"] = attempt;
+        }
+        if (c.Container is { } container)
+        {
+            o["Container"] = container;
+        }
+        if (c.ExitCode is { } code)
+        {
+            o["ExitCode"] = code;
+        }
+        o["Kind"] = c.Kind;
+        if (c.LogStreamName is { } stream)
+        {
+            o["LogStreamName"] = stream;
+        }
+        if (c.Reason is { } reason)
+        {
+            o["Reason"] = reason;
+        }
+        return o;
+    }
+
+    private static JsonObject With(JsonObject native, List<(string Name, JsonNode Value)> added)
+    {
+        if (added.Count == 0)
+        {
+            return native;
+        }
+        var names = added.Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
+        var members = native.Where(p => !names.Contains(p.Key))
+            .Select(p => (p.Key, Value: p.Value?.DeepClone()))
+            .Concat(added.Select(a => (Key: a.Name, Value: (JsonNode?)a.Value)))
+            .OrderBy(p => p.Key, StringComparer.Ordinal);
+        var combined = new JsonObject();
+        foreach (var (name, value) in members)
+        {
+            combined[name] = value;
+        }
+        return combined;
+    }
+}
