@@ -1,0 +1,244 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using BatchSync.IntegrationTests.Moto;
+
+namespace BatchSync.IntegrationTests;
+
+/// <summary>
+/// Typed failure names through moto's Step Functions interpreter: a task that opted in ("BatchSync": {"TypedErrors":
+/// true}) fails with the name the classifier gives, and the state's own Retry and Catch match it. moto cannot make a
+/// job fail the way AWS does (its failing server fails every job without any reason), so the functions reach Batch
+/// through <see cref="RewritingBatchProxy"/>, which serves moto's FAILED jobs with the latest attempt's status reason
+/// of a real Spot reclaim (Fixtures/failed-jobs/host-terminated-adapted.json in the unit tests; SOURCES.md there).
+/// </summary>
+[Collection(MotoCollection.Name)]
+public class TypedErrorsEndToEndTests(MotoFixture moto)
+{
+    /// <summary>Real: awslabs/ec2-spot-workshops, rendering-with-batch/aws-fis/fis-monitor.md (describe-jobs output).</summary>
+    private const string HostTerminated = "Host EC2 (instance i-04b17daec78ef4a0b) terminated.";
+
+    private const string Definition = """
+        {
+          "StartAt": "RunBatchJob",
+          "States": {
+            "RunBatchJob": {
+              "Type": "Task",
+              "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+              "Parameters": {
+                "FunctionName": "${SubmitJobFunctionArn}",
+                "Payload": {
+                  "JobName": "spot-render",
+                  "JobQueue": "${JobQueue}",
+                  "JobDefinition": "${JobDefinition}",
+                  "Parameters": { "InputFile.$": "$.inputFile" },
+                  "BatchSync": { "TypedErrors": true, "Links": true },
+                  "TaskToken.$": "$$.Task.Token",
+                  "ExecutionArn.$": "$$.Execution.Id"
+                }
+              },
+              "Retry": [ { "ErrorEquals": ["BatchJob.HostTerminated", "BatchJob.SpotInterrupted"], "IntervalSeconds": 1, "MaxAttempts": 1, "BackoffRate": 1 } ],
+              "Catch": [
+                { "ErrorEquals": ["BatchJob.OutOfMemory"], "Next": "NeedsMoreMemory" },
+                { "ErrorEquals": ["BatchJob.HostTerminated"], "ResultPath": "$.error", "Next": "Reclaimed" }
+              ],
+              "End": true
+            },
+            "NeedsMoreMemory": { "Type": "Fail", "Error": "NeedsMoreMemory" },
+            "Reclaimed": { "Type": "Pass", "End": true }
+          }
+        }
+        """;
+
+    [Fact]
+    public async Task A_reclaimed_job_fails_with_its_typed_name_which_Retry_and_Catch_match()
+    {
+        using var proxy = new RewritingBatchProxy(moto.FailingBatch.Endpoint, HostTerminated);
+        var world = new AwsWorld(moto.FailingBatch, "ap-southeast-2");
+        var (queue, jobDefinition, role) = await world.CreateBatchAsync();
+        await world.CreateTableFromTemplateAsync();
+        var functionArn = await world.CreateStandInFunctionAsync("SubmitJob", role);
+        var definition = Definition.Replace("${SubmitJobFunctionArn}", functionArn).Replace("${JobQueue}", queue).Replace("${JobDefinition}", jobDefinition);
+        var machine = await world.SfnAsync("CreateStateMachine", new JsonObject { ["name"] = "typed-errors", ["definition"] = definition, ["roleArn"] = role });
+        var started = await world.SfnAsync("StartExecution", new JsonObject
+        {
+            ["stateMachineArn"] = (string)machine["stateMachineArn"]!, ["input"] = """{"inputFile":"s3://frames/0001.exr"}""",
+        });
+        var executionArn = (string)started["executionArn"]!;
+
+        world.ExportEnvironment();
+        Environment.SetEnvironmentVariable("AWS_ENDPOINT_URL_BATCH", proxy.Endpoint);
+        var answers = new List<JsonObject>();
+        try
+        {
+            // The first attempt is reclaimed; the state's Retry schedules the task again (a new token, a new job), which
+            // is reclaimed too; then the Catch takes the execution to "Reclaimed".
+            for (var task = 1; task <= 2; task++)
+            {
+                var payload = await ScheduledPayloadAsync(world, executionArn, task);
+                var submitted = await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("SubmitJobFunction"), payload);
+                var evt = await world.JobStateChangeEventAsync((string)submitted["JobId"]!);
+                Assert.Equal("FAILED", (string)evt["detail"]!["status"]!);
+                var delivered = Assert.Single(await world.DeliverThroughRuleAsync([evt]));
+                answers.Add(await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("JobStateChangeFunction"), delivered));
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("AWS_ENDPOINT_URL_BATCH", null);
+        }
+
+        Assert.All(answers, a => Assert.Equal("Failed", (string)a["Action"]!));
+        Assert.True(proxy.Rewritten >= 2, $"the proxy served {proxy.Rewritten} reclaimed jobs");
+        var execution = await world.WaitForExecutionAsync(executionArn, e => (string?)e["status"] != "RUNNING");
+        Assert.Equal("SUCCEEDED", (string)execution["status"]!);
+        var output = JsonNode.Parse((string)execution["output"]!)!;
+        Assert.Equal("BatchJob.HostTerminated", (string)output["error"]!["Error"]!);
+        Assert.Equal("s3://frames/0001.exr", (string)output["inputFile"]!);
+        var history = await world.HistoryAsync(executionArn);
+        Assert.Equal(2, history.Count(e => (string?)e!["type"] == "TaskScheduled"));
+        var failures = history.Where(e => (string?)e!["type"] == "TaskFailed").Select(e => (string)e!["taskFailedEventDetails"]!["error"]!).ToList();
+        Assert.Equal(["BatchJob.HostTerminated", "BatchJob.HostTerminated"], failures);
+    }
+
+    /// <summary>The Lambda payload of the execution's n-th scheduled task (1-based), once it is scheduled.</summary>
+    private static async Task<JsonObject> ScheduledPayloadAsync(AwsWorld world, string executionArn, int n)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            var scheduled = (await world.HistoryAsync(executionArn)).Where(e => (string?)e!["type"] == "TaskScheduled").ToList();
+            if (scheduled.Count >= n)
+            {
+                var parameters = JsonNode.Parse((string)scheduled[n - 1]!["taskScheduledEventDetails"]!["parameters"]!)!;
+                return parameters["Payload"]!.AsObject();
+            }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"The execution never scheduled task {n}.");
+    }
+}
+
+/// <summary>
+/// A loopback HTTP proxy in front of moto's Batch that serves each FAILED job of a DescribeJobs answer as reclaimed:
+/// the job's and its latest attempt's status reason become <c>reason</c>. Everything else passes through unchanged.
+/// </summary>
+public sealed class RewritingBatchProxy : IDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly HttpClient _http = new();
+    private readonly string _target;
+    private readonly string _reason;
+    private int _rewritten;
+
+    public RewritingBatchProxy(string target, string reason)
+    {
+        _target = target.TrimEnd('/');
+        _reason = reason;
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        Endpoint = $"http://127.0.0.1:{port}";
+        _listener.Prefixes.Add(Endpoint + "/");
+        _listener.Start();
+        _ = Task.Run(ServeAsync);
+    }
+
+    public string Endpoint { get; }
+
+    /// <summary>How many FAILED jobs it has served rewritten.</summary>
+    public int Rewritten => Volatile.Read(ref _rewritten);
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception) when (!_listener.IsListening)
+            {
+                return;
+            }
+            catch (HttpListenerException)
+            {
+                return;
+            }
+            _ = Task.Run(() => ForwardAsync(context));
+        }
+    }
+
+    private async Task ForwardAsync(HttpListenerContext context)
+    {
+        try
+        {
+            using var body = new MemoryStream();
+            await context.Request.InputStream.CopyToAsync(body);
+            var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), _target + context.Request.RawUrl)
+            {
+                Content = new ByteArrayContent(body.ToArray()),
+            };
+            foreach (var name in context.Request.Headers.AllKeys)
+            {
+                if (name is null || name.Equals("Host", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+                var value = context.Request.Headers[name]!;
+                if (name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
+                {
+                    request.Content.Headers.TryAddWithoutValidation(name, value);
+                }
+                else
+                {
+                    request.Headers.TryAddWithoutValidation(name, value);
+                }
+            }
+            using var response = await _http.SendAsync(request);
+            var answer = await response.Content.ReadAsByteArrayAsync();
+            if (response.IsSuccessStatusCode && context.Request.RawUrl?.TrimEnd('/').EndsWith("/v1/describejobs", StringComparison.OrdinalIgnoreCase) == true)
+            {
+                answer = Rewrite(answer);
+            }
+            context.Response.StatusCode = (int)response.StatusCode;
+            context.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "application/json";
+            context.Response.ContentLength64 = answer.Length;
+            await context.Response.OutputStream.WriteAsync(answer);
+            context.Response.Close();
+        }
+        catch (Exception)
+        {
+            context.Response.Abort();
+        }
+    }
+
+    private byte[] Rewrite(byte[] answer)
+    {
+        var root = JsonNode.Parse(answer)!;
+        foreach (var job in root["jobs"]?.AsArray() ?? [])
+        {
+            if ((string?)job!["status"] != "FAILED")
+            {
+                continue;
+            }
+            job["statusReason"] = _reason;
+            if (job["attempts"] is JsonArray { Count: > 0 } attempts)
+            {
+                attempts[^1]!["statusReason"] = _reason;
+            }
+            Interlocked.Increment(ref _rewritten);
+        }
+        return Encoding.UTF8.GetBytes(root.ToJsonString());
+    }
+
+    public void Dispose()
+    {
+        _listener.Stop();
+        _listener.Close();
+        _http.Dispose();
+    }
+}
