@@ -70,7 +70,7 @@ public class TypedAnswersTests
     [Theory]
     [InlineData("""{"TypedError":true}""", "BatchSync.TypedError: unknown member (did you mean TypedErrors?)")]
     [InlineData("""{"Link":true}""", "BatchSync.Link: unknown member (did you mean Links?)")]
-    [InlineData("""{"LogTail":50}""", "BatchSync.LogTail: unknown member (expected one of: ExitCodes, Links, TypedErrors)")]
+    [InlineData("""{"ArraySummary":true}""", "BatchSync.ArraySummary: unknown member (expected one of: ExitCodes, Links, LogTail, TypedErrors)")]
     [InlineData("""true""", "BatchSync: must be an object such as {\"TypedErrors\": true, \"Links\": true}, not a boolean")]
     [InlineData("""{"TypedErrors":"yes"}""", "BatchSync.TypedErrors: must be true or false, not a string")]
     [InlineData("""{"TypedErrors":true,"ExitCodes":[3]}""", "BatchSync.ExitCodes: must be an object of exit code/error name pairs such as {\"3\": \"Model.Diverged\"}, not an array")]

@@ -59,6 +59,26 @@ public static class ConsoleLinks
         return links;
     }
 
+    /// <summary>
+    /// Where a container of the job logs: its log group and region (null: the job's) from its <c>awslogs-*</c> options,
+    /// and whether it logs to CloudWatch Logs at all. <paramref name="container"/> null is the job's own container.
+    /// </summary>
+    public static (string Group, string? Region, bool CloudWatch) LogLocation(JsonElement jobDetail, string? container)
+    {
+        var options = container is null ? JobContainerLogOptions(jobDetail) : TaskContainerLogOptions(jobDetail, container);
+        if (options is not { } o)
+        {
+            return (DefaultLogGroup, null, true);
+        }
+        if (o.TryGetProperty("logDriver", out var driver) && driver.ValueKind == JsonValueKind.String && driver.GetString() != "awslogs")
+        {
+            return (DefaultLogGroup, null, false);
+        }
+        return o.TryGetProperty("options", out var opts) && opts.ValueKind == JsonValueKind.Object
+            ? (Str(opts, "awslogs-group") ?? DefaultLogGroup, Str(opts, "awslogs-region"), true)
+            : (DefaultLogGroup, null, true);
+    }
+
     /// <summary>The CloudWatch Logs console page of one stream (path segments encoded the way the console expects).</summary>
     public static string? LogStreamUrl(string partition, string region, string group, string stream) =>
         Host(partition, region) is { } host
@@ -126,6 +146,25 @@ public static class ConsoleLinks
             {
                 continue;
             }
+            foreach (var c in Items(task, "containers"))
+            {
+                if (Str(c, "name") == name && c.TryGetProperty("logConfiguration", out var l) && l.ValueKind == JsonValueKind.Object)
+                {
+                    return l;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static JsonElement? TaskContainerLogOptions(JsonElement job, string name)
+    {
+        if (!job.TryGetProperty("ecsProperties", out var ecs) || ecs.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+        foreach (var task in Items(ecs, "taskProperties"))
+        {
             foreach (var c in Items(task, "containers"))
             {
                 if (Str(c, "name") == name && c.TryGetProperty("logConfiguration", out var l) && l.ValueKind == JsonValueKind.Object)

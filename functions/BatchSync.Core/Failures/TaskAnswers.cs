@@ -1,30 +1,53 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BatchSync.Aws;
 using BatchSync.Mapping;
 
 namespace BatchSync.Failures;
 
-/// <summary>How this stack answers failed jobs: the error name of a native failure (stack parameter FailureErrorName).</summary>
+/// <summary>
+/// How this stack answers failed jobs: the error name of a native failure (stack parameter FailureErrorName), and for
+/// log tails the client, the log groups it may read (parameter LogTailLogGroups), the function's region and how long a
+/// read may take before the answer goes without it.
+/// </summary>
 public sealed record AnswerSettings(string FailureError)
 {
     public const string FailureErrorVariable = "BATCHSYNC_FAILURE_ERROR";
+    public const string LogGroupsVariable = "BATCHSYNC_LOG_TAIL_GROUPS";
+    public const string LogTailTimeoutVariable = "BATCHSYNC_LOG_TAIL_TIMEOUT_MS";
     public const string NativeFailureError = "States.TaskFailed";
 
     /// <summary>The native integration's answers.</summary>
     public static readonly AnswerSettings Native = new(NativeFailureError);
 
-    /// <summary>From the environment (<c>BATCHSYNC_FAILURE_ERROR</c>, default <c>States.TaskFailed</c>).</summary>
+    public ILogsApi? Logs { get; init; }
+    public IReadOnlyList<string> LogGroups { get; init; } = [ConsoleLinks.DefaultLogGroup];
+    public string? Region { get; init; }
+    public TimeSpan LogTailTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>From the environment (<c>BATCHSYNC_FAILURE_ERROR</c>, default <c>States.TaskFailed</c>, and the log tail's settings).</summary>
     public static AnswerSettings From(Func<string, string?> value)
     {
-        var name = value(FailureErrorVariable);
-        if (string.IsNullOrWhiteSpace(name))
+        var name = value(FailureErrorVariable)?.Trim();
+        if (name is { Length: > OutputBudget.MaxErrorChars })
         {
-            return Native;
+            throw new InvalidOperationException($"{FailureErrorVariable} must be 1 to {OutputBudget.MaxErrorChars} characters (is {name.Length}).");
         }
-        name = name.Trim();
-        return name.Length <= OutputBudget.MaxErrorChars
-            ? new AnswerSettings(name)
-            : throw new InvalidOperationException($"{FailureErrorVariable} must be 1 to {OutputBudget.MaxErrorChars} characters (is {name.Length}).");
+        var groups = value(LogGroupsVariable)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return new AnswerSettings(string.IsNullOrEmpty(name) ? NativeFailureError : name)
+        {
+            LogGroups = groups is { Length: > 0 } ? groups : [ConsoleLinks.DefaultLogGroup],
+            Region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION"),
+            LogTailTimeout = int.TryParse(value(LogTailTimeoutVariable), out var ms) && ms > 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.FromSeconds(2),
+        };
+    }
+
+    /// <summary>The functions' settings: <see cref="From(Func{string, string?})"/> plus a CloudWatch Logs client for tails.</summary>
+    public static AnswerSettings ForFunctions(AwsSettings settings)
+    {
+        var answers = From(settings.Value);
+        // One attempt, bounded by the tail's own timeout: a slow log never holds up the answer.
+        return answers with { Logs = CloudWatchLogsClient.Create(settings, new RetryPolicy { MaxAttempts = 1, AttemptTimeout = answers.LogTailTimeout }) };
     }
 }
 
@@ -38,9 +61,10 @@ public static class TaskAnswers
 {
     public const string FailureMember = "BatchSyncFailure";
     public const string LinksMember = "BatchSyncLinks";
+    public const string LogTailMember = "BatchSyncLogTail";
 
     /// <summary>SendTaskFailure's error and cause for a FAILED job.</summary>
-    public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings)
+    public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings, JsonObject? logTail = null)
     {
         var added = new List<(string, JsonNode)>();
         var error = settings.FailureError;
@@ -53,6 +77,10 @@ public static class TaskAnswers
         if (options.Links && ConsoleLinks.For(jobDetail, executionArn) is { } links)
         {
             added.Add((LinksMember, links));
+        }
+        if (logTail is not null)
+        {
+            added.Add((LogTailMember, logTail));
         }
         return (error, OutputBudget.FitCause(With(NativeOutputMapper.ToNative(jobDetail), added)));
     }

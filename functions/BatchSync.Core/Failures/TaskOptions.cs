@@ -6,16 +6,19 @@ namespace BatchSync.Failures;
 
 /// <summary>
 /// What a task opted into with the payload's <c>BatchSync</c> member, beyond the native answers: typed failure names
-/// (<see cref="FailureClassifier"/>), a user map from exit codes to names, and console/log links. Kept on the record as
+/// (<see cref="FailureClassifier"/>), a user map from exit codes to names, console/log links, and the last lines of the
+/// failed attempt's log (<c>LogTail</c>). Kept on the record as
 /// compact JSON (<see cref="ToJson"/>); never sent to Batch. Without the member the answers are the native ones.
 /// </summary>
-public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictionary<int, string> ExitCodes)
+public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictionary<int, string> ExitCodes, int LogTail = 0)
 {
+    /// <summary>The most log lines a failure's answer carries (<c>LogTail</c>).</summary>
+    public const int MaxLogTail = 100;
     public const string Member = "BatchSync";
     public const int MaxErrorNameLength = 256;
     public const int MaxExitCodes = 50;
 
-    private static readonly string[] Known = ["ExitCodes", "Links", "TypedErrors"];
+    private static readonly string[] Known = ["ExitCodes", "Links", "LogTail", "TypedErrors"];
 
     /// <summary>Canonical compact JSON: members sorted, false and empty ones left out.</summary>
     public string ToJson()
@@ -33,6 +36,10 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         if (Links)
         {
             o["Links"] = true;
+        }
+        if (LogTail > 0)
+        {
+            o["LogTail"] = LogTail;
         }
         if (TypedErrors)
         {
@@ -66,6 +73,7 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
             return null;
         }
         bool typed = false, links = false;
+        var tail = 0;
         var codes = new Dictionary<int, string>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var property in value.EnumerateObject())
@@ -87,6 +95,16 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
                 case "ExitCodes":
                     ReadExitCodes(property.Value, path, codes, problems);
                     break;
+                case "LogTail":
+                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.TryGetInt32(out var lines) && lines is >= 1 and <= MaxLogTail)
+                    {
+                        tail = lines;
+                    }
+                    else
+                    {
+                        problems.Add(new InputProblem(path, $"must be a whole number of lines from 1 to {MaxLogTail}, not {(property.Value.ValueKind == JsonValueKind.Number ? property.Value.GetRawText() : JsonInput.Describe(property.Value))}"));
+                    }
+                    break;
                 default:
                     problems.Add(new InputProblem(path, UnknownMember(property.Name)));
                     break;
@@ -96,7 +114,7 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         {
             problems.Add(new InputProblem($"{Member}.ExitCodes", "names errors only with \"TypedErrors\": true"));
         }
-        return problems.Count == before ? new TaskOptions(typed, links, codes) : null;
+        return problems.Count == before ? new TaskOptions(typed, links, codes, tail) : null;
     }
 
     private static bool Flag(JsonElement value, string path, List<InputProblem> problems)

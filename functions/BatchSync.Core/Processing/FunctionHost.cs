@@ -19,7 +19,7 @@ public sealed class FunctionHost
         Tasks = StepFunctionsClient.Create(settings);
         Store = DynamoJobStore.Create(settings, clock);
         Clock = clock;
-        Answers = Failures.AnswerSettings.From(settings.Value);
+        Answers = Failures.AnswerSettings.ForFunctions(settings);
         Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
             ? TimeSpan.FromSeconds(seconds)
             : null;

@@ -23,7 +23,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     {
         TaskAnswer answer;
         // Options the task opted into (payload member BatchSync); without them the answers are the native ones.
-        var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links) ? o : null;
+        var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links || o.LogTail > 0) ? o : null;
         if (succeeded)
         {
             var output = options is { Links: true }
@@ -33,9 +33,12 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         }
         else
         {
+            var tail = options is { LogTail: > 0 }
+                ? await LogTail.ReadAsync(jobDetail, FailureClassifier.Classify(jobDetail, options.ExitCodes), options.LogTail, _answers, cancellationToken).ConfigureAwait(false)
+                : null;
             var (error, cause) = options is null
                 ? (_answers.FailureError, NativeCause(jobDetail))
-                : TaskAnswers.Failure(jobDetail, options, record.ExecutionArn, _answers);
+                : TaskAnswers.Failure(jobDetail, options, record.ExecutionArn, _answers, tail);
             answer = await tasks.SendTaskFailureAsync(record.TaskToken, error, cause, cancellationToken).ConfigureAwait(false);
         }
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
