@@ -269,3 +269,56 @@ public sealed class RewritingBatchProxy : IDisposable
         _http.Dispose();
     }
 }
+
+/// <summary>
+/// The log tail's own CloudWatch Logs client against moto's CloudWatch Logs: the last lines of a seeded stream, and a
+/// missing stream left out with its error. (moto's Step Functions drops SendTaskFailure's cause, so the cause that
+/// carries the tail is checked in LogTailTests.)
+/// </summary>
+[Collection(MotoCollection.Name)]
+public class LogTailAgainstMotoTests(MotoFixture moto)
+{
+    private static Task<JsonNode> LogsAsync(AwsWorld world, string operation, JsonObject body) =>
+        world.CallAsync("logs", operation, "", "application/x-amz-json-1.1", body.ToJsonString(), $"Logs_20140328.{operation}");
+
+    private static System.Text.Json.JsonElement FailedJob(string stream) => AwsWorld.Element(JsonNode.Parse($$$"""
+        {"jobArn":"arn:aws:batch:ca-central-1:123456789012:job/j-1","jobId":"j-1","status":"FAILED","statusReason":"Essential container in task exited",
+         "attempts":[{"statusReason":"Essential container in task exited","container":{"exitCode":1,"logStreamName":"{{{stream}}}"}}]}
+        """)!);
+
+    [Fact]
+    public async Task The_tail_is_the_streams_last_lines_read_from_CloudWatch_Logs()
+    {
+        var world = new AwsWorld(moto.Server, "ca-central-1");
+        const string Stream = "render/default/0f6b1a";
+        await LogsAsync(world, "CreateLogGroup", new JsonObject { ["logGroupName"] = "/aws/batch/job" });
+        await LogsAsync(world, "CreateLogStream", new JsonObject { ["logGroupName"] = "/aws/batch/job", ["logStreamName"] = Stream });
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000;
+        await LogsAsync(world, "PutLogEvents", new JsonObject
+        {
+            ["logGroupName"] = "/aws/batch/job", ["logStreamName"] = Stream,
+            ["logEvents"] = new JsonArray([.. Enumerable.Range(1, 120).Select(i => (JsonNode?)new JsonObject { ["timestamp"] = start + i, ["message"] = $"frame {i} rendered" })]),
+        });
+        var job = FailedJob(Stream);
+        var settings = BatchSync.Failures.AnswerSettings.ForFunctions(world.Settings) with { Region = "ca-central-1" };
+
+        var tail = await BatchSync.Failures.LogTail.ReadAsync(job, BatchSync.Failures.FailureClassifier.Classify(job), 100, settings, CancellationToken.None);
+
+        var lines = tail["Lines"]!.AsArray().Select(l => (string)l!).ToList();
+        Assert.Equal(Enumerable.Range(21, 100).Select(i => $"frame {i} rendered"), lines);
+        Assert.Equal("/aws/batch/job", (string)tail["LogGroup"]!);
+        Assert.Null(tail["Omitted"]);
+    }
+
+    [Fact]
+    public async Task A_stream_CloudWatch_Logs_does_not_have_is_left_out_with_its_error()
+    {
+        var world = new AwsWorld(moto.Server, "ca-central-1");
+        var job = FailedJob("render/default/never-written");
+        var settings = BatchSync.Failures.AnswerSettings.ForFunctions(world.Settings) with { Region = "ca-central-1" };
+
+        var tail = await BatchSync.Failures.LogTail.ReadAsync(job, BatchSync.Failures.FailureClassifier.Classify(job), 10, settings, CancellationToken.None);
+
+        Assert.Equal("GetLogEvents failed: ResourceNotFoundException", (string)tail["Omitted"]!);
+    }
+}

@@ -134,6 +134,18 @@ public class LogTailTests
     }
 
     [Fact]
+    public async Task A_group_under_a_configured_prefix_is_read()
+    {
+        var job = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
+        job["container"]!["logConfiguration"] = JsonNode.Parse("""{"logDriver":"awslogs","options":{"awslogs-group":"/team/jobs/render"}}""");
+        var logs = new FakeLogs { Lines = ["done?"] };
+        var settings = new AnswerSettings(AnswerSettings.NativeFailureError) { Region = "us-east-1", LogGroups = ["/aws/batch/job", "/team/jobs/*"] };
+        var sent = await FailAsync("""{"LogTail":5}""", logs, settings, job);
+        Assert.Equal("/team/jobs/render", logs.Calls.Single().Group);
+        Assert.Equal("done?", (string)Tail(sent)["Lines"]![0]!);
+    }
+
+    [Fact]
     public async Task A_failure_without_a_log_stream_says_so()
     {
         var sent = await FailAsync("""{"LogTail":5}""", new FakeLogs(), job: Fixtures.Node("failed-jobs/host-terminated-adapted.json").AsObject());

@@ -30,7 +30,7 @@ public static class LogTail
         {
             omitted = "the container does not log to CloudWatch Logs (awslogs)";
         }
-        else if (!settings.LogGroups.Contains(group, StringComparer.Ordinal))
+        else if (!settings.LogGroups.Any(allowed => allowed.EndsWith('*') ? group.StartsWith(allowed[..^1], StringComparison.Ordinal) : allowed == group))
         {
             omitted = $"log group {group} is not one this stack may read (stack parameter LogTailLogGroups)";
         }
