@@ -104,6 +104,7 @@ public class TypedAnswersTests
     [InlineData(null)]
     [InlineData("{}")]
     [InlineData("""{"Links":false,"TypedErrors":false}""")]
+    [InlineData("{not json")]
     public async Task Without_an_opt_in_a_real_failure_is_answered_natively_byte_for_byte(string? options)
     {
         var fixture = Fixtures.Node("native-sync/failed-error-cause.json");

@@ -55,9 +55,17 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         {
             return null;
         }
-        using var doc = JsonDocument.Parse(json);
-        var problems = new List<InputProblem>();
-        return Read(doc.RootElement, problems) is { } options && problems.Count == 0 ? options : null;
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            var problems = new List<InputProblem>();
+            return Read(doc.RootElement, problems) is { } options && problems.Count == 0 ? options : null;
+        }
+        catch (JsonException)
+        {
+            // Not written by this version: answer natively rather than fail every delivery.
+            return null;
+        }
     }
 
     /// <summary>
