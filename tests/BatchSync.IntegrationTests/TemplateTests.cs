@@ -39,7 +39,8 @@ public class TemplateTests
         { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
         // TerminateJob: a heartbeat found the task gone.
         // GetLogEvents: the log tail of a failed job whose task opted into LogTail (JobStateChange, and the sweep's deliveries).
-        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents"] },
+        // ListJobs: an array parent's failed children (ArraySummary).
+        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents"] },
         { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
         { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents"] },
     };

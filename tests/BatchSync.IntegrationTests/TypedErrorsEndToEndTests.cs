@@ -324,3 +324,34 @@ public class LogTailAgainstMotoTests(MotoFixture moto)
         Assert.Equal("GetLogEvents failed: ResourceNotFoundException", (string)tail["Omitted"]!);
     }
 }
+
+/// <summary>An array parent's summary read from moto's Batch: ListJobs by arrayJobId and status, then DescribeJobs.</summary>
+[Collection(MotoCollection.Name)]
+public class ArraySummaryAgainstMotoTests(MotoFixture moto)
+{
+    [Fact]
+    public async Task A_failed_array_parent_lists_its_failed_children()
+    {
+        var world = new AwsWorld(moto.FailingBatch, "sa-east-1");
+        var (queue, definition, _) = await world.CreateBatchAsync();
+        var submitted = await world.BatchAsync("SubmitJob", new JsonObject
+        {
+            ["jobName"] = "frames", ["jobQueue"] = queue, ["jobDefinition"] = definition, ["arrayProperties"] = new JsonObject { ["size"] = 3 },
+        });
+        var parentId = (string)submitted["jobId"]!;
+        var parent = (await world.Batch.DescribeJobsAsync([parentId])).Single();
+        Assert.True(BatchSync.Failures.ArraySummary.IsArrayParent(parent), parent.GetRawText());
+
+        var summary = await BatchSync.Failures.ArraySummary.BuildAsync(world.Batch, parent, TimeSpan.FromSeconds(10), CancellationToken.None);
+
+        Assert.Null(summary["Omitted"]);
+        Assert.Equal(3, (int)summary["Size"]!);
+        Assert.Equal(3, (int)summary["FailedCount"]!);
+        Assert.Equal("[0,1,2]", summary["FailedIndices"]!.ToJsonString());
+        var children = summary["FailedChildren"]!.AsArray();
+        Assert.Equal([0, 1, 2], children.Select(c => (int)c!["Index"]!));
+        Assert.All(children, c => Assert.StartsWith(parentId + ":", (string)c!["JobId"]!));
+        // moto's failed jobs carry no reason and no exit code: nothing more specific than BatchJob.Failed.
+        Assert.All(children, c => Assert.Equal("BatchJob.Failed", (string)c!["Kind"]!));
+    }
+}

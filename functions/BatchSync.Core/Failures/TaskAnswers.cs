@@ -20,6 +20,9 @@ public sealed record AnswerSettings(string FailureError)
     /// <summary>The native integration's answers.</summary>
     public static readonly AnswerSettings Native = new(NativeFailureError);
 
+    /// <summary>How long an array parent's summary may take (ListJobs and DescribeJobs) before the answer goes without it.</summary>
+    public TimeSpan ArraySummaryTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     public ILogsApi? Logs { get; init; }
     public IReadOnlyList<string> LogGroups { get; init; } = [ConsoleLinks.DefaultLogGroup];
     public string? Region { get; init; }
@@ -62,11 +65,17 @@ public static class TaskAnswers
     public const string FailureMember = "BatchSyncFailure";
     public const string LinksMember = "BatchSyncLinks";
     public const string LogTailMember = "BatchSyncLogTail";
+    public const string ArraySummaryMember = "BatchSyncArraySummary";
 
     /// <summary>SendTaskFailure's error and cause for a FAILED job.</summary>
-    public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings, JsonObject? logTail = null)
+    public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings,
+        JsonObject? logTail = null, JsonObject? arraySummary = null)
     {
         var added = new List<(string, JsonNode)>();
+        if (arraySummary is not null)
+        {
+            added.Add((ArraySummaryMember, arraySummary));
+        }
         var error = settings.FailureError;
         if (options.TypedErrors)
         {
@@ -86,10 +95,14 @@ public static class TaskAnswers
     }
 
     /// <summary>SendTaskSuccess's output for a SUCCEEDED job, with links if the task asked for them.</summary>
-    public static string Success(JsonElement jobDetail, string? resultJson, TaskOptions options, string? executionArn)
+    public static string Success(JsonElement jobDetail, string? resultJson, TaskOptions options, string? executionArn, JsonObject? arraySummary = null)
     {
         var native = NativeOutputMapper.ToNative(jobDetail);
         var added = new List<(string, JsonNode)>();
+        if (arraySummary is not null)
+        {
+            added.Add((ArraySummaryMember, arraySummary));
+        }
         if (resultJson is not null)
         {
             added.Add(("Result", JsonNode.Parse(resultJson)!));

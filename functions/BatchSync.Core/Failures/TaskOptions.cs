@@ -6,11 +6,11 @@ namespace BatchSync.Failures;
 
 /// <summary>
 /// What a task opted into with the payload's <c>BatchSync</c> member, beyond the native answers: typed failure names
-/// (<see cref="FailureClassifier"/>), a user map from exit codes to names, console/log links, and the last lines of the
-/// failed attempt's log (<c>LogTail</c>). Kept on the record as
+/// (<see cref="FailureClassifier"/>), a user map from exit codes to names, console/log links, the last lines of the
+/// failed attempt's log (<c>LogTail</c>), and an array parent's summary of its children (<c>ArraySummary</c>). Kept on the record as
 /// compact JSON (<see cref="ToJson"/>); never sent to Batch. Without the member the answers are the native ones.
 /// </summary>
-public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictionary<int, string> ExitCodes, int LogTail = 0)
+public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictionary<int, string> ExitCodes, int LogTail = 0, bool ArraySummary = false)
 {
     /// <summary>The most log lines a failure's answer carries (<c>LogTail</c>).</summary>
     public const int MaxLogTail = 100;
@@ -18,12 +18,16 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
     public const int MaxErrorNameLength = 256;
     public const int MaxExitCodes = 50;
 
-    private static readonly string[] Known = ["ExitCodes", "Links", "LogTail", "TypedErrors"];
+    private static readonly string[] Known = ["ArraySummary", "ExitCodes", "Links", "LogTail", "TypedErrors"];
 
     /// <summary>Canonical compact JSON: members sorted, false and empty ones left out.</summary>
     public string ToJson()
     {
         var o = new JsonObject();
+        if (ArraySummary)
+        {
+            o["ArraySummary"] = true;
+        }
         if (ExitCodes.Count > 0)
         {
             var codes = new JsonObject();
@@ -80,7 +84,7 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
             problems.Add(new InputProblem(Member, $"must be an object such as {{\"TypedErrors\": true, \"Links\": true}}, not {JsonInput.Describe(value)}"));
             return null;
         }
-        bool typed = false, links = false;
+        bool typed = false, links = false, array = false;
         var tail = 0;
         var codes = new Dictionary<int, string>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -99,6 +103,9 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
                     break;
                 case "Links":
                     links = Flag(property.Value, path, problems);
+                    break;
+                case "ArraySummary":
+                    array = Flag(property.Value, path, problems);
                     break;
                 case "ExitCodes":
                     ReadExitCodes(property.Value, path, codes, problems);
@@ -122,7 +129,7 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         {
             problems.Add(new InputProblem($"{Member}.ExitCodes", "names errors only with \"TypedErrors\": true"));
         }
-        return problems.Count == before ? new TaskOptions(typed, links, codes, tail) : null;
+        return problems.Count == before ? new TaskOptions(typed, links, codes, tail, array) : null;
     }
 
     private static bool Flag(JsonElement value, string path, List<InputProblem> problems)

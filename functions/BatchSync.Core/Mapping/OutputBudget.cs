@@ -20,6 +20,7 @@ public static class OutputBudget
     {
         "JobId", "JobArn", "JobName", "Status", "StatusReason", "Attempts", "Result", OmittedMember,
         Failures.TaskAnswers.FailureMember, Failures.TaskAnswers.LinksMember, Failures.TaskAnswers.LogTailMember,
+        Failures.TaskAnswers.ArraySummaryMember,
     };
 
     /// <summary>The output text for SendTaskSuccess, within <paramref name="maxBytes"/> UTF-8 bytes.</summary>

@@ -23,11 +23,14 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     {
         TaskAnswer answer;
         // Options the task opted into (payload member BatchSync); without them the answers are the native ones.
-        var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links || o.LogTail > 0) ? o : null;
+        var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links || o.LogTail > 0 || o.ArraySummary) ? o : null;
+        var array = options is { ArraySummary: true } && ArraySummary.IsArrayParent(jobDetail)
+            ? await ArraySummary.BuildAsync(batch, jobDetail, _answers.ArraySummaryTimeout, cancellationToken).ConfigureAwait(false)
+            : null;
         if (succeeded)
         {
-            var output = options is { Links: true }
-                ? TaskAnswers.Success(jobDetail, record.Result, options, record.ExecutionArn)
+            var output = options is { Links: true } || array is not null
+                ? TaskAnswers.Success(jobDetail, record.Result, options!, record.ExecutionArn, array)
                 : NativeOutput(jobDetail, record.Result);
             answer = await tasks.SendTaskSuccessAsync(record.TaskToken, output, cancellationToken).ConfigureAwait(false);
         }
@@ -38,7 +41,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
                 : null;
             var (error, cause) = options is null
                 ? (_answers.FailureError, NativeCause(jobDetail))
-                : TaskAnswers.Failure(jobDetail, options, record.ExecutionArn, _answers, tail);
+                : TaskAnswers.Failure(jobDetail, options, record.ExecutionArn, _answers, tail, array);
             answer = await tasks.SendTaskFailureAsync(record.TaskToken, error, cause, cancellationToken).ConfigureAwait(false);
         }
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
