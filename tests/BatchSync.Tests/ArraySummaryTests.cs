@@ -196,4 +196,88 @@ public class ArraySummaryTests
         Assert.True(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"arrayProperties":{"size":5}}""")!)));
         Assert.False(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"jobId":"x"}""")!)));
     }
+
+    private ArrayBatch TwoOfFiveFailed()
+    {
+        var batch = new ArrayBatch();
+        AddChild(batch, 0, null);
+        AddChild(batch, 1, "out-of-memory-adapted.json");
+        AddChild(batch, 2, null);
+        AddChild(batch, 3, "host-terminated-adapted.json");
+        AddChild(batch, 4, null);
+        return batch;
+    }
+
+    private static JsonObject TwoOfFiveParent() => Parent("FAILED", 5, new JsonObject { ["FAILED"] = 2, ["SUCCEEDED"] = 3 });
+
+    [Theory]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailureCount":2}""")]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailurePercentage":40}""")]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailureCount":3,"ToleratedFailurePercentage":50}""")]
+    public async Task Failures_within_the_tolerance_answer_success_with_the_summary(string options)
+    {
+        var batch = TwoOfFiveFailed();
+
+        var sent = await DeliverAsync(batch, TwoOfFiveParent(), options);
+
+        Assert.Equal("SendTaskSuccess", sent.Operation);
+        var output = JsonNode.Parse(sent.Output!)!;
+        Assert.Equal("FAILED", (string)output["Status"]!);
+        Assert.Equal("[1,3]", output["BatchSyncArraySummary"]!["FailedIndices"]!.ToJsonString());
+        Assert.Equal(RecordStatus.Succeeded, _store.Records[Key].Status);
+    }
+
+    [Theory]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailureCount":1}""")]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailurePercentage":39.9}""")]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailureCount":5,"ToleratedFailurePercentage":20}""")]
+    public async Task Failures_beyond_the_tolerance_fail_with_a_name_of_their_own(string options)
+    {
+        var sent = await DeliverAsync(TwoOfFiveFailed(), TwoOfFiveParent(), options);
+
+        Assert.Equal(("SendTaskFailure", "BatchJob.ToleratedFailureThresholdExceeded"), (sent.Operation, sent.Error));
+        Assert.Equal(2, (int)JsonNode.Parse(sent.Cause!)!["BatchSyncArraySummary"]!["FailedCount"]!);
+        Assert.Equal(RecordStatus.Failed, _store.Records[Key].Status);
+    }
+
+    [Fact]
+    public async Task Without_a_summary_the_tolerance_cannot_apply_and_the_parent_fails_as_usual()
+    {
+        var batch = TwoOfFiveFailed();
+        batch.ListError = new AwsServiceException("AWSBatch", "ListJobs", HttpStatusCode.InternalServerError, "ServerException", "boom", "r-2");
+
+        var sent = await DeliverAsync(batch, TwoOfFiveParent(), """{"ArraySummary":true,"ToleratedFailureCount":4}""");
+
+        Assert.Equal(("SendTaskFailure", "States.TaskFailed"), (sent.Operation, sent.Error));
+    }
+
+    [Fact]
+    public void The_parents_own_count_is_used_when_it_is_larger_than_the_listed_children()
+    {
+        var options = new TaskOptions(false, false, new Dictionary<int, string>(), 0, true) { ToleratedFailureCount = 3 };
+        var summary = JsonNode.Parse("""{"Size":10,"StatusSummary":{"FAILED":4},"FailedCount":2}""")!.AsObject();
+        Assert.False(ArraySummary.Tolerates(options, summary));
+        Assert.Null(ArraySummary.Tolerates(options with { ToleratedFailureCount = null }, summary));
+    }
+
+    [Theory]
+    [InlineData("""{"ToleratedFailureCount":1}""", "BatchSync.ToleratedFailureCount: applies only with \"ArraySummary\": true (the failed children are counted from it)")]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailureCount":-1}""", "BatchSync.ToleratedFailureCount: must be a whole number from 0 to 10000, not -1")]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailurePercentage":101}""", "BatchSync.ToleratedFailurePercentage: must be a number from 0 to 100, not 101")]
+    [InlineData("""{"ArraySummary":true,"ToleratedFailurePercentage":"5%"}""", "BatchSync.ToleratedFailurePercentage: must be a number from 0 to 100, not a string")]
+    public async Task Bad_tolerances_are_refused_by_name(string options, string message)
+    {
+        var world = new FakeWorld();
+        await world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{Token}}","BatchSync":{{options}}}"""));
+        Assert.Contains(message, world.Tasks.Sent.Single().Cause);
+        Assert.Empty(world.Batch.Submitted);
+    }
+
+    [Fact]
+    public async Task The_tolerance_is_kept_on_the_record()
+    {
+        var world = new FakeWorld();
+        await world.Submitter().SubmitAsync(Fixtures.Utf8($$$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{{Token}}}","BatchSync":{"ToleratedFailurePercentage":2.5,"ArraySummary":true,"ToleratedFailureCount":10}}"""));
+        Assert.Equal("""{"ArraySummary":true,"ToleratedFailureCount":10,"ToleratedFailurePercentage":2.5}""", world.Store.Records[Key].Options);
+    }
 }

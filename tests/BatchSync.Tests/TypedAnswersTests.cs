@@ -70,7 +70,7 @@ public class TypedAnswersTests
     [Theory]
     [InlineData("""{"TypedError":true}""", "BatchSync.TypedError: unknown member (did you mean TypedErrors?)")]
     [InlineData("""{"Link":true}""", "BatchSync.Link: unknown member (did you mean Links?)")]
-    [InlineData("""{"ToleratedFailureCount":1}""", "BatchSync.ToleratedFailureCount: unknown member (expected one of: ArraySummary, ExitCodes, Links, LogTail, TypedErrors)")]
+    [InlineData("""{"ToleratedFailures":1}""", "BatchSync.ToleratedFailures: unknown member (expected one of: ArraySummary, ExitCodes, Links, LogTail, ToleratedFailureCount, ToleratedFailurePercentage, TypedErrors)")]
     [InlineData("""{"ArraySummary":"yes"}""", "BatchSync.ArraySummary: must be true or false, not a string")]
     [InlineData("""{"ArraySumary":true}""", "BatchSync.ArraySumary: unknown member (did you mean ArraySummary?)")]
     [InlineData("""true""", "BatchSync: must be an object such as {\"TypedErrors\": true, \"Links\": true}, not a boolean")]

@@ -20,6 +20,27 @@ public static class ArraySummary
     public const int MaxPages = 10;
     public const int PageSize = 1000;
 
+    public const string ThresholdExceededError = "BatchJob.ToleratedFailureThresholdExceeded";
+
+    /// <summary>
+    /// Whether a FAILED array parent's failures are within the task's tolerance: null when the task set none or the
+    /// summary could not be built (then the parent fails as it would have); else true (answer success) or false
+    /// (fail with <see cref="ThresholdExceededError"/>). The failed count is the larger of the parent's own count and
+    /// the children listed, and both limits, when given, must hold.
+    /// </summary>
+    public static bool? Tolerates(TaskOptions options, JsonObject summary)
+    {
+        if ((options.ToleratedFailureCount is null && options.ToleratedFailurePercentage is null) || summary["Omitted"] is not null
+            || summary["FailedCount"] is not JsonValue listed || summary["Size"] is not JsonValue sized)
+        {
+            return null;
+        }
+        var failed = Math.Max((int)listed, summary["StatusSummary"]?["FAILED"] is JsonValue counted ? (int)counted : 0);
+        var size = (int)sized;
+        return (options.ToleratedFailureCount is not { } count || failed <= count)
+            && (options.ToleratedFailurePercentage is not { } share || size == 0 || failed * 100.0 / size <= share);
+    }
+
     /// <summary>An array parent: it has <c>arrayProperties.size</c> and no index of its own.</summary>
     public static bool IsArrayParent(JsonElement job) =>
         job.TryGetProperty("arrayProperties", out var a) && a.ValueKind == JsonValueKind.Object

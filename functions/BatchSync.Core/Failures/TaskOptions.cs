@@ -12,13 +12,20 @@ namespace BatchSync.Failures;
 /// </summary>
 public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictionary<int, string> ExitCodes, int LogTail = 0, bool ArraySummary = false)
 {
+    /// <summary>An array parent whose failed children are at most this many succeeds (with its summary).</summary>
+    public int? ToleratedFailureCount { get; init; }
+    /// <summary>An array parent whose failed children are at most this share of its size (0-100) succeeds.</summary>
+    public double? ToleratedFailurePercentage { get; init; }
+
     /// <summary>The most log lines a failure's answer carries (<c>LogTail</c>).</summary>
     public const int MaxLogTail = 100;
     public const string Member = "BatchSync";
     public const int MaxErrorNameLength = 256;
     public const int MaxExitCodes = 50;
+    /// <summary>Batch's largest array (ArrayProperties.Size).</summary>
+    public const int MaxArraySize = 10_000;
 
-    private static readonly string[] Known = ["ArraySummary", "ExitCodes", "Links", "LogTail", "TypedErrors"];
+    private static readonly string[] Known = ["ArraySummary", "ExitCodes", "Links", "LogTail", "ToleratedFailureCount", "ToleratedFailurePercentage", "TypedErrors"];
 
     /// <summary>Canonical compact JSON: members sorted, false and empty ones left out.</summary>
     public string ToJson()
@@ -44,6 +51,14 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         if (LogTail > 0)
         {
             o["LogTail"] = LogTail;
+        }
+        if (ToleratedFailureCount is { } count)
+        {
+            o["ToleratedFailureCount"] = count;
+        }
+        if (ToleratedFailurePercentage is { } percentage)
+        {
+            o["ToleratedFailurePercentage"] = percentage;
         }
         if (TypedErrors)
         {
@@ -86,6 +101,8 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         }
         bool typed = false, links = false, array = false;
         var tail = 0;
+        int? toleratedCount = null;
+        double? toleratedPercentage = null;
         var codes = new Dictionary<int, string>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var property in value.EnumerateObject())
@@ -106,6 +123,26 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
                     break;
                 case "ArraySummary":
                     array = Flag(property.Value, path, problems);
+                    break;
+                case "ToleratedFailureCount":
+                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.TryGetInt32(out var count) && count is >= 0 and <= MaxArraySize)
+                    {
+                        toleratedCount = count;
+                    }
+                    else
+                    {
+                        problems.Add(new InputProblem(path, $"must be a whole number from 0 to {MaxArraySize}, not {Shown(property.Value)}"));
+                    }
+                    break;
+                case "ToleratedFailurePercentage":
+                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.GetDouble() is >= 0 and <= 100 and var share)
+                    {
+                        toleratedPercentage = share;
+                    }
+                    else
+                    {
+                        problems.Add(new InputProblem(path, $"must be a number from 0 to 100, not {Shown(property.Value)}"));
+                    }
                     break;
                 case "ExitCodes":
                     ReadExitCodes(property.Value, path, codes, problems);
@@ -129,7 +166,14 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         {
             problems.Add(new InputProblem($"{Member}.ExitCodes", "names errors only with \"TypedErrors\": true"));
         }
-        return problems.Count == before ? new TaskOptions(typed, links, codes, tail, array) : null;
+        if ((toleratedCount is not null || toleratedPercentage is not null) && !array && problems.Count == before)
+        {
+            problems.Add(new InputProblem($"{Member}.{(toleratedCount is not null ? "ToleratedFailureCount" : "ToleratedFailurePercentage")}",
+                "applies only with \"ArraySummary\": true (the failed children are counted from it)"));
+        }
+        return problems.Count == before
+            ? new TaskOptions(typed, links, codes, tail, array) { ToleratedFailureCount = toleratedCount, ToleratedFailurePercentage = toleratedPercentage }
+            : null;
     }
 
     private static bool Flag(JsonElement value, string path, List<InputProblem> problems)
@@ -189,6 +233,8 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
             problems.Add(new InputProblem(path, $"must have at most {MaxExitCodes} entries (has {count})"));
         }
     }
+
+    private static string Shown(JsonElement value) => value.ValueKind == JsonValueKind.Number ? value.GetRawText() : JsonInput.Describe(value);
 
     private static string UnknownMember(string name)
     {

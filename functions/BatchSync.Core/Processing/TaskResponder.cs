@@ -27,7 +27,8 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         var array = options is { ArraySummary: true } && ArraySummary.IsArrayParent(jobDetail)
             ? await ArraySummary.BuildAsync(batch, jobDetail, _answers.ArraySummaryTimeout, cancellationToken).ConfigureAwait(false)
             : null;
-        if (succeeded)
+        var tolerance = !succeeded && array is not null ? ArraySummary.Tolerates(options!, array) : null;
+        if (succeeded || tolerance == true)
         {
             var output = options is { Links: true } || array is not null
                 ? TaskAnswers.Success(jobDetail, record.Result, options!, record.ExecutionArn, array)
@@ -42,10 +43,14 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
             var (error, cause) = options is null
                 ? (_answers.FailureError, NativeCause(jobDetail))
                 : TaskAnswers.Failure(jobDetail, options, record.ExecutionArn, _answers, tail, array);
+            if (tolerance == false)
+            {
+                error = ArraySummary.ThresholdExceededError;
+            }
             answer = await tasks.SendTaskFailureAsync(record.TaskToken, error, cause, cancellationToken).ConfigureAwait(false);
         }
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
-        var ending = TaskDecisions.AfterAnswer(answer, succeeded, $"job {status}");
+        var ending = TaskDecisions.AfterAnswer(answer, succeeded || tolerance == true, $"job {status}{(tolerance == true ? " within its tolerated failures" : "")}");
         await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
         if (answer == TaskAnswer.InvalidToken)
         {
