@@ -79,12 +79,14 @@ public class ArraySummaryTests
         batch.Jobs[$"{ParentId}:{index}"] = Wire(child);
     }
 
+    private EventAnswer? LastAnswer { get; set; }
+
     private async Task<SentAnswer> DeliverAsync(ArrayBatch batch, JsonObject parent, string options)
     {
         batch.Jobs[ParentId] = Wire(parent);
         _store.Records[Key] = new JobRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = ParentId, Options = options };
         var evt = $$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{parent.ToJsonString()}}}""";
-        await new JobEventProcessor(batch, _tasks, _store, FakeWorld.Namespace).HandleAsync(Fixtures.Utf8(evt));
+        LastAnswer = await new JobEventProcessor(batch, _tasks, _store, FakeWorld.Namespace).HandleAsync(Fixtures.Utf8(evt));
         return _tasks.Sent.Single();
     }
 
@@ -225,6 +227,8 @@ public class ArraySummaryTests
         Assert.Equal("FAILED", (string)output["Status"]!);
         Assert.Equal("[1,3]", output["BatchSyncArraySummary"]!["FailedIndices"]!.ToJsonString());
         Assert.Equal(RecordStatus.Succeeded, _store.Records[Key].Status);
+        Assert.Equal(("Succeeded", "FAILED"), (LastAnswer!.Action, LastAnswer.Status));
+        Assert.Equal("job FAILED within its tolerated failures", LastAnswer.Reason);
     }
 
     [Theory]

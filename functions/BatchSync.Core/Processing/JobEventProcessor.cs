@@ -66,7 +66,8 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
             record = record with { JobId = evt.JobId };
         }
         var (answer, ending) = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken).ConfigureAwait(false);
-        return new EventAnswer(answer == TaskAnswer.Accepted ? (succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, ending.Reason);
+        // An array parent within its tolerated failures (ArraySummary) is answered success although it FAILED.
+        return new EventAnswer(answer == TaskAnswer.Accepted ? (ending.Status == RecordStatus.Succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, ending.Reason);
     }
 
     /// <summary>The job's DescribeJobs JobDetail, as the native integration reports it; the event's own detail if Batch has none.</summary>
