@@ -249,4 +249,26 @@ public class TypedAnswersTests
         Assert.NotNull(cause["BatchSyncLinks"]);
         Assert.Contains("Container", cause[OutputBudget.OmittedMember]!.AsArray().Select(n => (string)n!));
     }
+
+    [Fact]
+    public async Task The_sweep_delivers_a_lost_failure_with_the_same_typed_name_and_the_stacks_name_otherwise()
+    {
+        var job = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
+        var typedKey = TaskKey.For("typed-token");
+        var plainKey = TaskKey.For("plain-token");
+        foreach (var (key, token, jobId, options) in new[] { (typedKey, "typed-token", "job-typed", """{"TypedErrors":true}"""), (plainKey, "plain-token", "job-plain", (string?)null) })
+        {
+            _world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = token, Status = RecordStatus.Submitted, JobId = jobId, Options = options, CreatedAt = 1 };
+            job["jobId"] = jobId;
+            job["parameters"] = new JsonObject { [SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, key) };
+            _world.Batch.Jobs[jobId] = Wire(job.ToJsonString());
+        }
+        var sweep = new Reconciler(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, TimeProvider.System, new AnswerSettings("BatchSync.JobFailed"));
+
+        var answer = await sweep.HandleAsync(Fixtures.Utf8("""{"version":"0","id":"s","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"""));
+
+        Assert.Equal(2, answer.Delivered);
+        Assert.Equal("BatchJob.OutOfMemory", _world.Tasks.Sent.Single(x => x.Token == "typed-token").Error);
+        Assert.Equal("BatchSync.JobFailed", _world.Tasks.Sent.Single(x => x.Token == "plain-token").Error);
+    }
 }
