@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Mapping;
+using BatchSync.Tasks;
 
 namespace BatchSync.Failures;
 
@@ -54,6 +55,9 @@ public sealed record AnswerSettings(string FailureError)
     }
 }
 
+/// <summary>A finished job's answer, ready to send: success with <see cref="Output"/> (given the record's callback Result), or failure.</summary>
+public sealed record PreparedAnswer(bool Succeeded, Func<string?, string>? Output, string? Error, string? Cause, string What);
+
 /// <summary>
 /// The answers of a task that opted into more than the native ones (<see cref="TaskOptions"/>): the native JobDetail
 /// plus one member per extra — <c>BatchSyncFailure</c> (the classification, in the cause) and <c>BatchSyncLinks</c>
@@ -66,6 +70,41 @@ public static class TaskAnswers
     public const string LinksMember = "BatchSyncLinks";
     public const string LogTailMember = "BatchSyncLogTail";
     public const string ArraySummaryMember = "BatchSyncArraySummary";
+
+    /// <summary>
+    /// What to answer for a finished job, given the task's options (record member <c>Options</c>): whether the answer
+    /// is a success, its output (from the freshest callback Result), or its error and cause, and the record's reason.
+    /// Reads Batch (array summary) and CloudWatch Logs (log tail) only for tasks that opted in, each bounded in time;
+    /// without options it is the native answer, byte for byte.
+    /// </summary>
+    public static async Task<PreparedAnswer> PrepareAsync(JobRecord record, JsonElement jobDetail, bool succeeded, IBatchApi batch, AnswerSettings settings,
+        CancellationToken cancellationToken)
+    {
+        var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
+        var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links || o.LogTail > 0 || o.ArraySummary) ? o : null;
+        if (options is null)
+        {
+            return succeeded
+                ? new PreparedAnswer(true, result => Processing.TaskResponder.NativeOutput(jobDetail, result), null, null, $"job {status}")
+                : new PreparedAnswer(false, null, settings.FailureError, Processing.TaskResponder.NativeCause(jobDetail), $"job {status}");
+        }
+        var array = options.ArraySummary && ArraySummary.IsArrayParent(jobDetail)
+            ? await ArraySummary.BuildAsync(batch, jobDetail, settings.ArraySummaryTimeout, cancellationToken).ConfigureAwait(false)
+            : null;
+        var tolerance = !succeeded && array is not null ? ArraySummary.Tolerates(options, array) : null;
+        if (succeeded || tolerance == true)
+        {
+            var what = $"job {status}{(tolerance == true ? " within its tolerated failures" : "")}";
+            return options.Links || array is not null
+                ? new PreparedAnswer(true, result => Success(jobDetail, result, options, record.ExecutionArn, array), null, null, what)
+                : new PreparedAnswer(true, result => Processing.TaskResponder.NativeOutput(jobDetail, result), null, null, what);
+        }
+        var tail = options.LogTail > 0
+            ? await LogTail.ReadAsync(jobDetail, FailureClassifier.Classify(jobDetail, options.ExitCodes), options.LogTail, settings, cancellationToken).ConfigureAwait(false)
+            : null;
+        var (error, cause) = Failure(jobDetail, options, record.ExecutionArn, settings, tail, array);
+        return new PreparedAnswer(false, null, tolerance == false ? ArraySummary.ThresholdExceededError : error, cause, $"job {status}");
+    }
 
     /// <summary>SendTaskFailure's error and cause for a FAILED job.</summary>
     public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings,

@@ -21,36 +21,13 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
     public async Task<(TaskAnswer Answer, RecordEnding Ending)> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
     {
-        TaskAnswer answer;
-        // Options the task opted into (payload member BatchSync); without them the answers are the native ones.
-        var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links || o.LogTail > 0 || o.ArraySummary) ? o : null;
-        var array = options is { ArraySummary: true } && ArraySummary.IsArrayParent(jobDetail)
-            ? await ArraySummary.BuildAsync(batch, jobDetail, _answers.ArraySummaryTimeout, cancellationToken).ConfigureAwait(false)
-            : null;
-        var tolerance = !succeeded && array is not null ? ArraySummary.Tolerates(options!, array) : null;
-        if (succeeded || tolerance == true)
-        {
-            var output = options is { Links: true } || array is not null
-                ? TaskAnswers.Success(jobDetail, record.Result, options!, record.ExecutionArn, array)
-                : NativeOutput(jobDetail, record.Result);
-            answer = await tasks.SendTaskSuccessAsync(record.TaskToken, output, cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            var tail = options is { LogTail: > 0 }
-                ? await LogTail.ReadAsync(jobDetail, FailureClassifier.Classify(jobDetail, options.ExitCodes), options.LogTail, _answers, cancellationToken).ConfigureAwait(false)
-                : null;
-            var (error, cause) = options is null
-                ? (_answers.FailureError, NativeCause(jobDetail))
-                : TaskAnswers.Failure(jobDetail, options, record.ExecutionArn, _answers, tail, array);
-            if (tolerance == false)
-            {
-                error = ArraySummary.ThresholdExceededError;
-            }
-            answer = await tasks.SendTaskFailureAsync(record.TaskToken, error, cause, cancellationToken).ConfigureAwait(false);
-        }
+        // Native answers, or what the task opted into (payload member BatchSync, kept on the record as Options).
+        var prepared = await TaskAnswers.PrepareAsync(record, jobDetail, succeeded, batch, _answers, cancellationToken).ConfigureAwait(false);
+        var answer = prepared.Succeeded
+            ? await tasks.SendTaskSuccessAsync(record.TaskToken, prepared.Output!(record.Result), cancellationToken).ConfigureAwait(false)
+            : await tasks.SendTaskFailureAsync(record.TaskToken, prepared.Error!, prepared.Cause!, cancellationToken).ConfigureAwait(false);
+        var ending = TaskDecisions.AfterAnswer(answer, prepared.Succeeded, prepared.What);
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
-        var ending = TaskDecisions.AfterAnswer(answer, succeeded || tolerance == true, $"job {status}{(tolerance == true ? " within its tolerated failures" : "")}");
         await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
         if (answer == TaskAnswer.InvalidToken)
         {
