@@ -18,7 +18,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _processor = new JobEventProcessor(host.Batch, host.Tasks, host.Store, host.Namespace, host.Answers);
+        _processor = new JobEventProcessor(host.Batch, host.Tasks, host.Store, host.Namespace, answers: host.Answers);
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

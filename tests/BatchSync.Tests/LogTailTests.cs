@@ -48,7 +48,7 @@ public class LogTailTests
         _world.Batch.Jobs[jobId] = JsonDocument.Parse(job.ToJsonString()).RootElement.Clone();
         var answers = (settings ?? new AnswerSettings(AnswerSettings.NativeFailureError) { Region = "us-east-1" }) with { Logs = logs };
         var evt = $$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{job.ToJsonString()}}}""";
-        await new JobEventProcessor(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers).HandleAsync(Fixtures.Utf8(evt));
+        await new JobEventProcessor(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers: answers).HandleAsync(Fixtures.Utf8(evt));
         Assert.Equal(RecordStatus.Failed, _world.Store.Records[Key].Status);
         return _world.Tasks.Sent.Single();
     }
@@ -161,7 +161,7 @@ public class LogTailTests
         job["parameters"] = new JsonObject { [Mapping.SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
         _world.Store.Records[Key] = new JobRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = (string)job["jobId"]!, Options = """{"LogTail":5}""" };
         _world.Batch.Jobs[(string)job["jobId"]!] = JsonDocument.Parse(job.ToJsonString()).RootElement.Clone();
-        await new JobEventProcessor(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, AnswerSettings.Native with { Logs = logs })
+        await new JobEventProcessor(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers: AnswerSettings.Native with { Logs = logs })
             .HandleAsync(Fixtures.Utf8($$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{job.ToJsonString()}}}"""));
         Assert.Empty(logs.Calls);
         Assert.Equal(TaskResponder.NativeOutput(_world.Batch.Jobs[(string)job["jobId"]!], null), _world.Tasks.Sent.Single().Output);

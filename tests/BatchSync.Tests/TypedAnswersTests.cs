@@ -20,7 +20,7 @@ public class TypedAnswersTests
     private static readonly string Marker = TaskKey.Marker(FakeWorld.Namespace, Key);
     private readonly FakeWorld _world = new();
 
-    private JobEventProcessor Events(AnswerSettings? answers = null) => new(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers);
+    private JobEventProcessor Events(AnswerSettings? answers = null) => new(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers: answers);
 
     private static JsonElement Wire(string json) => JsonDocument.Parse(json).RootElement.Clone();
 
@@ -263,7 +263,7 @@ public class TypedAnswersTests
             job["parameters"] = new JsonObject { [SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, key) };
             _world.Batch.Jobs[jobId] = Wire(job.ToJsonString());
         }
-        var sweep = new Reconciler(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, TimeProvider.System, new AnswerSettings("BatchSync.JobFailed"));
+        var sweep = new Reconciler(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, TimeProvider.System, answers: new AnswerSettings("BatchSync.JobFailed"));
 
         var answer = await sweep.HandleAsync(Fixtures.Utf8("""{"version":"0","id":"s","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"""));
 
