@@ -39,9 +39,11 @@ public class TemplateTests
         // SendTaskHeartbeat: whether a task still waits, before a failure whose acknowledgment was lost is sent again.
         { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
         // TerminateJob: a heartbeat found the task gone.
-        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
+        // GetLogEvents: the log tail of a failed job whose task opted into LogTail (JobStateChange, and the sweep's deliveries).
+        // ListJobs: an array parent's failed children (ArraySummary).
+        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents"] },
         { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
-        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
+        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents"] },
     };
 
     [Theory]
@@ -50,6 +52,33 @@ public class TemplateTests
     {
         Assert.Equal(expected.Order(), Actions(function).Order());
         Assert.DoesNotContain(Actions(function), a => a.Contains('*'));
+    }
+
+    [Fact]
+    public void GetLogEvents_is_granted_only_on_the_configured_log_groups()
+    {
+        static string Stream(string parameter) => "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${" + parameter + "}:log-stream:*";
+        foreach (var function in Functions)
+        {
+            var statements = Statements(function).Where(s => s["Action"]!.AsArray().Any(a => ((string)a!).StartsWith("logs:"))).ToList();
+            if (function is "SubmitJobFunction" or "CallbackFunction")
+            {
+                Assert.Empty(statements);
+                continue;
+            }
+            var statement = Assert.Single(statements);
+            Assert.Equal(["logs:GetLogEvents"], statement["Action"]!.AsArray().Select(a => (string)a!));
+            var resources = statement["Resource"]!.AsArray();
+            Assert.Equal(Stream("LogTailLogGroup"), (string)resources[0]!["Fn::Sub"]!);
+            var extra = resources[1]!["Fn::If"]!.AsArray();
+            Assert.Equal("HasExtraLogTailLogGroup", (string)extra[0]!);
+            Assert.Equal(Stream("ExtraLogTailLogGroup"), (string)extra[1]!["Fn::Sub"]!);
+            Assert.Equal("AWS::NoValue", (string)extra[2]!["Ref"]!);
+        }
+        Assert.Equal("/aws/batch/job", (string)SamTemplate.Json["Parameters"]!["LogTailLogGroup"]!["Default"]!);
+        // The functions read only the groups the policy names (BATCHSYNC_LOG_TAIL_GROUPS), so a read never meets AccessDenied.
+        var groups = SamTemplate.Json["Globals"]!["Function"]!["Environment"]!["Variables"]!["BATCHSYNC_LOG_TAIL_GROUPS"]!["Fn::Join"]!.AsArray();
+        Assert.Equal(["LogTailLogGroup", "ExtraLogTailLogGroup"], groups[1]!.AsArray().Select(r => (string)r!["Ref"]!));
     }
 
     [Fact]

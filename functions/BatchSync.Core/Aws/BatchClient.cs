@@ -6,7 +6,8 @@ namespace BatchSync.Aws;
 
 public sealed record SubmittedJob(string JobArn, string JobId, string JobName);
 
-public sealed record JobSummary(string JobId, string JobName, string? Status, long? CreatedAt);
+/// <summary>One ListJobs entry; an array child's index, its status reason and container outcome when Batch gives them.</summary>
+public sealed record JobSummary(string JobId, string JobName, string? Status, long? CreatedAt, int? ArrayIndex = null, string? StatusReason = null, int? ExitCode = null, string? Reason = null);
 
 /// <summary>The Batch operations BatchSync uses.</summary>
 public interface IBatchApi
@@ -74,7 +75,11 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
                     j.GetProperty("jobId").GetString()!,
                     j.GetProperty("jobName").GetString()!,
                     j.TryGetProperty("status", out var s) ? s.GetString() : null,
-                    j.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : null));
+                    j.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : null,
+                    j.TryGetProperty("arrayProperties", out var a) && a.ValueKind == JsonValueKind.Object && a.TryGetProperty("index", out var i) && i.TryGetInt32(out var index) ? index : null,
+                    j.TryGetProperty("statusReason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null,
+                    j.TryGetProperty("container", out var k) && k.ValueKind == JsonValueKind.Object && k.TryGetProperty("exitCode", out var e) && e.TryGetInt32(out var code) ? code : null,
+                    j.TryGetProperty("container", out var k2) && k2.ValueKind == JsonValueKind.Object && k2.TryGetProperty("reason", out var cr) && cr.ValueKind == JsonValueKind.String ? cr.GetString() : null));
             }
         }
         var next = doc.RootElement.TryGetProperty("nextToken", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;

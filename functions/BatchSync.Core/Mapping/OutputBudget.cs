@@ -19,6 +19,8 @@ public static class OutputBudget
     private static readonly HashSet<string> Kept = new(StringComparer.Ordinal)
     {
         "JobId", "JobArn", "JobName", "Status", "StatusReason", "Attempts", "Result", OmittedMember,
+        Failures.TaskAnswers.FailureMember, Failures.TaskAnswers.LinksMember, Failures.TaskAnswers.LogTailMember,
+        Failures.TaskAnswers.ArraySummaryMember,
     };
 
     /// <summary>The output text for SendTaskSuccess, within <paramref name="maxBytes"/> UTF-8 bytes.</summary>

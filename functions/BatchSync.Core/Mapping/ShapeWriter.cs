@@ -442,7 +442,7 @@ internal sealed class ShapeWriter
             : $"unknown member (did you mean {suggestion}?)";
     }
 
-    private static int Distance(string a, string b)
+    internal static int Distance(string a, string b)
     {
         var previous = new int[b.Length + 1];
         var current = new int[b.Length + 1];

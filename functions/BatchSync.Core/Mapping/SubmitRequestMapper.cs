@@ -9,7 +9,7 @@ namespace BatchSync.Mapping;
 /// A SubmitJob payload that passed validation: the Batch SubmitJob request body (wire form, with what BatchSync adds),
 /// the fields BatchSync keeps on its record, and the task token, if any.
 /// </summary>
-public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue, string? TaskToken, string? ExecutionArn = null, string? StateName = null);
+public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue, string? TaskToken, string? ExecutionArn = null, string? StateName = null, string? Options = null);
 
 /// <summary>What a SubmitJob payload says: a request, or the problems that stop it (and the token to report them to).</summary>
 public sealed record SubmitMapping(SubmitRequest? Request, string? TaskToken, IReadOnlyList<InputProblem> Problems)
@@ -39,8 +39,9 @@ public static class SubmitRequestMapper
     public const string StepFunctionsEnvironmentName = "MANAGED_BY_AWS";
     public const string StepFunctionsEnvironmentValue = "STARTED_BY_STEP_FUNCTIONS";
 
-    // In this order: the token is read first (index 0).
-    private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember];
+    // In this order: the token is read first (index 0); the options (BatchSync) are read whole.
+    private const int OptionsIndex = 3;
+    private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember, Failures.TaskOptions.Member];
     private static readonly byte[][] ReservedUtf8 = [.. ReservedNames.Select(Encoding.UTF8.GetBytes)];
 
     /// <summary>Which of BatchSync's own members the reader's property name is, or -1.</summary>
@@ -142,7 +143,7 @@ public static class SubmitRequestMapper
         {
             return new SubmitMapping(null, token, problems);
         }
-        return new SubmitMapping(new SubmitRequest(body, walker.JobName!, walker.JobQueue!, token, own.ExecutionArn, own.StateName), token, []);
+        return new SubmitMapping(new SubmitRequest(body, walker.JobName!, walker.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson()), token, []);
     }
 
     private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
@@ -194,6 +195,8 @@ public static class SubmitRequestMapper
         public string? TaskToken { get; private set; }
         public string? ExecutionArn { get; private set; }
         public string? StateName { get; private set; }
+        /// <summary>The task's opt-ins (the <c>BatchSync</c> member), if it gave any.</summary>
+        public Failures.TaskOptions? Options { get; private set; }
         public List<InputProblem>? TokenProblems { get; private set; }
         public List<InputProblem>? Problems { get; private set; }
 
@@ -206,6 +209,11 @@ public static class SubmitRequestMapper
             }
             reader.Read();
             var member = ReservedNames[index];
+            if (index == OptionsIndex)
+            {
+                ReadOptions(ref reader);
+                return true;
+            }
             var type = reader.TokenType;
             var value = type == JsonTokenType.String ? reader.GetString()! : null;
             reader.Skip();
@@ -238,6 +246,24 @@ public static class SubmitRequestMapper
                 (index == 0 ? TokenProblems ??= [] : Problems ??= []).Add(problem);
             }
             return true;
+        }
+
+        private void ReadOptions(ref Utf8JsonReader reader)
+        {
+            using var value = JsonDocument.ParseValue(ref reader);
+            if ((_seen & (1 << OptionsIndex)) != 0)
+            {
+                (Problems ??= []).Add(new InputProblem(Failures.TaskOptions.Member, "is given more than once"));
+                Options = null;
+                return;
+            }
+            _seen |= 1 << OptionsIndex;
+            var problems = new List<InputProblem>();
+            Options = Failures.TaskOptions.Read(value.RootElement, problems);
+            if (problems.Count > 0)
+            {
+                (Problems ??= []).AddRange(problems);
+            }
         }
     }
 

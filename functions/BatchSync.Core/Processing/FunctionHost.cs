@@ -21,6 +21,7 @@ public sealed class FunctionHost
         _store = new Lazy<IJobStore>(() => DynamoJobStore.Create(settings, clock));
         Clock = clock;
         Timing = Timing.FromSettings(settings.Value);
+        _answers = new Lazy<Failures.AnswerSettings>(() => Failures.AnswerSettings.ForFunctions(settings));
         Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
             ? TimeSpan.FromSeconds(seconds)
             : null;
@@ -41,6 +42,9 @@ public sealed class FunctionHost
     public IBatchApi Batch => _batch.Value;
     public ITaskApi Tasks => _tasks.Value;
     public IJobStore Store => _store.Value;
+    private readonly Lazy<Failures.AnswerSettings> _answers;
+    /// <summary>How failed jobs are answered (the stack's failure error name, the opt-in extras' clients).</summary>
+    public Failures.AnswerSettings Answers => _answers.Value;
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
     public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core, JsonTypeInfo<T> answerType)

@@ -11,9 +11,9 @@ namespace BatchSync.Processing;
 /// JobStateChange's core: reads the event, asks <see cref="TaskDecisions"/> what it means for the task's record, and
 /// carries that out (deliver the native-shaped outcome, remember the job, or nothing).
 /// </summary>
-public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
+public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider? clock = null, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
-    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
+    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing, answers);
 
     public async Task<EventAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
@@ -84,7 +84,8 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
         {
             return new EventAnswer("Ignored", evt.JobId, evt.Status, result.NotSentBecause);
         }
-        return new EventAnswer(result.Answer == TaskAnswer.Accepted ? (succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, result.Ending!.Reason);
+        // An array parent within its tolerated failures (ArraySummary) is answered success although it FAILED.
+        return new EventAnswer(result.Answer == TaskAnswer.Accepted ? (result.Ending!.Status == RecordStatus.Succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, result.Ending!.Reason);
     }
 
     /// <summary>The job's DescribeJobs JobDetail, as the native integration reports it; the event's own detail if Batch has none.</summary>

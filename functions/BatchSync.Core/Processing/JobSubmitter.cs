@@ -73,6 +73,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             JobQueue = request.JobQueue,
             ExecutionArn = request.ExecutionArn,
             StateName = request.StateName,
+            Options = request.Options,
             CreatedAt = now.ToUnixTimeMilliseconds(),
             UpdatedAt = now.ToUnixTimeMilliseconds(),
             Submit = SubmitState.Leased,

@@ -14,12 +14,12 @@ namespace BatchSync.Processing;
 /// DescribeJobs (100 at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
 /// whose job Batch no longer knows.
 /// </summary>
-public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock, Timing? timing = null)
+public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
     public const string ScheduledEvent = "Scheduled Event";
 
     private readonly Timing _timing = timing ?? Timing.Default;
-    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
+    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing, answers);
     private readonly OrphanFinder _orphans = new(batch, ns);
 
     /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>

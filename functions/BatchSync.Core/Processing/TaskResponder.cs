@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
+using BatchSync.Failures;
 using BatchSync.Logging;
 using BatchSync.Mapping;
 using BatchSync.Store;
@@ -20,22 +21,23 @@ public sealed record AnswerResult(TaskAnswer? Answer, RecordEnding? Ending, stri
 /// the right to send it is claimed on the record first, and a send whose acknowledgment was lost is never repeated
 /// blindly (a heartbeat tells whether the task still waits).
 /// </summary>
-public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store, TimeProvider? clock = null, Timing? timing = null)
+public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store, TimeProvider? clock = null, Timing? timing = null, AnswerSettings? answers = null)
 {
-    public const string TaskFailedError = "States.TaskFailed";
+    public const string TaskFailedError = AnswerSettings.NativeFailureError;
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly Timing _timing = timing ?? Timing.Default;
+    private readonly AnswerSettings _answers = answers ?? AnswerSettings.Native;
 
     /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
     public async Task<AnswerResult> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
-        var result = await AnswerAsync(record, succeeded,
-            current => succeeded ? NativeOutput(jobDetail, current.Result) : null,
-            succeeded ? null : TaskFailedError,
-            succeeded ? null : NativeCause(jobDetail),
-            $"job {status}", cancellationToken).ConfigureAwait(false);
+        // Native answers, or what the task opted into (payload member BatchSync, kept on the record as Options).
+        var prepared = await TaskAnswers.PrepareAsync(record, jobDetail, succeeded, batch, _answers, cancellationToken).ConfigureAwait(false);
+        var result = await AnswerAsync(record, prepared.Succeeded,
+            current => prepared.Succeeded ? prepared.Output!(current.Result) : null,
+            prepared.Error, prepared.Cause, prepared.What, cancellationToken).ConfigureAwait(false);
         if (result.Answer is { } answer)
         {
             Metrics.JobAnswered(jobDetail, answer == TaskAnswer.Accepted ? status ?? "UNKNOWN" : answer.ToString());

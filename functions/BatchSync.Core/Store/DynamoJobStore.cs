@@ -384,6 +384,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         AddNumber("LeaseUntil", r.LeaseUntil);
         AddNumber("JobMissingSince", r.JobMissingSince);
         AddNumber("AnswerClaimUntil", r.AnswerClaimUntil);
+        Add("Options", r.Options);
         if (!r.IsFinished)
         {
             item["OpenShard"] = S(OpenShard);
@@ -412,6 +413,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             JobQueue = Str("JobQueue"),
             ExecutionArn = Str("ExecutionArn"),
             StateName = Str("StateName"),
+            Options = Str("Options"),
             CreatedAt = Num("CreatedAt") ?? 0,
             UpdatedAt = Num("UpdatedAt") ?? 0,
             ExpiresAt = Num("ExpiresAt"),

@@ -82,6 +82,8 @@ public sealed record JobRecord
     /// <summary>The execution that owns the task (<c>$$.Execution.Id</c>), when the state machine passes it.</summary>
     public string? ExecutionArn { get; init; }
     public string? StateName { get; init; }
+    /// <summary>The task's opt-ins beyond the native answers (payload member <c>BatchSync</c>), as compact JSON.</summary>
+    public string? Options { get; init; }
     /// <summary>A result reported through the Callback function, as JSON text.</summary>
     public string? Result { get; init; }
     /// <summary>Why the record finished the way it did.</summary>
