@@ -318,16 +318,32 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
         lock (_gate) { return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values.Where(r => r.ExecutionArn == executionArn && IsOpen(r)).ToList()); }
     }
 
-    /// <summary>Pages of <paramref name="limit"/> records, oldest first, like the sparse index.</summary>
-    public Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default)
+    /// <summary>Due records, the longest overdue first, like the sharded due index (a new record is due when created).</summary>
+    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default)
     {
-        log.Add("Store.ListOpen");
+        log.Add("Store.ListDue");
         lock (_gate)
         {
-            var open = Records.Values.Where(IsOpen).OrderBy(r => r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal).ToList();
-            var skip = page is null ? 0 : int.Parse(page);
-            var slice = open.Skip(skip).Take(limit).ToList();
-            return Task.FromResult<(IReadOnlyList<JobRecord>, string?)>((slice, skip + limit < open.Count ? (skip + limit).ToString() : null));
+            return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values
+                .Where(r => IsOpen(r) && (r.NextCheckAt ?? r.CreatedAt) <= dueBy)
+                .OrderBy(r => r.NextCheckAt ?? r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal)
+                .Take(limit).ToList());
+        }
+    }
+
+    public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.Reschedule");
+        lock (_gate)
+        {
+            foreach (var (taskKey, next) in checks)
+            {
+                if (Records.TryGetValue(taskKey, out var r))
+                {
+                    Records[taskKey] = r with { NextCheckAt = next };
+                }
+            }
+            return Task.CompletedTask;
         }
     }
 

@@ -226,10 +226,11 @@ public class LifecycleProcessorTests
         // Batch's lists may lag: a job missing once is only noted; a later sweep past the grace fails its task.
         Assert.Equal((4, 2, 1, 0), (first.Examined, first.Delivered, first.Heartbeats, first.Failed));
         Assert.NotNull(_world.Store.Records[gone.TaskKey].JobMissingSince);
+        // Each record checked is due again later (these are old tasks: MaxCheckInterval later); nothing is due before.
         var soon = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.JobMissingGrace / 2).HandleAsync(Scheduled);
-        Assert.Equal((2, 0), (soon.Examined, soon.Failed));
-        var later = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.JobMissingGrace + TimeSpan.FromMinutes(1)).HandleAsync(Scheduled);
-        Assert.Equal(1, later.Failed);
+        Assert.Equal((0, 0), (soon.Examined, soon.Failed));
+        var later = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.MaxCheckInterval + TimeSpan.FromMinutes(1)).HandleAsync(Scheduled);
+        Assert.Equal((2, 1), (later.Examined, later.Failed));
         Assert.Equal(RecordStatus.Succeeded, _world.Store.Records[succeeded.TaskKey].Status);
         Assert.Equal(7, JsonDocument.Parse(_world.Tasks.Sent.Single(x => x.Token == "s").Output!).RootElement.GetProperty("Result").GetProperty("rows").GetInt32());
         Assert.Equal("States.TaskFailed", _world.Tasks.Sent.Single(x => x.Token == "f").Error);
@@ -237,7 +238,7 @@ public class LifecycleProcessorTests
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[running.TaskKey].Status);
 
         var sentBefore = _world.Tasks.Sent.Count(x => x.Operation != "SendTaskHeartbeat");
-        var second = await _world.Reconciler(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(10)).HandleAsync(Scheduled);
+        var second = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.MaxCheckInterval * 2 + TimeSpan.FromMinutes(2)).HandleAsync(Scheduled);
         Assert.Equal((1, 0), (second.Examined, second.Delivered));
         Assert.Equal(sentBefore, _world.Tasks.Sent.Count(x => x.Operation != "SendTaskHeartbeat"));
 
@@ -248,7 +249,7 @@ public class LifecycleProcessorTests
     }
 
     [Fact]
-    public async Task The_sweep_reads_unfinished_records_only_in_pages_of_100()
+    public async Task The_sweep_reads_only_due_records_and_describes_their_jobs_100_at_a_time()
     {
         for (var i = 0; i < 250; i++)
         {
@@ -259,12 +260,17 @@ public class LifecycleProcessorTests
         {
             Open($"done{i}", $"job-done-{i}", status: RecordStatus.Succeeded);
         }
+        var notDue = Open("young", "job-young");
+        _world.Store.Records[notDue.TaskKey] = notDue with { NextCheckAt = DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds() };
 
         var answer = await _world.Reconciler().HandleAsync(Scheduled);
 
         Assert.Equal((250, 250), (answer.Examined, answer.Heartbeats));
         Assert.Equal(3, _world.Log.Calls.Count(c => c == "Batch.DescribeJobs"));
-        Assert.Equal(3, _world.Log.Calls.Count(c => c == "Store.ListOpen"));
+        Assert.Equal(1, _world.Log.Calls.Count(c => c == "Store.ListDue"));
+        Assert.All(_world.Store.Records.Values.Where(r => r.JobId!.StartsWith("job-") && !r.IsFinished && r.TaskKey != notDue.TaskKey),
+            r => Assert.True(r.NextCheckAt > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), "each record checked is due again later"));
+        Assert.Equal(0, (await _world.Reconciler().HandleAsync(Scheduled)).Examined);
     }
 
     [Fact]

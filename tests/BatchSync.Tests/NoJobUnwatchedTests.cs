@@ -263,7 +263,8 @@ public class OneTokenOneJobTests
         var swept = await _world.Reconciler().HandleAsync(Fixtures.Utf8("""{"detail-type":"Scheduled Event","detail":{}}"""));
         Assert.Equal((0, 0), (swept.Failed, swept.Delivered));
         _world.Batch.RevealAll();
-        await _world.Reconciler().HandleAsync(Fixtures.Utf8("""{"detail-type":"Scheduled Event","detail":{}}"""));
+        // The next check of the record comes one sweep interval later (its first check was just now).
+        await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.SweepInterval * 1.2).HandleAsync(Fixtures.Utf8("""{"detail-type":"Scheduled Event","detail":{}}"""));
         Assert.Equal(("job-1", RecordStatus.Submitted), (Stored.JobId, Stored.Status));
         Assert.Empty(_world.Tasks.Sent);
     }
@@ -549,5 +550,150 @@ public class OrphanFinderTests
             var page = all.Skip(skip).Take(100).ToList();
             return (page, skip + 100 < all.Count ? (skip + 100).ToString() : null);
         }
+    }
+}
+
+/// <summary>Issue 10: each task is checked on its own schedule, thinning out with age.</summary>
+public class CheckScheduleTests
+{
+    private static readonly Timing Timing = Timing.Default; // sweep every 5 min, gaps capped at 60 min
+    private static long Min(double minutes) => (long)TimeSpan.FromMinutes(minutes).TotalMilliseconds;
+
+    private static JobRecord Record(long createdAt, long? deadlineAt = null) =>
+        new() { TaskKey = "k", TaskToken = "t", Status = RecordStatus.Submitted, JobId = "j", CreatedAt = createdAt, DeadlineAt = deadlineAt };
+
+    [Fact]
+    public void Checks_come_at_1_3_7_15_31_sweep_intervals_then_every_MaxCheckInterval()
+    {
+        var record = Record(0);
+        var checks = new List<long> { TaskDecisions.FirstCheckAt(0, null, Timing) };
+        while (checks[^1] < Min(24 * 60))
+        {
+            checks.Add(TaskDecisions.NextCheckAt(record, DateTimeOffset.FromUnixTimeMilliseconds(checks[^1]), Timing));
+        }
+        Assert.Equal([Min(5), Min(15), Min(35), Min(75), Min(135), Min(195)], checks.Take(6));
+        Assert.All(checks.Zip(checks.Skip(1)).Skip(4), pair => Assert.Equal(Min(60), pair.Second - pair.First));
+        // Checks within a job's first hour and first day: what the calls per job are made of.
+        Assert.Equal(3, checks.Count(c => c <= Min(60)));
+        Assert.Equal(26, checks.Count(c => c <= Min(24 * 60)));
+    }
+
+    [Fact]
+    public void A_check_comes_right_after_the_callers_deadline_when_that_is_sooner()
+    {
+        Assert.Equal(Min(2) + 10_000, TaskDecisions.FirstCheckAt(0, Min(2), Timing));
+        Assert.Equal(Min(5), TaskDecisions.FirstCheckAt(0, Min(30), Timing));
+        var record = Record(0, deadlineAt: Min(50));
+        Assert.Equal(Min(50) + 10_000, TaskDecisions.NextCheckAt(record, DateTimeOffset.FromUnixTimeMilliseconds(Min(35)), Timing));
+        // A deadline already past adds nothing.
+        Assert.Equal(Min(75 + 60), TaskDecisions.NextCheckAt(record, DateTimeOffset.FromUnixTimeMilliseconds(Min(75)), Timing));
+    }
+
+    [Fact]
+    public void The_intervals_come_from_the_stack_parameters()
+    {
+        var env = new Dictionary<string, string?> { ["BATCHSYNC_SWEEP_INTERVAL_MINUTES"] = "10", ["BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES"] = "30" };
+        var timing = Timing.FromSettings(n => env.GetValueOrDefault(n));
+        Assert.Equal((TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(30)), (timing.SweepInterval, timing.MaxCheckInterval));
+        // At 10 minutes the gap would be 20 (age + interval); at 20 it would be 30, the cap.
+        Assert.Equal(Min(10 + 20), TaskDecisions.NextCheckAt(Record(0), DateTimeOffset.FromUnixTimeMilliseconds(Min(10)), timing));
+        Assert.Equal(Min(20 + 30), TaskDecisions.NextCheckAt(Record(0), DateTimeOffset.FromUnixTimeMilliseconds(Min(20)), timing));
+    }
+
+    [Theory]
+    [InlineData("\"TimeoutSeconds\":3600", null)]
+    [InlineData("\"TimeoutSeconds\":0", "TimeoutSeconds: must be a whole number of seconds from 1 to 99999999")]
+    [InlineData("\"TimeoutSeconds\":1.5", "TimeoutSeconds: must be a whole number of seconds from 1 to 99999999")]
+    [InlineData("\"TimeoutSeconds\":\"3600\"", "TimeoutSeconds: must be a whole number of seconds from 1 to 99999999 (the state's own TimeoutSeconds), not a string")]
+    [InlineData("\"TimeoutSeconds\":100000000", "TimeoutSeconds: must be a whole number")]
+    public void TimeoutSeconds_is_checked_like_every_member(string member, string? problem)
+    {
+        var mapping = Mapping.SubmitRequestMapper.Map(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d",{{member}}}"""));
+        if (problem is null)
+        {
+            Assert.True(mapping.IsValid);
+            Assert.Equal(3600, mapping.Request!.TimeoutSeconds);
+            Assert.DoesNotContain("TimeoutSeconds", System.Text.Encoding.UTF8.GetString(mapping.Request.Body));
+        }
+        else
+        {
+            Assert.Contains(problem, Mapping.InputProblem.Describe(mapping.Problems));
+        }
+    }
+
+    [Fact]
+    public async Task A_submitted_task_is_first_due_one_sweep_interval_later_or_after_its_deadline()
+    {
+        var world = new FakeWorld();
+        var now = DateTimeOffset.UtcNow;
+        await world.Submitter(now).SubmitAsync(Fixtures.Utf8("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"tok-1"}"""));
+        await world.Submitter(now).SubmitAsync(Fixtures.Utf8("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"tok-2","TimeoutSeconds":60}"""));
+        Assert.Equal(now.ToUnixTimeMilliseconds() + Min(5), world.Store.Records[TaskKey.For("tok-1")].NextCheckAt);
+        var withDeadline = world.Store.Records[TaskKey.For("tok-2")];
+        Assert.Equal((now.ToUnixTimeMilliseconds() + 60_000, now.ToUnixTimeMilliseconds() + 70_000), (withDeadline.DeadlineAt, withDeadline.NextCheckAt));
+    }
+
+    [Fact]
+    public async Task A_record_whose_check_fails_never_blocks_the_others()
+    {
+        var world = new FakeWorld();
+        for (var i = 0; i < 30; i++)
+        {
+            var key = TaskKey.For($"t{i}");
+            world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
+            world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
+        }
+        var failing = new FailingHeartbeatTasks(world.Tasks, "t0");
+        var reconciler = new Processing.Reconciler(world.Batch, failing, world.Store, FakeWorld.Namespace, TimeProvider.System);
+
+        var answer = await reconciler.SweepAsync();
+
+        Assert.Equal((30, 29, 1), (answer.Examined, answer.Heartbeats, answer.Errors));
+        Assert.All(world.Store.Records.Values, r => Assert.True(r.NextCheckAt > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), "the failed one is rescheduled too"));
+    }
+
+    private sealed class FailingHeartbeatTasks(FakeTasks inner, string token) : Aws.ITaskApi
+    {
+        public Task<Aws.TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => inner.SendTaskSuccessAsync(taskToken, output, cancellationToken);
+        public Task<Aws.TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => inner.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
+        public Task<Aws.TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
+            taskToken == token ? throw new Aws.AwsServiceException("AWSStepFunctions", "SendTaskHeartbeat", System.Net.HttpStatusCode.BadRequest, "ValidationException", "bad", "r")
+                : inner.SendTaskHeartbeatAsync(taskToken, cancellationToken);
+    }
+
+    [Fact]
+    public async Task More_due_records_than_one_sweep_reaches_are_left_due_and_the_next_sweep_starts_with_them()
+    {
+        var world = new FakeWorld();
+        for (var i = 0; i < 40; i++)
+        {
+            var key = TaskKey.For($"t{i}");
+            world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
+            world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
+        }
+        var clock = new StepClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
+        // A budget that runs out part way (the clock moves with every reading).
+        var sweep = () => new Processing.Reconciler(world.Batch, world.Tasks, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(2), Concurrency = 1 }.SweepAsync();
+
+        var first = await sweep();
+        Assert.InRange(first.Examined, 1, 39);
+        // Each sweep takes the longest overdue first and pushes what it checked out: every record is reached, none twice.
+        var examined = first.Examined;
+        for (var sweeps = 1; examined < 40 && sweeps < 40; sweeps++)
+        {
+            examined += (await sweep()).Examined;
+        }
+        Assert.Equal(40, examined);
+        Assert.Equal(40, world.Tasks.Sent.Count);
+        Assert.Equal(40, world.Tasks.Sent.Select(s => s.Token).Distinct().Count());
+    }
+
+    /// <summary>A clock that moves on by a step every time it is read.</summary>
+    private sealed class StepClock(DateTimeOffset start, TimeSpan step) : TimeProvider
+    {
+        private long _reads;
+        public override DateTimeOffset GetUtcNow() => start + step * Interlocked.Increment(ref _reads);
+        public override long GetTimestamp() => (start + step * Interlocked.Increment(ref _reads)).UtcTicks;
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
     }
 }

@@ -9,7 +9,7 @@ namespace BatchSync.Mapping;
 /// A SubmitJob payload that passed validation: the Batch SubmitJob request body (wire form, with what BatchSync adds),
 /// the fields BatchSync keeps on its record, and the task token, if any.
 /// </summary>
-public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue, string? TaskToken, string? ExecutionArn = null, string? StateName = null, string? Options = null);
+public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue, string? TaskToken, string? ExecutionArn = null, string? StateName = null, string? Options = null, int? TimeoutSeconds = null);
 
 /// <summary>What a SubmitJob payload says: a request, or the problems that stop it (and the token to report them to).</summary>
 public sealed record SubmitMapping(SubmitRequest? Request, string? TaskToken, IReadOnlyList<InputProblem> Problems)
@@ -29,6 +29,10 @@ public static class SubmitRequestMapper
     /// <summary>Optional: <c>"StateName.$": "$$.State.Name"</c>, kept on the record for operators.</summary>
     public const string StateNameMember = "StateName";
     public const int MaxStateNameLength = 80;
+    /// <summary>Optional: the state's own <c>TimeoutSeconds</c>, so the sweep checks the task right after it.</summary>
+    public const string TimeoutSecondsMember = "TimeoutSeconds";
+    /// <summary>The largest TimeoutSeconds the Amazon States Language takes.</summary>
+    public const int MaxTimeoutSeconds = 99_999_999;
     /// <summary>The job parameter that marks a job as BatchSync's and carries its record key (see TaskKey).</summary>
     public const string MarkerParameter = "BatchSyncTask";
     public const int MaxTaskTokenLength = 2048;
@@ -41,7 +45,8 @@ public static class SubmitRequestMapper
 
     // In this order: the token is read first (index 0); the options (BatchSync) are read whole.
     private const int OptionsIndex = 3;
-    private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember, Failures.TaskOptions.Member];
+    private const int TimeoutIndex = 4;
+    private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember, Failures.TaskOptions.Member, TimeoutSecondsMember];
     private static readonly byte[][] ReservedUtf8 = [.. ReservedNames.Select(Encoding.UTF8.GetBytes)];
 
     /// <summary>Which of BatchSync's own members the reader's property name is, or -1.</summary>
@@ -143,7 +148,7 @@ public static class SubmitRequestMapper
         {
             return new SubmitMapping(null, token, problems);
         }
-        return new SubmitMapping(new SubmitRequest(body, walker.JobName!, walker.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson()), token, []);
+        return new SubmitMapping(new SubmitRequest(body, walker.JobName!, walker.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, []);
     }
 
     private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
@@ -195,6 +200,7 @@ public static class SubmitRequestMapper
         public string? TaskToken { get; private set; }
         public string? ExecutionArn { get; private set; }
         public string? StateName { get; private set; }
+        public int? TimeoutSeconds { get; private set; }
         /// <summary>The task's opt-ins (the <c>BatchSync</c> member), if it gave any.</summary>
         public Failures.TaskOptions? Options { get; private set; }
         public List<InputProblem>? TokenProblems { get; private set; }
@@ -216,6 +222,7 @@ public static class SubmitRequestMapper
             }
             var type = reader.TokenType;
             var value = type == JsonTokenType.String ? reader.GetString()! : null;
+            int? seconds = type == JsonTokenType.Number && reader.TryGetInt32(out var n) ? n : null;
             reader.Skip();
             InputProblem? problem;
             if ((_seen & (1 << index)) != 0)
@@ -230,6 +237,11 @@ public static class SubmitRequestMapper
                 {
                     case 0:
                         TaskToken = ReadTaskToken(value, type, out problem);
+                        break;
+                    case TimeoutIndex:
+                        problem = seconds is >= 1 and <= MaxTimeoutSeconds ? null
+                            : new InputProblem(member, $"must be a whole number of seconds from 1 to {MaxTimeoutSeconds} (the state's own TimeoutSeconds), not {(type == JsonTokenType.Number ? "that number" : JsonInput.Describe(type))}");
+                        TimeoutSeconds = problem is null ? seconds : null;
                         break;
                     case 1:
                         ExecutionArn = Checked(value, type, member, IsExecutionArn,

@@ -79,6 +79,9 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             Submit = SubmitState.Leased,
             LeaseId = leaseId,
             LeaseUntil = (now + _timing.SubmitLease).ToUnixTimeMilliseconds(),
+            DeadlineAt = request.TimeoutSeconds is { } timeout ? now.ToUnixTimeMilliseconds() + timeout * 1000L : null,
+            NextCheckAt = TaskDecisions.FirstCheckAt(now.ToUnixTimeMilliseconds(),
+                request.TimeoutSeconds is { } t ? now.ToUnixTimeMilliseconds() + t * 1000L : null, _timing),
         }, cancellationToken).ConfigureAwait(false);
         if (created)
         {

@@ -79,45 +79,82 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         return new ReconcileAnswer("Stopped", Examined: records.Count, Terminated: terminated);
     }
 
+    /// <summary>How many due records one pass reads (then DescribeJobs 100 at a time, and the checks in parallel).</summary>
+    public int PassSize { get; init; } = 1000;
+
+    /// <summary>How many records are checked at once (heartbeats and deliveries in flight).</summary>
+    public int Concurrency { get; init; } = 16;
+
+    /// <summary>
+    /// The sweep: only records that are due (each carries its next check time), the longest overdue first, in passes;
+    /// each record is checked in isolation (a failure is logged, counted and rescheduled, never blocking the others) and
+    /// rescheduled further out as its task ages. What one invocation cannot reach in its budget stays due for the next.
+    /// </summary>
     public async Task<ReconcileAnswer> SweepAsync(CancellationToken cancellationToken = default)
     {
         var started = clock.GetTimestamp();
         var tally = new SweepTally();
-        string? page = null;
-        do
+        long? oldest = null;
+        var more = false;
+        while (true)
         {
-            var (records, next) = await store.ListOpenAsync(page, BatchClient.MaxDescribeJobs, cancellationToken).ConfigureAwait(false);
-            var ids = records.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().ToList();
-            var described = ids.Count == 0
-                ? new Dictionary<string, JsonElement>()
-                : (await batch.DescribeJobsAsync(ids, cancellationToken).ConfigureAwait(false))
-                    .Where(j => j.TryGetProperty("jobId", out _))
-                    .ToDictionary(j => j.GetProperty("jobId").GetString()!);
-            foreach (var record in records)
+            var now = clock.GetUtcNow();
+            var due = await store.ListDueAsync(now.ToUnixTimeMilliseconds(), PassSize, cancellationToken).ConfigureAwait(false);
+            if (due.Count > 0)
             {
-                await SweepOneAsync(record, described, tally, cancellationToken).ConfigureAwait(false);
+                var oldestCreated = due.Min(r => r.CreatedAt);
+                oldest = oldest is { } o ? Math.Min(o, oldestCreated) : oldestCreated;
             }
-            page = next;
+            var described = new System.Collections.Concurrent.ConcurrentDictionary<string, JsonElement>();
+            var ids = due.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().Chunk(BatchClient.MaxDescribeJobs).ToList();
+            await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (chunk, token) =>
+            {
+                foreach (var job in await batch.DescribeJobsAsync(chunk, token).ConfigureAwait(false))
+                {
+                    if (job.TryGetProperty("jobId", out var id))
+                    {
+                        described[id.GetString()!] = job;
+                    }
+                }
+            }).ConfigureAwait(false);
+            var reschedule = new System.Collections.Concurrent.ConcurrentBag<(string, long)>();
+            var budgetSpent = false;
+            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancellationToken }, async (record, token) =>
+            {
+                if (clock.GetElapsedTime(started) >= SweepBudget)
+                {
+                    budgetSpent = true; // left due: the next sweep takes it first
+                    return;
+                }
+                await SweepOneAsync(record, described, tally, token).ConfigureAwait(false);
+                reschedule.Add((record.TaskKey, TaskDecisions.NextCheckAt(record, clock.GetUtcNow(), _timing)));
+            }).ConfigureAwait(false);
+            await store.RescheduleAsync(reschedule.ToList(), cancellationToken).ConfigureAwait(false);
+            more = budgetSpent || (due.Count == PassSize && clock.GetElapsedTime(started) >= SweepBudget);
+            if (more || due.Count < PassSize)
+            {
+                break;
+            }
         }
-        while (page is not null && clock.GetElapsedTime(started) < SweepBudget);
 
-        Log.Info("Sweep: {Examined} unfinished, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
-            tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, page is null ? "" : " (budget spent; the rest next time)");
-        Metrics.Sweep(new SweepTotals(tally.Examined, OldestOpenTaskSeconds: null, tally.Delivered, tally.OrphansFound, tally.Terminated));
+        var oldestSeconds = oldest is { } createdAt ? (clock.GetUtcNow().ToUnixTimeMilliseconds() - createdAt) / 1000.0 : (double?)null;
+        Log.Info("Sweep: {Examined} due, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
+            tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, more ? " (budget spent; the rest next time)" : "");
+        Metrics.Sweep(new SweepTotals(tally.Examined, oldestSeconds, tally.Delivered, tally.OrphansFound, tally.Terminated));
         return new ReconcileAnswer("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
     }
 
     /// <summary>One record; a failure here is logged and counted, never allowed to stop the sweep for the others.</summary>
-    private async Task SweepOneAsync(JobRecord record, Dictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task SweepOneAsync(JobRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
     {
-        tally.Examined++;
+        Interlocked.Increment(ref tally.Examined);
         try
         {
             await DecideAsync(record, described, tally, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            tally.Errors++;
+            Interlocked.Increment(ref tally.Errors);
             if (FailureKinds.IsDependencyFailure(e))
             {
                 Log.Warn("Sweep could not handle the task of job {JobId} ({TaskKey}): {Error}", record.JobId, record.TaskKey, e.Message);
@@ -129,7 +166,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         }
     }
 
-    private async Task DecideAsync(JobRecord record, Dictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task DecideAsync(JobRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
     {
         JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
         var view = detail is { } e && e.TryGetProperty("status", out var s) ? new JobView(record.JobId!, s.GetString()!) : null;
@@ -142,12 +179,12 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         {
             case SweepDecision.Deliver:
                 var result = await _responder.DeliverAsync(record, detail!.Value, view!.Status == "SUCCEEDED", cancellationToken).ConfigureAwait(false);
-                tally.Delivered += result.Sent ? 1 : 0;
+                Interlocked.Add(ref tally.Delivered, result.Sent ? 1 : 0);
                 break;
             case SweepDecision.Heartbeat:
                 var answer = await _responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
-                tally.Heartbeats++;
-                tally.Terminated += answer == TaskAnswer.TaskClosed ? 1 : 0;
+                Interlocked.Increment(ref tally.Heartbeats);
+                Interlocked.Add(ref tally.Terminated, answer == TaskAnswer.TaskClosed ? 1 : 0);
                 break;
             case SweepDecision.MarkJobMissing:
                 Log.Warn("Batch did not return job {JobId}; looking again at the next sweeps before failing its task", record.JobId);
@@ -158,7 +195,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
                 break;
             case SweepDecision.FailTask fail:
                 var failed = await _responder.FailAsync(record, fail.Error, fail.Cause, fail.Error, cancellationToken).ConfigureAwait(false);
-                tally.Failed += failed.Sent ? 1 : 0;
+                Interlocked.Add(ref tally.Failed, failed.Sent ? 1 : 0);
                 break;
         }
     }
@@ -182,17 +219,17 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
                 foreach (var extra in adopt.Extra)
                 {
                     await batch.TerminateJobAsync(extra.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
-                    tally.Terminated++;
+                    Interlocked.Increment(ref tally.Terminated);
                 }
                 var (outcome, after) = await store.AttachJobAsync(record.TaskKey, adopt.Job, cancellationToken).ConfigureAwait(false);
                 if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate lost)
                 {
                     await batch.TerminateJobAsync(adopt.Job.JobId, lost.Reason, cancellationToken).ConfigureAwait(false);
-                    tally.Terminated++;
+                    Interlocked.Increment(ref tally.Terminated);
                 }
                 else
                 {
-                    tally.OrphansFound++;
+                    Interlocked.Increment(ref tally.OrphansFound);
                     Log.Info("Sweep found job {JobId} for a task whose submit never noted it", adopt.Job.JobId);
                 }
                 break;
@@ -201,7 +238,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
                 break;
             case SearchDecision.FailTask fail:
                 var failed = await _responder.FailAsync(record, fail.Error, fail.Cause, "submit outcome unknown", cancellationToken).ConfigureAwait(false);
-                tally.Failed += failed.Sent ? 1 : 0;
+                Interlocked.Add(ref tally.Failed, failed.Sent ? 1 : 0);
                 break;
         }
     }

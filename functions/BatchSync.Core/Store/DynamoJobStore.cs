@@ -8,16 +8,17 @@ namespace BatchSync.Store;
 
 /// <summary>
 /// Task records in one DynamoDB table: hash key TaskKey; JobId-index (JobId, keys only); ExecutionArn-index
-/// (ExecutionArn, keys only); Open-index, a sparse index of unfinished records (OpenShard + CreatedAt) whose attribute
-/// is removed when a record finishes, so the sweep's cost follows unfinished records only; TTL on ExpiresAt, set when a
+/// (ExecutionArn, keys only); Due-index, a sparse index of unfinished records (OpenShard, one of 16 values by key, +
+/// NextCheckAt) whose partition attribute is removed when a record finishes, so a sweep reads only the records due; TTL on ExpiresAt, set when a
 /// record finishes.
 /// </summary>
 public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IJobStore
 {
     public const string JobIdIndex = "JobId-index";
     public const string ExecutionIndex = "ExecutionArn-index";
-    public const string OpenIndex = "Open-index";
-    private const string OpenShard = "OPEN";
+    public const string DueIndex = "Due-index";
+    /// <summary>Records rescheduled per TransactWriteItems call (DynamoDB's limit per transaction is 100 actions).</summary>
+    public const int RescheduleBatch = 100;
     private const string Open = "#s IN (:submitting, :submitted)";
 
     public static DynamoJobStore Create(AwsSettings settings, TimeProvider clock)
@@ -241,24 +242,79 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         return records;
     }
 
-    public async Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default)
     {
-        var answer = await dynamo.QueryAsync(new QueryRequest
+        var shards = await Task.WhenAll(DueShards.All.Select(shard => DueKeysAsync(shard, dueBy, limit, cancellationToken))).ConfigureAwait(false);
+        var keys = shards.SelectMany(k => k).OrderBy(k => k.NextCheckAt).ThenBy(k => k.TaskKey, StringComparer.Ordinal).Take(limit).Select(k => k.TaskKey).ToList();
+        var records = new List<JobRecord>(keys.Count);
+        foreach (var chunk in keys.Chunk(100))
         {
-            TableName = tableName,
-            IndexName = OpenIndex,
-            KeyConditionExpression = "OpenShard = :open",
-            ExpressionAttributeValues = new() { [":open"] = S(OpenShard) },
-            ScanIndexForward = true,
-            Limit = limit,
-            ExclusiveStartKey = PageKey(page),
-        }, cancellationToken).ConfigureAwait(false);
-        var records = await GetManyAsync((answer.Items ?? []).Select(k => k["TaskKey"].S).ToList(), cancellationToken).ConfigureAwait(false);
-        var last = answer.LastEvaluatedKey is { Count: > 0 } key ? $"{key["CreatedAt"].N}/{key["TaskKey"].S}" : null;
-        return (records, last);
+            records.AddRange(await GetManyAsync(chunk, cancellationToken).ConfigureAwait(false));
+        }
+        return records.OrderBy(r => r.NextCheckAt ?? 0).ThenBy(r => r.TaskKey, StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>Strongly consistent reads of up to 100 records in one call; only the unfinished ones, oldest first.</summary>
+    private async Task<List<(string TaskKey, long NextCheckAt)>> DueKeysAsync(string shard, long dueBy, int limit, CancellationToken cancellationToken)
+    {
+        var keys = new List<(string, long)>();
+        Dictionary<string, AttributeValue>? start = null;
+        do
+        {
+            var answer = await dynamo.QueryAsync(new QueryRequest
+            {
+                TableName = tableName,
+                IndexName = DueIndex,
+                KeyConditionExpression = "OpenShard = :shard AND NextCheckAt <= :due",
+                ExpressionAttributeValues = new() { [":shard"] = S(shard), [":due"] = N(dueBy) },
+                ScanIndexForward = true,
+                Limit = limit - keys.Count,
+                ExclusiveStartKey = start,
+            }, cancellationToken).ConfigureAwait(false);
+            keys.AddRange((answer.Items ?? []).Select(k => (k["TaskKey"].S, long.Parse(k["NextCheckAt"].N, System.Globalization.CultureInfo.InvariantCulture))));
+            start = answer.LastEvaluatedKey is { Count: > 0 } last ? last : null;
+        }
+        while (start is not null && keys.Count < limit);
+        return keys;
+    }
+
+    public async Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default)
+    {
+        foreach (var chunk in checks.Chunk(RescheduleBatch))
+        {
+            try
+            {
+                // One call for up to 100 records, each only if it still exists (no item is created).
+                await dynamo.TransactWriteItemsAsync(new TransactWriteItemsRequest
+                {
+                    TransactItems = chunk.Select(c => new TransactWriteItem { Update = new Update
+                    {
+                        TableName = tableName,
+                        Key = Key(c.TaskKey),
+                        UpdateExpression = "SET NextCheckAt = :next",
+                        ConditionExpression = "attribute_exists(TaskKey)",
+                        ExpressionAttributeValues = new() { [":next"] = N(c.NextCheckAt) },
+                    } }).ToList(),
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TransactionCanceledException)
+            {
+                // A record of the chunk vanished or was written at the same moment: one at a time, then.
+                foreach (var (taskKey, next) in chunk)
+                {
+                    await TryUpdateAsync(new UpdateItemRequest
+                    {
+                        TableName = tableName,
+                        Key = Key(taskKey),
+                        UpdateExpression = "SET NextCheckAt = :next",
+                        ConditionExpression = "attribute_exists(TaskKey)",
+                        ExpressionAttributeValues = new() { [":next"] = N(next) },
+                    }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary>Strongly consistent reads of up to 100 records in one call; only the unfinished ones.</summary>
     private async Task<IReadOnlyList<JobRecord>> GetManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
     {
         if (keys.Count == 0)
@@ -280,22 +336,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
                 await Task.Delay(TimeSpan.FromMilliseconds(50 << attempt), cancellationToken).ConfigureAwait(false);
             }
         }
-        return records.Where(r => !r.IsFinished).OrderBy(r => r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal).ToList();
-    }
-
-    private static Dictionary<string, AttributeValue>? PageKey(string? page)
-    {
-        if (page is null)
-        {
-            return null;
-        }
-        var slash = page.IndexOf('/');
-        return new Dictionary<string, AttributeValue>
-        {
-            ["OpenShard"] = S(OpenShard),
-            ["CreatedAt"] = new AttributeValue { N = page[..slash] },
-            ["TaskKey"] = S(page[(slash + 1)..]),
-        };
+        return records.Where(r => !r.IsFinished).ToList();
     }
 
     public async Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default) =>
@@ -383,11 +424,13 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         Add("AnswerClaimId", r.AnswerClaimId);
         AddNumber("LeaseUntil", r.LeaseUntil);
         AddNumber("JobMissingSince", r.JobMissingSince);
+        AddNumber("NextCheckAt", r.IsFinished ? null : r.NextCheckAt ?? r.CreatedAt);
+        AddNumber("DeadlineAt", r.DeadlineAt);
         AddNumber("AnswerClaimUntil", r.AnswerClaimUntil);
         Add("Options", r.Options);
         if (!r.IsFinished)
         {
-            item["OpenShard"] = S(OpenShard);
+            item["OpenShard"] = S(DueShards.Of(r.TaskKey));
         }
         if (r.ExpiresAt is { } expires)
         {
@@ -421,6 +464,8 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             LeaseId = Str("LeaseId"),
             LeaseUntil = Num("LeaseUntil"),
             JobMissingSince = Num("JobMissingSince"),
+            NextCheckAt = Num("NextCheckAt"),
+            DeadlineAt = Num("DeadlineAt"),
             AnswerClaimId = Str("AnswerClaimId"),
             AnswerClaimUntil = Num("AnswerClaimUntil"),
         };

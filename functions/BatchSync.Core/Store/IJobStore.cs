@@ -47,10 +47,14 @@ public interface IJobStore
     Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// One page of unfinished records, oldest first: keys from the sparse open-records index, then the records
-    /// themselves read strongly consistently (so a record that finished meanwhile is left out).
+    /// Unfinished records due for a check by <paramref name="dueBy"/> (epoch ms), the longest overdue first, at most
+    /// <paramref name="limit"/>: keys from the sharded due index (every shard read), then the records themselves read
+    /// strongly consistently (a record that finished meanwhile is left out).
     /// </summary>
-    Task<(IReadOnlyList<JobRecord> Records, string? NextPage)> ListOpenAsync(string? page, int limit, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets when each record is next due (records that ended meanwhile are left out of the due index).</summary>
+    Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default);
 
     /// <summary>Stores a callback result; false when the record is already finished.</summary>
     Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default);

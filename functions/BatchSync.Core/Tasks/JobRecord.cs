@@ -97,6 +97,10 @@ public sealed record JobRecord
     /// <summary>While Submitting: who holds the submit lease (one id per invocation) and until when (epoch ms).</summary>
     public string? LeaseId { get; init; }
     public long? LeaseUntil { get; init; }
+    /// <summary>When the sweep next checks this unfinished record (epoch ms): the due index's sort key.</summary>
+    public long? NextCheckAt { get; init; }
+    /// <summary>When the task's state times out, if the caller said (<c>TimeoutSeconds</c>): a check follows right after.</summary>
+    public long? DeadlineAt { get; init; }
     /// <summary>When a sweep first found Batch not returning the record's job (epoch ms); cleared when it is seen again.</summary>
     public long? JobMissingSince { get; init; }
     /// <summary>
@@ -107,6 +111,29 @@ public sealed record JobRecord
     public long? AnswerClaimUntil { get; init; }
 
     public bool IsFinished => Status is RecordStatus.Succeeded or RecordStatus.Failed or RecordStatus.Closed;
+}
+
+/// <summary>
+/// The due index is sharded so that submits and finishes spread over several partition key values: a record's shard
+/// follows from its key.
+/// </summary>
+public static class DueShards
+{
+    public const int Count = 16;
+
+    public static string Of(string taskKey)
+    {
+        var hash = 2166136261u;
+        foreach (var c in taskKey)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+        return Name((int)(hash % Count));
+    }
+
+    public static string Name(int shard) => $"OPEN#{shard:D2}";
+
+    public static IEnumerable<string> All => Enumerable.Range(0, Count).Select(Name);
 }
 
 /// <summary>

@@ -159,6 +159,13 @@ public sealed record Timing
     /// <summary>How long a noted job may be missing from DescribeJobs (two sweeps at least) before its task fails.</summary>
     public TimeSpan JobMissingGrace { get; init; } = TimeSpan.FromMinutes(4);
 
+    /// <summary>How often the sweep runs (the template's SweepIntervalMinutes).</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>The longest gap between two checks of one task (the template's MaxCheckIntervalMinutes).</summary>
+    public TimeSpan MaxCheckInterval { get; init; } = TimeSpan.FromMinutes(60);
+    /// <summary>How long after a caller's deadline the check comes (Step Functions closes the task at the deadline).</summary>
+    public TimeSpan DeadlineSlack { get; init; } = TimeSpan.FromSeconds(10);
+
     public static Timing Default { get; } = new();
 
     /// <summary>
@@ -172,12 +179,15 @@ public sealed record Timing
             double.TryParse(value(name), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
                 ? TimeSpan.FromSeconds(s)
                 : fallback;
+        TimeSpan Minutes(string name, TimeSpan fallback) => Or(name, fallback / 60) * 60;
         return new Timing
         {
             SubmitLease = Or("BATCHSYNC_SUBMIT_LEASE_SECONDS", Default.SubmitLease),
             SubmitGrace = Or("BATCHSYNC_SUBMIT_GRACE_SECONDS", Default.SubmitGrace),
             JobMissingGrace = Or("BATCHSYNC_JOB_MISSING_GRACE_SECONDS", Default.JobMissingGrace),
             AnswerClaim = Or("BATCHSYNC_ANSWER_CLAIM_SECONDS", Default.AnswerClaim),
+            SweepInterval = Minutes("BATCHSYNC_SWEEP_INTERVAL_MINUTES", Default.SweepInterval),
+            MaxCheckInterval = Minutes("BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES", Default.MaxCheckInterval),
         };
     }
 }
@@ -332,6 +342,32 @@ public static class TaskDecisions
             _ => new SweepDecision.Heartbeat(),
         };
     }
+
+    /// <summary>
+    /// When a new record is first due: one sweep interval after submit, or right after the caller's deadline if that
+    /// comes first.
+    /// </summary>
+    public static long FirstCheckAt(long createdAt, long? deadlineAt, Timing timing) =>
+        WithDeadline(createdAt + (long)timing.SweepInterval.TotalMilliseconds, deadlineAt, createdAt, timing);
+
+    /// <summary>
+    /// When a record just checked is next due: the gaps double with the task's age (checks at 1, 3, 7, 15, ... sweep
+    /// intervals after submit), capped at MaxCheckInterval; right after the caller's deadline if that comes first. A
+    /// job closed by a state timeout, a Catch or a failed branch is so terminated at most one gap (plus one sweep) late.
+    /// </summary>
+    public static long NextCheckAt(JobRecord record, DateTimeOffset now, Timing timing)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var age = Math.Max(0, nowMs - record.CreatedAt);
+        var gap = Math.Min(age + (long)timing.SweepInterval.TotalMilliseconds, (long)timing.MaxCheckInterval.TotalMilliseconds);
+        gap = Math.Max(gap, (long)timing.SweepInterval.TotalMilliseconds);
+        return WithDeadline(nowMs + gap, record.DeadlineAt, nowMs, timing);
+    }
+
+    private static long WithDeadline(long next, long? deadlineAt, long now, Timing timing) =>
+        deadlineAt is { } deadline && deadline + (long)timing.DeadlineSlack.TotalMilliseconds is var afterDeadline && afterDeadline > now && afterDeadline < next
+            ? afterDeadline
+            : next;
 
     /// <summary>A SubmitJob invocation found the task's record already written: by an earlier or concurrent invocation.</summary>
     public static RetryDecision OnSubmitRetry(JobRecord existing, DateTimeOffset now)
