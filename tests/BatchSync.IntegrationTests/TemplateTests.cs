@@ -43,7 +43,7 @@ public class TemplateTests
         // ListJobs: an array parent's failed children (ArraySummary).
         { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents"] },
         { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
-        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents"] },
+        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents"] },
     };
 
     [Theory]

@@ -37,6 +37,10 @@ public sealed class AwsWorld
             ["AWS_ENDPOINT_URL"] = Endpoint,
             ["BATCHSYNC_TABLE"] = TableName,
             ["BATCHSYNC_NAMESPACE"] = stackName,
+            // The sweep's clock, fast: a record is due for its first check 60 ms after submit (deployed: 5 minutes),
+            // so a test's sweep right after a lost event or a lost submit answer sees the record.
+            ["BATCHSYNC_SWEEP_INTERVAL_MINUTES"] = "0.001",
+            ["BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES"] = "0.01",
         };
         Settings = new AwsSettings(n => _env.GetValueOrDefault(n));
         Batch = BatchClient.Create(Settings);
@@ -75,6 +79,13 @@ public sealed class AwsWorld
         foreach (var name in new[] { "BATCHSYNC_ATTEMPT_TIMEOUT_MS", "BATCHSYNC_INVOCATION_BUDGET_SECONDS" })
         {
             Environment.SetEnvironmentVariable(name, extra?.GetValueOrDefault(name));
+        }
+        foreach (var (name, value) in extra ?? new Dictionary<string, string?>())
+        {
+            if (name.StartsWith("BATCHSYNC_", StringComparison.Ordinal))
+            {
+                Environment.SetEnvironmentVariable(name, value);
+            }
         }
     }
 

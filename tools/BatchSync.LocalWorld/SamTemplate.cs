@@ -49,23 +49,27 @@ public static class SamTemplate
 
     /// <summary>
     /// The environment every function gets from Globals (Function.Environment.Variables), resolved as CloudFormation
-    /// would for this stack: <c>!Ref AWS::StackName</c>, a table's <c>!Ref</c> (its name), a parameter's default.
+    /// would for this stack: <c>!Ref AWS::StackName</c>, a table's <c>!Ref</c> (its name), a parameter's default, and
+    /// <c>!Join</c> of those.
     /// </summary>
     public static IReadOnlyDictionary<string, string> FunctionEnvironment(string stackName, IReadOnlyDictionary<string, string> physicalNames)
     {
         var variables = Json["Globals"]?["Function"]?["Environment"]?["Variables"]?.AsObject() ?? [];
         var parameters = Json["Parameters"]?.AsObject() ?? [];
         var resolved = new Dictionary<string, string>();
+        string Value(string name, JsonNode? value) => value switch
+        {
+            JsonObject o when o["Ref"] is JsonValue r && (string)r! == "AWS::StackName" => stackName,
+            JsonObject o when o["Ref"] is JsonValue r && physicalNames.TryGetValue((string)r!, out var physical) => physical,
+            JsonObject o when o["Ref"] is JsonValue r && parameters[(string)r!]?["Default"] is { } d => d.ToString(),
+            JsonObject o when o["Fn::Join"] is JsonArray { Count: 2 } join && join[1] is JsonArray parts =>
+                string.Join((string)join[0]!, parts.Select(p => Value(name, p))),
+            JsonValue v => v.ToString(),
+            _ => throw new NotSupportedException($"Globals variable {name}: cannot resolve {value?.ToJsonString()} locally."),
+        };
         foreach (var (name, value) in variables)
         {
-            resolved[name] = value switch
-            {
-                JsonObject o when o["Ref"] is JsonValue r && (string)r! == "AWS::StackName" => stackName,
-                JsonObject o when o["Ref"] is JsonValue r && physicalNames.TryGetValue((string)r!, out var physical) => physical,
-                JsonObject o when o["Ref"] is JsonValue r && parameters[(string)r!]?["Default"] is { } d => d.ToString(),
-                JsonValue v => v.ToString(),
-                _ => throw new NotSupportedException($"Globals variable {name}: cannot resolve {value?.ToJsonString()} locally."),
-            };
+            resolved[name] = Value(name, value);
         }
         return resolved;
     }

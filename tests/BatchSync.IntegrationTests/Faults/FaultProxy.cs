@@ -121,6 +121,12 @@ public sealed class FaultProxy : IDisposable
 
     public TokenBook Tokens { get; } = new();
 
+    /// <summary>
+    /// Job statuses DescribeJobs answers with instead of moto's, per job id: keeps a job RUNNING for as long as a test's
+    /// simulated time says (moto's simple Batch finishes every job at once).
+    /// </summary>
+    public ConcurrentDictionary<string, string> StatusOverrides { get; } = new();
+
     private readonly ConcurrentDictionary<string, DateTime> _submittedAt = new();
 
     /// <summary>Set by the harness to the function it is running, so calls can be laid beside that function's IAM policy.</summary>
@@ -217,6 +223,10 @@ public sealed class FaultProxy : IDisposable
                 {
                     answer = ApplyListingLag(operation, answer);
                 }
+                if (service == "batch" && upstream.IsSuccessStatusCode && !StatusOverrides.IsEmpty && operation.Equals("describejobs", StringComparison.OrdinalIgnoreCase))
+                {
+                    answer = ApplyStatusOverrides(answer);
+                }
                 switch (fault)
                 {
                     case FaultKind.DropAfter:
@@ -298,6 +308,22 @@ public sealed class FaultProxy : IDisposable
             default:
                 return answer;
         }
+    }
+
+    private byte[] ApplyStatusOverrides(byte[] answer)
+    {
+        if (JsonNode.Parse(answer) is not JsonObject { } json || json["jobs"] is not JsonArray jobs)
+        {
+            return answer;
+        }
+        foreach (var job in jobs.OfType<JsonObject>())
+        {
+            if (StatusOverrides.TryGetValue((string)job["jobId"]!, out var status))
+            {
+                job["status"] = status;
+            }
+        }
+        return Encoding.UTF8.GetBytes(json.ToJsonString());
     }
 
     /// <summary>How many job entries the listing lag kept out of answers.</summary>

@@ -33,7 +33,7 @@ public class PlatformSemanticsTests(MotoFixture moto)
     [Fact]
     public async Task Concurrent_invocations_with_one_token_submit_one_job()
     {
-        var world = new AwsWorld(moto.Server, "eu-west-3");
+        var world = new AwsWorld(moto.Server, "af-south-1");
         var (executionArn, _) = await EndToEndTests.StartReadmeExampleAsync(world);
         var payload = await world.ScheduledPayloadAsync(executionArn);
         using var proxy = new FaultProxy(world.Server.Endpoint, seed: 1) { Delays = { ["batch:submitjob"] = TimeSpan.FromSeconds(1.5) } };
@@ -151,7 +151,9 @@ public class PlatformSemanticsTests(MotoFixture moto)
 
             // The sweep finds attempt 1's job by its marker; its heartbeat is answered TaskTimedOut, so the job is terminated.
             await Task.Delay(TimeSpan.FromSeconds(1.5));
+            // Two sweeps, the second once the adopted record is due again (the test world's sweep clock is fast).
             await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("ReconcileFunction"), AwsWorld.ScheduledEvent());
+            await Task.Delay(TimeSpan.FromSeconds(2));
             await AwsWorld.InvokeAsync(SamTemplate.LoadHandler("ReconcileFunction"), AwsWorld.ScheduledEvent());
             Assert.Contains(proxy.Calls, c => c.AnsweredDeadToken && c.Operation == "SendTaskHeartbeat");
             var jobs = (await JobsNamedAsync(world)).ToDictionary(j => j.GetProperty("jobId").GetString()!);

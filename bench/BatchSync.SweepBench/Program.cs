@@ -1,0 +1,179 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BatchSync.Aws;
+using BatchSync.LocalWorld;
+using BatchSync.Processing;
+using BatchSync.Tasks;
+
+// The sweep at scale: N open tasks in the template's table on moto (DynamoDB through the real client and the real
+// store), Step Functions and Batch DescribeJobs played in-process with the latencies the issue names (20 ms a
+// SendTask* call, 100 ms a DescribeJobs). All records start due; a share of the jobs ended without their event ("lost
+// outcomes"). Sweeps run every 5 simulated minutes, each with the deployed 40 s budget in real time, until every
+// record has been checked once. Counted: records checked per sweep and per real minute, when each lost outcome was
+// delivered (in which sweep), calls made. `--smoke` runs 300 records.
+var records = Arg("--records", args.Contains("--smoke") ? 300 : 10_000);
+var lostShare = 0.02;
+var sfnLatency = TimeSpan.FromMilliseconds(Arg("--sfn-ms", 20));
+var describeLatency = TimeSpan.FromMilliseconds(Arg("--describe-ms", 100));
+var concurrency = Arg("--concurrency", 16);
+
+BatchSync.Logging.Log.Sink = TextWriter.Null; // the functions' own log lines would drown the report
+Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", Environment.GetEnvironmentVariable("AWS_ACCESS_KEY_ID") ?? "bench");
+Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", Environment.GetEnvironmentVariable("AWS_SECRET_ACCESS_KEY") ?? "bench");
+using var moto = new MotoServer();
+moto.UseSimpleModes();
+var world = new AwsWorld(moto, "us-east-1", "sweepbench");
+await world.CreateTableFromTemplateAsync();
+var store = world.Store;
+
+var start = DateTimeOffset.UtcNow;
+var rng = new Random(20261125);
+var lost = new HashSet<string>();
+var seeding = Stopwatch.StartNew();
+await Parallel.ForEachAsync(Enumerable.Range(0, records), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
+{
+    var token = $"bench-token-{i}";
+    await store.TryCreateAsync(new JobRecord
+    {
+        TaskKey = TaskKey.For(token), TaskToken = token, Status = RecordStatus.Submitted, JobId = $"job-{i}", JobName = "bench", JobQueue = "q",
+        CreatedAt = (start - TimeSpan.FromMinutes(5 + (i * 7919 % 1440))).ToUnixTimeMilliseconds(),
+        UpdatedAt = start.ToUnixTimeMilliseconds(), NextCheckAt = start.ToUnixTimeMilliseconds(),
+    });
+});
+for (var i = 0; i < records; i++)
+{
+    if (rng.NextDouble() < lostShare)
+    {
+        lost.Add($"job-{i}");
+    }
+}
+Console.WriteLine($"seeded {records} open records in {seeding.Elapsed.TotalSeconds:0.0} s; {lost.Count} jobs ended with their events lost");
+
+var batch = new SlowBatch(describeLatency, lost);
+var tasks = new SlowTasks(sfnLatency);
+var clock = new SimulatedClock(start);
+var reconciler = new Reconciler(batch, tasks, store, "sweepbench", clock) { Concurrency = concurrency };
+var deliveredInSweep = new Dictionary<string, int>();
+var rows = new List<JsonObject>();
+var checkedOnce = new HashSet<string>();
+for (var sweep = 1; sweep <= 30 && checkedOnce.Count < records; sweep++)
+{
+    clock.Now = start + TimeSpan.FromMinutes(5 * (sweep - 1));
+    tasks.Heartbeats.Clear();
+    var before = tasks.Answered.Count;
+    var watch = Stopwatch.StartNew();
+    var answer = await reconciler.SweepAsync();
+    watch.Stop();
+    foreach (var token in tasks.Heartbeats.Keys.Concat(tasks.Answered.Keys))
+    {
+        checkedOnce.Add(token);
+    }
+    foreach (var token in tasks.Answered.Keys)
+    {
+        deliveredInSweep.TryAdd(token, sweep);
+    }
+    var row = new JsonObject
+    {
+        ["sweep"] = sweep,
+        ["checked"] = answer.Examined,
+        ["delivered"] = tasks.Answered.Count - before,
+        ["errors"] = answer.Errors,
+        ["seconds"] = Math.Round(watch.Elapsed.TotalSeconds, 1),
+        ["checkedPerMinute"] = Math.Round(answer.Examined / watch.Elapsed.TotalMinutes),
+        ["checkedSoFar"] = checkedOnce.Count,
+    };
+    rows.Add(row);
+    Console.WriteLine(row.ToJsonString());
+}
+
+var lostTokens = lost.Select(id => $"bench-token-{id[4..]}").ToList();
+var deliveredWithin2 = lostTokens.Count(t => deliveredInSweep.TryGetValue(t, out var s) && s <= 2);
+var perMinute = rows.Where(r => (int)r["checked"]! > 0).Select(r => (double)r["checkedPerMinute"]!).OrderBy(x => x).ToList();
+var report = new JsonObject
+{
+    ["records"] = records,
+    ["sfnLatencyMs"] = sfnLatency.TotalMilliseconds,
+    ["describeLatencyMs"] = describeLatency.TotalMilliseconds,
+    ["concurrency"] = concurrency,
+    ["sweepsUntilEveryRecordWasChecked"] = checkedOnce.Count >= records ? rows.Count : null,
+    ["medianCheckedPerMinute"] = perMinute.Count == 0 ? 0 : perMinute[perMinute.Count / 2],
+    ["lostOutcomes"] = lostTokens.Count,
+    ["lostOutcomesDeliveredWithin2Sweeps"] = deliveredWithin2,
+    ["secondAnswers"] = tasks.SecondAnswers,
+    ["describeJobsCalls"] = batch.DescribeCalls,
+    ["sweeps"] = new JsonArray(rows.Select(r => (JsonNode?)r).ToArray()),
+};
+Directory.CreateDirectory("artifacts");
+File.WriteAllText(Path.Combine("artifacts", "sweep-bench.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine(report.ToJsonString());
+if (deliveredWithin2 != lostTokens.Count || tasks.SecondAnswers != 0 || checkedOnce.Count < records)
+{
+    Console.Error.WriteLine("FAILED: not every lost outcome was delivered within 2 sweeps, a task was answered twice, or a record was never checked");
+    return 1;
+}
+return 0;
+
+int Arg(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+/// <summary>DescribeJobs with a latency: RUNNING, or SUCCEEDED for the jobs whose events were lost.</summary>
+sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
+{
+    private int _describeCalls;
+    public int DescribeCalls => _describeCalls;
+
+    public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public async Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _describeCalls);
+        await Task.Delay(latency, cancellationToken);
+        return jobIds.Select(id => JsonDocument.Parse(new JsonObject
+        {
+            ["jobId"] = id, ["jobName"] = "bench", ["jobArn"] = $"arn:aws:batch:us-east-1:123456789012:job/{id}",
+            ["status"] = ended.Contains(id) ? "SUCCEEDED" : "RUNNING", ["createdAt"] = 1, ["jobQueue"] = "q", ["jobDefinition"] = "d",
+        }.ToJsonString()).RootElement.Clone()).ToList();
+    }
+
+    public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default) =>
+        Task.FromResult<(IReadOnlyList<JobSummary>, string?)>(([], null));
+}
+
+/// <summary>Step Functions' task-token calls with a latency; a task takes one terminal answer.</summary>
+sealed class SlowTasks(TimeSpan latency) : ITaskApi
+{
+    public ConcurrentDictionary<string, int> Heartbeats { get; } = new();
+    public ConcurrentDictionary<string, int> Answered { get; } = new();
+    public int SecondAnswers => Answered.Values.Sum(n => n - 1);
+
+    public async Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => await AnswerAsync(taskToken, cancellationToken);
+    public async Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => await AnswerAsync(taskToken, cancellationToken);
+
+    public async Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default)
+    {
+        await Task.Delay(latency, cancellationToken);
+        Heartbeats.AddOrUpdate(taskToken, 1, (_, n) => n + 1);
+        return Answered.ContainsKey(taskToken) ? TaskAnswer.TaskClosed : TaskAnswer.Accepted;
+    }
+
+    private async Task<TaskAnswer> AnswerAsync(string taskToken, CancellationToken cancellationToken)
+    {
+        await Task.Delay(latency, cancellationToken);
+        return Answered.AddOrUpdate(taskToken, 1, (_, n) => n + 1) == 1 ? TaskAnswer.Accepted : TaskAnswer.TaskClosed;
+    }
+}
+
+/// <summary>Simulated wall time for due times; real time for the sweep's budget.</summary>
+sealed class SimulatedClock(DateTimeOffset start) : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = start;
+    public override DateTimeOffset GetUtcNow() => Now;
+}
