@@ -159,10 +159,20 @@ public class AwsTransportTests
     [Fact]
     public async Task Retries_stop_at_the_limit_with_the_last_error()
     {
-        var (_, sfn, handler) = Clients(_ => Answer(429, "", errorType: "TooManyRequestsException"));
+        var (_, sfn, handler) = Clients(_ => Answer(503, "<html>unavailable</html>"));
         var error = await Assert.ThrowsAsync<AwsServiceException>(() => sfn.SendTaskHeartbeatAsync("t"));
-        Assert.Equal("TooManyRequestsException", error.ErrorCode);
+        Assert.Equal("ServiceUnavailable", error.ErrorCode);
         Assert.Equal(4, handler.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Throttled_calls_wait_their_turn_longer_than_failed_ones()
+    {
+        var (batch, _, handler) = Clients(_ => Answer(429, "", errorType: "TooManyRequestsException"));
+        var error = await Assert.ThrowsAsync<AwsServiceException>(() => batch.SubmitJobAsync(new System.Text.Json.Nodes.JsonObject { ["jobName"] = "n" }));
+        Assert.Equal("TooManyRequestsException", error.ErrorCode);
+        Assert.Equal(RetryPolicy.Default.MaxThrottledAttempts, handler.Requests.Count);
+        Assert.True(RetryPolicy.Default.MaxThrottledAttempts > RetryPolicy.Default.MaxAttempts);
     }
 
     [Fact]

@@ -299,6 +299,19 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
         }
     }
 
+    public Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default)
+    {
+        log.Add("Store.ReleaseAnswerClaim");
+        lock (_gate)
+        {
+            if (Records.TryGetValue(taskKey, out var r) && r.AnswerClaimId == claimId)
+            {
+                Records[taskKey] = r with { AnswerClaimId = null, AnswerClaimUntil = null };
+            }
+            return Task.CompletedTask;
+        }
+    }
+
     public Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default)
     {
         log.Add("Store.SetJobMissingSince");

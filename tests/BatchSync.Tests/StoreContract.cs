@@ -77,8 +77,13 @@ public static class StoreContract
         Assert.Equal((ClaimOutcome.Claimed, "one", record.TaskToken), (claimed, current!.AnswerClaimId, current.TaskToken));
         Assert.Equal(ClaimOutcome.Held, (await store.TryClaimAnswerAsync(record.TaskKey, "two", now + 70_000, now + 1_000)).Outcome);
         Assert.Equal(ClaimOutcome.ClaimedAfterExpiredClaim, (await store.TryClaimAnswerAsync(record.TaskKey, "three", now + 200_000, now + 71_000)).Outcome);
+        // Only its holder gives a claim up; then the next claim is a first one again.
+        await store.ReleaseAnswerClaimAsync(record.TaskKey, "one");
+        Assert.Equal(ClaimOutcome.Held, (await store.TryClaimAnswerAsync(record.TaskKey, "x", now + 200_000, now + 72_000)).Outcome);
+        await store.ReleaseAnswerClaimAsync(record.TaskKey, "three");
+        Assert.Equal(ClaimOutcome.Claimed, (await store.TryClaimAnswerAsync(record.TaskKey, "four", now + 200_000, now + 72_000)).Outcome);
         Assert.True(await store.FinishAsync(record.TaskKey, new RecordEnding(RecordStatus.Succeeded, "job SUCCEEDED")));
-        Assert.Equal(ClaimOutcome.Finished, (await store.TryClaimAnswerAsync(record.TaskKey, "four", now + 300_000, now + 300_000)).Outcome);
+        Assert.Equal(ClaimOutcome.Finished, (await store.TryClaimAnswerAsync(record.TaskKey, "five", now + 300_000, now + 300_000)).Outcome);
         Assert.Equal(ClaimOutcome.Finished, (await store.TryClaimAnswerAsync("no-such-key", "five", now, now)).Outcome);
         var finished = (await store.GetAsync(record.TaskKey))!;
         Assert.Equal((RecordStatus.Succeeded, null, null), (finished.Status, finished.AnswerClaimId, finished.AnswerClaimUntil));

@@ -107,7 +107,8 @@ public sealed class AwsTransport
                 retryable = idempotency == Idempotency.Safe || IsConnectFailure(e);
             }
 
-            if (!retryable || attempt >= _retry.MaxAttempts)
+            var throttled = failure is AwsServiceException { IsThrottling: true };
+            if (!retryable || attempt >= (throttled ? _retry.MaxThrottledAttempts : _retry.MaxAttempts))
             {
                 throw failure is AwsServiceException ? failure : new AwsTransportException(ServiceName, operation, attempt, failure);
             }

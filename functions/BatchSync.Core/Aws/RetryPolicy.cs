@@ -7,6 +7,11 @@ namespace BatchSync.Aws;
 public sealed class RetryPolicy
 {
     public int MaxAttempts { get; init; } = 4;
+    /// <summary>
+    /// Attempts for a call the service throttled (it did nothing): more than for other failures, so a fan-out beyond a
+    /// service's rate (Batch's SubmitJob) waits its turn inside the invocation's budget instead of failing.
+    /// </summary>
+    public int MaxThrottledAttempts { get; init; } = 10;
     public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>How long one attempt may take before it is abandoned as a timeout.</summary>

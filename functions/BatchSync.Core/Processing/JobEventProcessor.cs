@@ -30,8 +30,29 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
         var evt = JobStateEvent.Parse(doc.RootElement, copyDetail: false);
 
         var taskKey = TaskKey.ParseMarker(evt.Marker) is { } marker && marker.Namespace == ns && !evt.IsChildJob ? marker.Key : null;
-        var record = taskKey is null ? null : await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
+        // A final state: claim the answer and read the record in one call (most final events are answered).
+        (ClaimOutcome Outcome, JobRecord? Record)? claim = null;
+        JobRecord? record;
+        if (taskKey is not null && evt.IsTerminal)
+        {
+            var taken = await _responder.ClaimAsync(taskKey, cancellationToken).ConfigureAwait(false);
+            if (taken.Outcome == ClaimOutcome.Held)
+            {
+                Log.Info("Ignored {Status} event for job {JobId}: another invocation is answering the task", evt.Status, evt.JobId);
+                return new EventAnswer("Ignored", evt.JobId, evt.Status, "another invocation is answering the task");
+            }
+            record = taken.Record;
+            claim = taken.Outcome is ClaimOutcome.Claimed or ClaimOutcome.ClaimedAfterExpiredClaim ? taken : null;
+        }
+        else
+        {
+            record = taskKey is null ? null : await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
+        }
         var decision = TaskDecisions.OnJobEvent(evt, ns, record);
+        if (claim is { Record: { } claimedRecord } && decision is not EventDecision.Deliver)
+        {
+            await store.ReleaseAnswerClaimAsync(claimedRecord.TaskKey, claimedRecord.AnswerClaimId!, cancellationToken).ConfigureAwait(false);
+        }
         switch (decision)
         {
             case EventDecision.Ignore ignore:
@@ -61,13 +82,14 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
                     ? new EventAnswer("Terminated", evt.JobId, evt.Status, TaskDecisions.TaskClosedReason)
                     : new EventAnswer("Waiting", evt.JobId, evt.Status);
             case EventDecision.Deliver deliver:
-                return await DeliverAsync(evt, record!, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
+                return await DeliverAsync(evt, record!, deliver.Succeeded, claim, cancellationToken).ConfigureAwait(false);
             default:
                 throw new InvalidOperationException($"Unhandled decision {decision}.");
         }
     }
 
-    private async Task<EventAnswer> DeliverAsync(JobStateEvent evt, JobRecord record, bool succeeded, CancellationToken cancellationToken)
+    private async Task<EventAnswer> DeliverAsync(JobStateEvent evt, JobRecord record, bool succeeded, (ClaimOutcome Outcome, JobRecord? Record)? claim,
+        CancellationToken cancellationToken)
     {
         var detail = await CurrentDetailAsync(evt, cancellationToken).ConfigureAwait(false);
         if (record.JobId is null)
@@ -75,11 +97,16 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
             var (outcome, after) = await store.AttachJobAsync(record.TaskKey, JobOf(evt), cancellationToken).ConfigureAwait(false);
             if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate)
             {
+                if (claim is not null && after is { AnswerClaimId: { } claimId })
+                {
+                    await store.ReleaseAnswerClaimAsync(after.TaskKey, claimId, cancellationToken).ConfigureAwait(false);
+                }
                 return new EventAnswer("Ignored", evt.JobId, evt.Status, $"the task waits for another job, or ended ({outcome}); this one has ended too");
             }
             record = after!;
+            claim = claim is { } taken ? (taken.Outcome, record) : null;
         }
-        var result = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken).ConfigureAwait(false);
+        var result = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken, claim).ConfigureAwait(false);
         if (!result.Sent)
         {
             return new EventAnswer("Ignored", evt.JobId, evt.Status, result.NotSentBecause);

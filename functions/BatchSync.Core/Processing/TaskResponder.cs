@@ -28,8 +28,20 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly AnswerSettings _answers = answers ?? AnswerSettings.Native;
 
-    /// <summary>Sends the native-shaped outcome of a finished job and ends the record accordingly.</summary>
-    public async Task<AnswerResult> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken)
+    /// <summary>Claims the right to send the task's terminal answer (see <see cref="IJobStore.TryClaimAnswerAsync"/>).</summary>
+    public Task<(ClaimOutcome Outcome, JobRecord? Record)> ClaimAsync(string taskKey, CancellationToken cancellationToken)
+    {
+        var now = _clock.GetUtcNow();
+        return store.TryClaimAnswerAsync(taskKey, Guid.NewGuid().ToString("N"), (now + _timing.AnswerClaim).ToUnixTimeMilliseconds(),
+            now.ToUnixTimeMilliseconds(), cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends the native-shaped outcome of a finished job and ends the record accordingly; with <paramref name="claimed"/>,
+    /// under a claim the caller took already (its record read in the same call).
+    /// </summary>
+    public async Task<AnswerResult> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken,
+        (ClaimOutcome Outcome, JobRecord? Record)? claimed = null)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
@@ -37,7 +49,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         var prepared = await TaskAnswers.PrepareAsync(record, jobDetail, succeeded, batch, _answers, cancellationToken).ConfigureAwait(false);
         var result = await AnswerAsync(record, prepared.Succeeded,
             current => prepared.Succeeded ? prepared.Output!(current.Result) : null,
-            prepared.Error, prepared.Cause, prepared.What, cancellationToken).ConfigureAwait(false);
+            prepared.Error, prepared.Cause, prepared.What, cancellationToken, claimed).ConfigureAwait(false);
         if (result.Answer is { } answer)
         {
             Metrics.JobAnswered(jobDetail, answer == TaskAnswer.Accepted ? status ?? "UNKNOWN" : answer.ToString());
@@ -53,11 +65,9 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     }
 
     private async Task<AnswerResult> AnswerAsync(JobRecord record, bool succeeded, Func<JobRecord, string?> output, string? error, string? cause,
-        string what, CancellationToken cancellationToken)
+        string what, CancellationToken cancellationToken, (ClaimOutcome Outcome, JobRecord? Record)? claimed = null)
     {
-        var now = _clock.GetUtcNow();
-        var (claim, current) = await store.TryClaimAnswerAsync(record.TaskKey, Guid.NewGuid().ToString("N"),
-            (now + _timing.AnswerClaim).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+        var (claim, current) = claimed ?? await ClaimAsync(record.TaskKey, cancellationToken).ConfigureAwait(false);
         switch (claim)
         {
             case ClaimOutcome.Finished:

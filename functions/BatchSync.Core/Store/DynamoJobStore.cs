@@ -131,26 +131,35 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
 
     public async Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
     {
-        // Only an open record that names no job (or this one) takes it: DynamoDB would overwrite a racing attach.
-        var attached = await TryUpdateAsync(new UpdateItemRequest
+        // Only an open record that names no job takes it: DynamoDB would overwrite a racing attach.
+        try
         {
-            TableName = tableName,
-            Key = Key(taskKey),
-            UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now, #s = :submitted REMOVE LeaseId, LeaseUntil, #sub",
-            ConditionExpression = $"{Open} AND attribute_not_exists(JobId)",
-            ExpressionAttributeNames = new() { ["#s"] = "Status", ["#sub"] = "Submit" },
-            ExpressionAttributeValues = new()
+            var answer = await dynamo.UpdateItemAsync(new UpdateItemRequest
             {
-                [":id"] = S(job.JobId),
-                [":arn"] = S(job.JobArn),
-                [":name"] = S(job.JobName),
-                [":now"] = N(Now),
-                [":submitting"] = S(nameof(RecordStatus.Submitting)),
-                [":submitted"] = S(nameof(RecordStatus.Submitted)),
-            },
-        }, cancellationToken).ConfigureAwait(false);
-        var record = await GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
-        return (AttachOutcomes.Of(record, job.JobId, attached), record);
+                TableName = tableName,
+                Key = Key(taskKey),
+                UpdateExpression = "SET JobId = :id, JobArn = :arn, JobName = :name, UpdatedAt = :now, #s = :submitted REMOVE LeaseId, LeaseUntil, #sub",
+                ConditionExpression = $"{Open} AND attribute_not_exists(JobId)",
+                ExpressionAttributeNames = new() { ["#s"] = "Status", ["#sub"] = "Submit" },
+                ExpressionAttributeValues = new()
+                {
+                    [":id"] = S(job.JobId),
+                    [":arn"] = S(job.JobArn),
+                    [":name"] = S(job.JobName),
+                    [":now"] = N(Now),
+                    [":submitting"] = S(nameof(RecordStatus.Submitting)),
+                    [":submitted"] = S(nameof(RecordStatus.Submitted)),
+                },
+                ReturnValues = ReturnValue.ALL_NEW,
+            }, cancellationToken).ConfigureAwait(false);
+            return (AttachOutcome.Attached, FromItem(answer.Attributes));
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            // Rare: read what stopped it (this job already, another one, or an ending).
+            var record = await GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
+            return (AttachOutcomes.Of(record, job.JobId, written: false), record);
+        }
     }
 
     public async Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
@@ -185,6 +194,16 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             return (record is null || record.IsFinished ? ClaimOutcome.Finished : ClaimOutcome.Held, record);
         }
     }
+
+    public async Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default) =>
+        await TryUpdateAsync(new UpdateItemRequest
+        {
+            TableName = tableName,
+            Key = Key(taskKey),
+            UpdateExpression = "REMOVE AnswerClaimId, AnswerClaimUntil",
+            ConditionExpression = "AnswerClaimId = :claim",
+            ExpressionAttributeValues = new() { [":claim"] = S(claimId) },
+        }, cancellationToken).ConfigureAwait(false);
 
     public async Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default) =>
         await TryUpdateAsync(new UpdateItemRequest

@@ -40,6 +40,9 @@ public interface IJobStore
     /// </summary>
     Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default);
 
+    /// <summary>Gives up a claim that will not be used (the event turned out not to be the one the task waits for).</summary>
+    Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default);
+
     /// <summary>Notes (or, with null, clears) when a sweep first found the record's job missing from DescribeJobs.</summary>
     Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default);
 
