@@ -139,6 +139,9 @@ public sealed class FaultProxy : IDisposable
     public IReadOnlyDictionary<FaultKind, int> FaultCounts =>
         Calls.Where(c => c.Fault is not null).GroupBy(c => c.Fault!.Value).ToDictionary(g => g.Key, g => g.Count());
 
+    /// <summary>Accepts that failed (the proxy went on listening).</summary>
+    public int AcceptFailures;
+
     private async Task AcceptAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -154,7 +157,9 @@ public sealed class FaultProxy : IDisposable
             }
             catch (SocketException)
             {
-                return;
+                // A failed accept (a connection reset before it was taken, say) must not stop the proxy for good.
+                AcceptFailures++;
+                continue;
             }
             _ = Task.Run(() => HandleAsync(client));
         }

@@ -238,7 +238,7 @@ public class FaultSuiteTests(MotoFixture moto, ITestOutputHelper output)
             int redriven = 0;
             for (var round = 0; round < 5; round++)
             {
-                var result = await redriver.RunAsync(dlqUrl, maxMessages: 1000);
+                var result = await redriver.RunAsync(dlqUrl, maxMessages: 100);
                 redriven += result.Redriven;
                 if (result.Failed == 0)
                 {
@@ -295,6 +295,7 @@ public class FaultSuiteTests(MotoFixture moto, ITestOutputHelper output)
             report["lost"] = lost.Count;
             report["internalErrors"] = internalErrors;
             report["callsThroughProxy"] = proxy.Calls.Count;
+            report["proxyAcceptFailures"] = proxy.AcceptFailures;
             report["faultsInjected"] = proxy.Calls.Count(c => c.Fault is not null);
             report["faultsByKind"] = proxy.FaultCounts.ToDictionary(k => k.Key.ToString(), k => k.Value);
             report["eventDeliveries"] = events.Count;
