@@ -68,11 +68,9 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
             case EventDecision.Heartbeat heartbeat:
                 if (heartbeat.AttachJobId)
                 {
-                    var (outcome, after) = await store.AttachJobAsync(taskKey!, JobOf(evt), cancellationToken).ConfigureAwait(false);
-                    if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate lost)
+                    var (outcome, after, terminated) = await _responder.AttachOrTerminateAsync(taskKey!, JobOf(evt), cancellationToken).ConfigureAwait(false);
+                    if (terminated)
                     {
-                        Log.Warn("Terminating job {JobId}: its task's record took another job or ended ({Outcome})", evt.JobId, outcome.ToString());
-                        await batch.TerminateJobAsync(evt.JobId, lost.Reason, cancellationToken).ConfigureAwait(false);
                         return new EventAnswer("Terminated", evt.JobId, evt.Status, $"nobody waits for this job ({outcome})");
                     }
                     record = after!;

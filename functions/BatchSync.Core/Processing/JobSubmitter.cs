@@ -64,6 +64,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
 
         var leaseId = Guid.NewGuid().ToString("N");
         var now = clock.GetUtcNow();
+        long? deadlineAt = request.TimeoutSeconds is { } timeout ? now.ToUnixTimeMilliseconds() + timeout * 1000L : null;
         var created = await store.TryCreateAsync(new JobRecord
         {
             TaskKey = taskKey!,
@@ -79,9 +80,8 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             Submit = SubmitState.Leased,
             LeaseId = leaseId,
             LeaseUntil = (now + _timing.SubmitLease).ToUnixTimeMilliseconds(),
-            DeadlineAt = request.TimeoutSeconds is { } timeout ? now.ToUnixTimeMilliseconds() + timeout * 1000L : null,
-            NextCheckAt = TaskDecisions.FirstCheckAt(now.ToUnixTimeMilliseconds(),
-                request.TimeoutSeconds is { } t ? now.ToUnixTimeMilliseconds() + t * 1000L : null, _timing),
+            DeadlineAt = deadlineAt,
+            NextCheckAt = TaskDecisions.FirstCheckAt(now.ToUnixTimeMilliseconds(), deadlineAt, _timing),
         }, cancellationToken).ConfigureAwait(false);
         if (created)
         {
@@ -190,9 +190,8 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
         {
             case SearchDecision.Adopt adopt:
-                await TerminateExtrasAsync(record, adopt.Extra, cancellationToken).ConfigureAwait(false);
-                Log.Info("Found job {JobId} of task {TaskKey} by its marker", adopt.Job.JobId, record.TaskKey);
-                return await AttachAsync(record.TaskKey, adopt.Job, cancellationToken).ConfigureAwait(false);
+                var (_, adopted) = await _responder.AdoptAsync(record, adopt, cancellationToken).ConfigureAwait(false);
+                return AnswerOf(adopt.Job, adopted);
             case SearchDecision.KeepWaiting wait:
                 await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? "submit outcome unknown", cancellationToken).ConfigureAwait(false);
                 Log.Warn("SubmitJob's outcome for task {TaskKey} is unknown: {Reason}; the sweep looks again", record.TaskKey, wait.Why);
@@ -204,30 +203,16 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         }
     }
 
-    private async Task TerminateExtrasAsync(JobRecord record, IReadOnlyList<SubmittedJob> extra, CancellationToken cancellationToken)
-    {
-        foreach (var job in extra)
-        {
-            Log.Warn("Job {JobId} also carries the marker of task {TaskKey}: terminating it", job.JobId, record.TaskKey);
-            await batch.TerminateJobAsync(job.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
-        }
-    }
+    /// <summary>Notes the job on its record; a job the record does not take is terminated at once.</summary>
+    private async Task<SubmitJobAnswer> AttachAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken) =>
+        AnswerOf(job, await _responder.AttachOrTerminateAsync(taskKey, job, cancellationToken).ConfigureAwait(false));
 
-    /// <summary>
-    /// Notes the job on its record, only if the record names no job or this one. A job nobody waits for (the record
-    /// names another job, or ended meanwhile without one) is terminated at once.
-    /// </summary>
-    private async Task<SubmitJobAnswer> AttachAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken)
+    private static SubmitJobAnswer AnswerOf(SubmittedJob job, (AttachOutcome Outcome, JobRecord? Record, bool Terminated) attach) => attach switch
     {
-        var (outcome, record) = await store.AttachJobAsync(taskKey, job, cancellationToken).ConfigureAwait(false);
-        if (TaskDecisions.AfterAttach(outcome, record) is AttachFollowUp.Terminate terminate)
-        {
-            Log.Warn("Nobody waits for job {JobId} of task {TaskKey} ({Outcome}): terminating it", job.JobId, taskKey, outcome.ToString());
-            await batch.TerminateJobAsync(job.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
-            return record is null ? new SubmitJobAnswer(null, null, job.JobName, Note: "the task's record is gone") : AnswerOf(record);
-        }
-        return new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName);
-    }
+        { Terminated: false } => new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName),
+        { Record: { } record } => AnswerOf(record),
+        _ => new SubmitJobAnswer(null, null, job.JobName, Note: "the task's record is gone"),
+    };
 
     private async Task ReleaseQuietlyAsync(string taskKey, string leaseId, SubmitState state, string reason)
     {

@@ -216,22 +216,9 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
         {
             case SearchDecision.Adopt adopt:
-                foreach (var extra in adopt.Extra)
-                {
-                    await batch.TerminateJobAsync(extra.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
-                    Interlocked.Increment(ref tally.Terminated);
-                }
-                var (outcome, after) = await store.AttachJobAsync(record.TaskKey, adopt.Job, cancellationToken).ConfigureAwait(false);
-                if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate lost)
-                {
-                    await batch.TerminateJobAsync(adopt.Job.JobId, lost.Reason, cancellationToken).ConfigureAwait(false);
-                    Interlocked.Increment(ref tally.Terminated);
-                }
-                else
-                {
-                    Interlocked.Increment(ref tally.OrphansFound);
-                    Log.Info("Sweep found job {JobId} for a task whose submit never noted it", adopt.Job.JobId);
-                }
+                var (terminated, attach) = await _responder.AdoptAsync(record, adopt, cancellationToken).ConfigureAwait(false);
+                Interlocked.Add(ref tally.Terminated, terminated);
+                Interlocked.Add(ref tally.OrphansFound, attach.Terminated ? 0 : 1);
                 break;
             case SearchDecision.KeepWaiting wait:
                 await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? wait.Why, cancellationToken).ConfigureAwait(false);

@@ -160,6 +160,42 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     }
 
     /// <summary>
+    /// Notes the job on its record (only if the record names no job yet); a job the record does not take (it names
+    /// another, or ended without one) has nobody waiting for it and is terminated at once. Returns the attach's outcome,
+    /// the record after it, and whether the job was terminated.
+    /// </summary>
+    public async Task<(AttachOutcome Outcome, JobRecord? Record, bool Terminated)> AttachOrTerminateAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken)
+    {
+        var (outcome, record) = await store.AttachJobAsync(taskKey, job, cancellationToken).ConfigureAwait(false);
+        if (TaskDecisions.AfterAttach(outcome, record) is not AttachFollowUp.Terminate terminate)
+        {
+            return (outcome, record, false);
+        }
+        Log.Warn("Nobody waits for job {JobId} of task {TaskKey} ({Outcome}): terminating it", job.JobId, taskKey, outcome.ToString());
+        await batch.TerminateJobAsync(job.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
+        return (outcome, record, true);
+    }
+
+    /// <summary>
+    /// Adopts the job a search by marker found (the oldest), terminating any other job carrying the same marker.
+    /// Returns how many jobs were terminated and the attach's result for the adopted one.
+    /// </summary>
+    public async Task<(int Terminated, (AttachOutcome Outcome, JobRecord? Record, bool Terminated) Attach)> AdoptAsync(JobRecord record, SearchDecision.Adopt adopt, CancellationToken cancellationToken)
+    {
+        foreach (var job in adopt.Extra)
+        {
+            Log.Warn("Job {JobId} also carries the marker of task {TaskKey}: terminating it", job.JobId, record.TaskKey);
+            await batch.TerminateJobAsync(job.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
+        }
+        var attach = await AttachOrTerminateAsync(record.TaskKey, adopt.Job, cancellationToken).ConfigureAwait(false);
+        if (!attach.Terminated)
+        {
+            Log.Info("Found job {JobId} of task {TaskKey} by its marker", adopt.Job.JobId, record.TaskKey);
+        }
+        return (adopt.Extra.Count + (attach.Terminated ? 1 : 0), attach);
+    }
+
+    /// <summary>
     /// Terminates the record's job (if it has one), then closes the record. In this order a failure in between leaves
     /// the record open, so the retried invocation (or the next sweep) terminates again — TerminateJob is idempotent —
     /// rather than forgetting a job nobody waits for.
