@@ -118,6 +118,39 @@ public class OperationsTemplateTests
                 AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Events", "FailedInvocations", "RuleName", Ref(function + "Function" + evt.Key))));
             }
         }
+        // Rules declared as resources (the sweep schedule) as well.
+        foreach (var (rule, _) in OfType("AWS::Events::Rule"))
+        {
+            AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Events", "FailedInvocations", "RuleName", Ref(rule))));
+        }
+    }
+
+    [Theory]
+    [InlineData("1")]
+    [InlineData("2")]
+    [InlineData("4")]
+    public void Each_sweep_tick_invokes_Reconcile_once_per_part_and_the_parts_cover_every_due_shard_once(string invocations)
+    {
+        Assert.Contains(invocations, SamTemplate.Json["Parameters"]!["SweepInvocations"]!["AllowedValues"]!.AsArray().Select(v => v!.ToString()));
+        var parameters = new Dictionary<string, JsonNode> { ["SweepInvocations"] = JsonValue.Create(invocations)! };
+        var rule = Resources["ReconcileFunctionSweep"]!["Properties"]!;
+        Assert.True(Same(JsonValue.Create("rate(5 minutes)"), Intrinsics.Evaluate(rule["ScheduleExpression"], parameters)));
+        var targets = rule["Targets"]!.AsArray().Select(t => Intrinsics.Evaluate(t, parameters)).OfType<JsonObject>().ToList();
+        Assert.Equal(int.Parse(invocations), targets.Count);
+        var shards = new List<string>();
+        foreach (var target in targets)
+        {
+            Assert.True(Same(GetAtt("ReconcileFunction", "Arn"), target["Arn"]));
+            // The input is what Reconcile reads: parsed by its own parser, each part's shards counted once.
+            using var input = System.Text.Json.JsonDocument.Parse((string)Intrinsics.Evaluate(target["Input"], parameters)!);
+            var part = Tasks.SweepRequest.Parse(input.RootElement.GetProperty(Tasks.SweepRequest.Member));
+            Assert.Equal(targets.Count, part.Parts);
+            shards.AddRange(part.Shards);
+        }
+        Assert.Equal(Enumerable.Range(0, 16).Select(i => $"OPEN#{i:D2}").Order(), shards.Order());
+        var permission = Assert.Single(OfType("AWS::Lambda::Permission"), p => Same(GetAtt("ReconcileFunctionSweep", "Arn"), p.Properties["SourceArn"])).Properties;
+        Assert.Equal("events.amazonaws.com", (string)permission["Principal"]!);
+        Assert.True(Same(GetAtt("ReconcileFunction", "Arn"), permission["FunctionName"]));
     }
 
     [Fact]
@@ -346,9 +379,15 @@ public static class Intrinsics
         {
             case "Ref":
                 var id = (string)argument!;
+                if (id == "AWS::NoValue")
+                {
+                    return null;
+                }
                 return Pseudo.TryGetValue(id, out var pseudo) ? JsonValue.Create(pseudo)
                     : parameters.TryGetValue(id, out var value) ? value.DeepClone()
-                    : JsonValue.Create((string?)SamTemplate.Json["Parameters"]![id]!["Default"]);
+                    : SamTemplate.Json["Parameters"]![id]!["Default"] is { } fallback
+                        ? JsonValue.Create(fallback.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string)fallback! : fallback.ToJsonString())
+                        : null;
             case "Fn::Sub":
                 var (text, variables) = argument is JsonArray sub ? ((string)sub[0]!, sub[1]!.AsObject()) : ((string)argument!, new JsonObject());
                 return JsonValue.Create(System.Text.RegularExpressions.Regex.Replace(text, @"\$\{([^}]+)\}", m =>

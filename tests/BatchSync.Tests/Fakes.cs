@@ -332,13 +332,13 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
     }
 
     /// <summary>Due records, the longest overdue first, like the sharded due index (a new record is due when created).</summary>
-    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
     {
         log.Add("Store.ListDue");
         lock (_gate)
         {
             return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values
-                .Where(r => IsOpen(r) && (r.NextCheckAt ?? r.CreatedAt) <= dueBy)
+                .Where(r => IsOpen(r) && (r.NextCheckAt ?? r.CreatedAt) <= dueBy && (shards is null || shards.Contains(DueShards.Of(r.TaskKey))))
                 .OrderBy(r => r.NextCheckAt ?? r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal)
                 .Take(limit).ToList());
         }

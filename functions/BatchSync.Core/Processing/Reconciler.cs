@@ -29,15 +29,24 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
     {
         string detailType;
         ExecutionStatusEvent? stop = null;
+        SweepRequest? sweep = null;
         try
         {
             using var doc = JsonInput.Parse(payload);
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("detail-type", out var type) || type.ValueKind != JsonValueKind.String)
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty(SweepRequest.Member, out var part))
             {
-                throw new InvalidEventException("Reconcile takes EventBridge events with a detail-type");
+                sweep = SweepRequest.Parse(part);
+                detailType = ScheduledEvent;
             }
-            detailType = type.GetString()!;
+            else if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("detail-type", out var type) || type.ValueKind != JsonValueKind.String)
+            {
+                throw new InvalidEventException($"Reconcile takes EventBridge events with a detail-type, or {{\"{SweepRequest.Member}\": {{\"Part\": k, \"Parts\": n}}}}");
+            }
+            else
+            {
+                detailType = type.GetString()!;
+            }
             if (detailType == ExecutionStatusEvent.DetailType)
             {
                 stop = ExecutionStatusEvent.Parse(root);
@@ -52,7 +61,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         {
             ExecutionStatusEvent.DetailType when stop!.IsStop => await StopAsync(stop, cancellationToken).ConfigureAwait(false),
             ExecutionStatusEvent.DetailType => new ReconcileAnswer("Ignored", Reason: $"execution status {stop!.Status} stops nothing"),
-            ScheduledEvent => await SweepAsync(cancellationToken).ConfigureAwait(false),
+            ScheduledEvent => await SweepAsync(sweep ?? SweepRequest.Whole, cancellationToken).ConfigureAwait(false),
             _ => throw new InvalidEventException($"detail-type \"{detailType}\" is neither \"{ExecutionStatusEvent.DetailType}\" nor \"{ScheduledEvent}\""),
         };
     }
@@ -89,9 +98,14 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
     /// The sweep: only records that are due (each carries its next check time), the longest overdue first, in passes;
     /// each record is checked in isolation (a failure is logged, counted and rescheduled, never blocking the others) and
     /// rescheduled further out as its task ages. What one invocation cannot reach in its budget stays due for the next.
+    /// Within a pass, the records whose job has ended go first: their answers are what a lost event withheld.
     /// </summary>
-    public async Task<ReconcileAnswer> SweepAsync(CancellationToken cancellationToken = default)
+    public Task<ReconcileAnswer> SweepAsync(CancellationToken cancellationToken = default) => SweepAsync(SweepRequest.Whole, cancellationToken);
+
+    /// <summary>The sweep of one part of the due index (see <see cref="SweepRequest"/>).</summary>
+    public async Task<ReconcileAnswer> SweepAsync(SweepRequest part, CancellationToken cancellationToken = default)
     {
+        var shards = part.Parts == 1 ? null : part.Shards;
         var started = clock.GetTimestamp();
         var tally = new SweepTally();
         long? oldest = null;
@@ -99,7 +113,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         while (true)
         {
             var now = clock.GetUtcNow();
-            var due = await store.ListDueAsync(now.ToUnixTimeMilliseconds(), PassSize, cancellationToken).ConfigureAwait(false);
+            var due = await store.ListDueAsync(now.ToUnixTimeMilliseconds(), PassSize, shards, cancellationToken).ConfigureAwait(false);
             if (due.Count > 0)
             {
                 var oldestCreated = due.Min(r => r.CreatedAt);
@@ -119,7 +133,9 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
             }).ConfigureAwait(false);
             var reschedule = new System.Collections.Concurrent.ConcurrentBag<(string, long)>();
             var budgetSpent = false;
-            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancellationToken }, async (record, token) =>
+            // Deliveries first (a stable sort keeps the longest overdue first within each group).
+            var checks = due.OrderBy(r => TaskDecisions.OnSweep(r, ViewOf(r, described), now, _timing) is SweepDecision.Deliver ? 0 : 1).ToList();
+            await Parallel.ForEachAsync(checks, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancellationToken }, async (record, token) =>
             {
                 if (clock.GetElapsedTime(started) >= SweepBudget)
                 {
@@ -138,11 +154,16 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         }
 
         var oldestSeconds = oldest is { } createdAt ? (clock.GetUtcNow().ToUnixTimeMilliseconds() - createdAt) / 1000.0 : (double?)null;
-        Log.Info("Sweep: {Examined} due, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
-            tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, more ? " (budget spent; the rest next time)" : "");
+        Log.Info("Sweep of part {Part} of {Parts}: {Examined} due, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
+            part.Part, part.Parts, tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, more ? " (budget spent; the rest next time)" : "");
         Metrics.Sweep(new SweepTotals(tally.Examined, oldestSeconds, tally.Delivered, tally.OrphansFound, tally.Terminated));
         return new ReconcileAnswer("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
     }
+
+    private static JobView? ViewOf(JobRecord record, IReadOnlyDictionary<string, JsonElement> described) =>
+        record.JobId is not null && described.TryGetValue(record.JobId, out var job) && job.TryGetProperty("status", out var status)
+            ? new JobView(record.JobId, status.GetString()!)
+            : null;
 
     /// <summary>One record; a failure here is logged and counted, never allowed to stop the sweep for the others.</summary>
     private async Task SweepOneAsync(JobRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
@@ -169,7 +190,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
     private async Task DecideAsync(JobRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
     {
         JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
-        var view = detail is { } e && e.TryGetProperty("status", out var s) ? new JobView(record.JobId!, s.GetString()!) : null;
+        var view = ViewOf(record, described);
         if (view is not null && record.JobMissingSince is not null)
         {
             await store.SetJobMissingSinceAsync(record.TaskKey, null, cancellationToken).ConfigureAwait(false);

@@ -261,10 +261,10 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         return records;
     }
 
-    public async Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
     {
-        var shards = await Task.WhenAll(DueShards.All.Select(shard => DueKeysAsync(shard, dueBy, limit, cancellationToken))).ConfigureAwait(false);
-        var keys = shards.SelectMany(k => k).OrderBy(k => k.NextCheckAt).ThenBy(k => k.TaskKey, StringComparer.Ordinal).Take(limit).Select(k => k.TaskKey).ToList();
+        var due = await Task.WhenAll((shards ?? DueShards.All).Select(shard => DueKeysAsync(shard, dueBy, limit, cancellationToken))).ConfigureAwait(false);
+        var keys = due.SelectMany(k => k).OrderBy(k => k.NextCheckAt).ThenBy(k => k.TaskKey, StringComparer.Ordinal).Take(limit).Select(k => k.TaskKey).ToList();
         var records = new List<JobRecord>(keys.Count);
         foreach (var chunk in keys.Chunk(100))
         {

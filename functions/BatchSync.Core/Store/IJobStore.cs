@@ -51,10 +51,10 @@ public interface IJobStore
 
     /// <summary>
     /// Unfinished records due for a check by <paramref name="dueBy"/> (epoch ms), the longest overdue first, at most
-    /// <paramref name="limit"/>: keys from the sharded due index (every shard read), then the records themselves read
-    /// strongly consistently (a record that finished meanwhile is left out).
+    /// <paramref name="limit"/>: keys from the sharded due index (the given shards, or every shard), then the records
+    /// themselves read strongly consistently (a record that finished meanwhile is left out).
     /// </summary>
-    Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default);
 
     /// <summary>Sets when each record is next due (records that ended meanwhile are left out of the due index).</summary>
     Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default);

@@ -58,7 +58,7 @@ public sealed class RecordNotFoundException(string jobId)
 
 /// <summary>BatchSync.InvalidEvent: the invocation is not a Batch Job State Change event.</summary>
 public sealed class InvalidEventException(string why)
-    : BatchSyncException(Name, $"Not a Batch Job State Change event: {why}")
+    : BatchSyncException(Name, $"Not an event this function takes: {why}")
 {
     public const string Name = "BatchSync.InvalidEvent";
 }
