@@ -100,5 +100,6 @@ public class ClientsAgainstMotoTests(MotoFixture moto)
         await BatchSync.Tests.StoreContract.GuardedAttachAsync(world.Store);
         await BatchSync.Tests.StoreContract.AnswerClaimsAsync(world.Store);
         await BatchSync.Tests.StoreContract.MissingJobsAsync(world.Store);
+        await BatchSync.Tests.StoreContract.DueByPartAsync(world.Store);
     }
 }

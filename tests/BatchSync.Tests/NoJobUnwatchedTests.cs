@@ -496,6 +496,7 @@ public class InMemoryStoreContractTests
         await StoreContract.GuardedAttachAsync(store);
         await StoreContract.AnswerClaimsAsync(store);
         await StoreContract.MissingJobsAsync(store);
+        await StoreContract.DueByPartAsync(store);
     }
 }
 

@@ -102,4 +102,28 @@ public static class StoreContract
         await store.SetJobMissingSinceAsync(record.TaskKey, now);
         Assert.Null((await store.GetAsync(record.TaskKey))!.JobMissingSince);
     }
+
+    /// <summary>Due records read by part: each part returns only its own shards, and the parts together return each once.</summary>
+    public static async Task DueByPartAsync(IJobStore store)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var mine = new List<string>();
+        for (var i = 0; i < 32; i++)
+        {
+            var record = Submitting($"due-{Guid.NewGuid()}", now) with { NextCheckAt = now - 60_000 };
+            await store.TryCreateAsync(record);
+            mine.Add(record.TaskKey);
+        }
+        var seen = new List<string>();
+        for (var part = 1; part <= 4; part++)
+        {
+            var shards = new SweepRequest(part, 4).Shards;
+            var due = await store.ListDueAsync(now, 10_000, shards);
+            Assert.All(due, r => Assert.Contains(DueShards.Of(r.TaskKey), shards));
+            seen.AddRange(due.Select(r => r.TaskKey).Where(mine.Contains));
+        }
+        Assert.Equal(mine.Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal));
+        // Not yet due: none of them.
+        Assert.DoesNotContain(await store.ListDueAsync(now - 120_000, 10_000, DueShards.All.ToList()), r => mine.Contains(r.TaskKey));
+    }
 }
