@@ -13,7 +13,7 @@ using BatchSync.Tasks;
 // (SubmitJob's reserved concurrency; beyond it Lambda.TooManyRequestsException), Batch takes --rate submits per second
 // (a token bucket; beyond it 429 TooManyRequestsException), and Step Functions retries a failed attempt with a new
 // token as the README's fan-out Retry says (IntervalSeconds 2, BackoffRate 2, MaxDelaySeconds 60, full jitter,
-// MaxAttempts --max-attempts, 15). SubmitJob runs for real: its record in the template's table on moto, its Batch calls through the real
+// MaxAttempts --max-attempts, 20). SubmitJob runs for real: its record in the template's table on moto, its Batch calls through the real
 // client and transport (throttled calls wait their turn inside the budget) to an in-process Batch with that bucket.
 // Counted: jobs Batch created, jobs per task, tasks failed, throttles, time against the floor N / rate.
 // `--smoke` runs 300 tasks at 15 submits per second.
@@ -21,7 +21,7 @@ var smoke = args.Contains("--smoke");
 var tasksCount = Arg("--tasks", smoke ? 300 : 10_000);
 var rate = Arg("--rate", smoke ? 15 : 50);
 var concurrency = Arg("--concurrency", 100);
-var maxAttempts = Arg("--max-attempts", 15);
+var maxAttempts = Arg("--max-attempts", 20);
 BatchSync.Logging.Log.Sink = TextWriter.Null;
 Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", Environment.GetEnvironmentVariable("AWS_ACCESS_KEY_ID") ?? "bench");
 Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", Environment.GetEnvironmentVariable("AWS_SECRET_ACCESS_KEY") ?? "bench");
