@@ -96,6 +96,33 @@ public class LifecycleEndToEndTests(MotoFixture moto)
     }
 
     [Fact]
+    public async Task The_schedules_parts_together_deliver_a_lost_outcome_once()
+    {
+        var world = new AwsWorld(moto.Server, "eu-central-1");
+        var (executionArn, _) = await EndToEndTests.StartReadmeExampleAsync(world);
+        await EndToEndTests.SubmitAndBuildEventAsync(world, executionArn); // the event is built, and dropped
+        world.ExportEnvironment();
+        var sweep = SamTemplate.LoadHandler("ReconcileFunction");
+        // What the deployed schedule sends at a tick with the default SweepInvocations: one input per target.
+        var parameters = new Dictionary<string, JsonNode>();
+        var inputs = SamTemplate.Resource("ReconcileFunctionSweep")["Properties"]!["Targets"]!.AsArray()
+            .Select(t => Intrinsics.Evaluate(t, parameters)).OfType<JsonObject>()
+            .Select(t => JsonNode.Parse((string)Intrinsics.Evaluate(t["Input"], parameters)!)!).ToList();
+        Assert.Equal(4, inputs.Count);
+
+        var answers = new List<JsonObject>();
+        foreach (var input in inputs)
+        {
+            answers.Add(await AwsWorld.InvokeAsync(sweep, input));
+        }
+
+        Assert.Equal((1, 1), (answers.Sum(a => (int)a["Examined"]!), answers.Sum(a => (int)a["Delivered"]!)));
+        var done = await world.WaitForExecutionAsync(executionArn, e => (string?)e["status"] != "RUNNING");
+        Assert.Equal("SUCCEEDED", (string)done["status"]!);
+        Assert.Single(await world.HistoryAsync(executionArn), e => (string?)e!["type"] == "TaskSucceeded");
+    }
+
+    [Fact]
     public async Task SubmitJob_invoked_twice_with_one_token_submits_one_job()
     {
         var world = new AwsWorld(moto.Server, "eu-north-1");
