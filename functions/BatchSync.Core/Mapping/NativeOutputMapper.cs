@@ -27,20 +27,24 @@ public static class NativeOutputMapper
             throw new ArgumentException($"A JobDetail must be a JSON object, not {JsonInput.Describe(jobDetail)}.", nameof(jobDetail));
         }
         using var result = resultJson is null ? null : JsonDocument.Parse(resultJson);
-        var answer = new TopLevel(result?.RootElement, added);
+        var answer = result is null && added is null ? TopLevel.JobDetailOnly : new TopLevel(result?.RootElement, added);
         var utf8 = Write(jobDetail, answer);
-        if (!limit.Fits(utf8))
-        {
-            var written = new List<WrittenMember>();
-            Write(jobDetail, answer with { Written = written });
-            utf8 = OutputBudget.Fit(written, limit, omissions => Write(jobDetail, answer with { Omissions = omissions }));
-        }
-        return Encoding.UTF8.GetString(utf8);
+        return Encoding.UTF8.GetString(limit.Fits(utf8) ? utf8 : WriteWithinBudget(jobDetail, answer, limit));
+    }
+
+    // Apart from ToNativeText so that its closure is allocated only for an answer that does not fit.
+    private static byte[] WriteWithinBudget(JsonElement jobDetail, TopLevel answer, OutputLimit limit)
+    {
+        var written = new List<WrittenMember>();
+        Write(jobDetail, answer with { Written = written });
+        return OutputBudget.Fit(written, limit, omissions => Write(jobDetail, answer with { Omissions = omissions }));
     }
 
     /// <summary>What the top level holds besides the JobDetail's members, what it leaves out, and where its members' sizes go.</summary>
     private sealed record TopLevel(JsonElement? Result, IReadOnlyList<AddedMember>? Added)
     {
+        public static readonly TopLevel JobDetailOnly = new(null, null);
+
         public Omissions? Omissions { get; init; }
         public List<WrittenMember>? Written { get; init; }
     }
@@ -203,7 +207,7 @@ public static class NativeOutputMapper
                     }
                     else
                     {
-                        WriteTopMember(writer, member.PascalName, found[member.Ordinal], member.Shape, null, top);
+                        WriteTopMember(writer, member.PascalName, member.PascalText, found[member.Ordinal], member.Shape, null, top);
                     }
                 }
                 else
@@ -221,7 +225,7 @@ public static class NativeOutputMapper
                     }
                     else
                     {
-                        WriteTopMember(writer, other.Name, other.Value, null, other.Node, top);
+                        WriteTopMember(writer, other.Name, null, other.Value, null, other.Node, top);
                     }
                 }
             }
@@ -265,14 +269,22 @@ public static class NativeOutputMapper
     }
 
     /// <summary>A top-level member, unless the budget leaves it out or cuts it; its value's size noted when asked.</summary>
-    private static void WriteTopMember(Utf8JsonWriter writer, string name, JsonElement value, Shape? shape, JsonNode? node, TopLevel top)
+    private static void WriteTopMember(Utf8JsonWriter writer, string name, JsonEncodedText? encodedName, JsonElement value, Shape? shape, JsonNode? node,
+        TopLevel top)
     {
         var omissions = top.Omissions;
         if (omissions is not null && omissions.Members.Contains(name))
         {
             return;
         }
-        writer.WritePropertyName(name);
+        if (encodedName is { } encoded)
+        {
+            writer.WritePropertyName(encoded);
+        }
+        else
+        {
+            writer.WritePropertyName(name);
+        }
         var start = writer.BytesCommitted + writer.BytesPending;
         if (node is not null)
         {
