@@ -40,6 +40,10 @@ public class NativeOutputMapperTests
 
     private static JsonElement Element(JsonNode node) => JsonDocument.Parse(node.ToJsonString()).RootElement.Clone();
 
+    /// <summary>The native output of a wire JobDetail, as the writer gives it, parsed back.</summary>
+    private static JsonObject Native(JsonElement jobDetail) =>
+        JsonNode.Parse(NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Output))!.AsObject();
+
     [Fact]
     public void Reproduces_the_real_native_success_output()
     {
@@ -47,7 +51,7 @@ public class NativeOutputMapperTests
         var wire = WireFromNative(expected, "JobDetail")!;
         Assert.Contains("\"containerInstanceArn\"", wire.ToJsonString());
 
-        var native = NativeOutputMapper.ToNative(Element(wire));
+        var native = Native(Element(wire));
 
         Fixtures.AssertSameJson(expected, native);
     }
@@ -59,9 +63,7 @@ public class NativeOutputMapperTests
         var cause = (string)fixture["Cause"]!;
         var wire = WireFromNative(JsonNode.Parse(cause), "JobDetail")!;
 
-        var native = NativeOutputMapper.ToNative(Element(wire));
-
-        Assert.Equal(cause, OutputBudget.FitCause(native));
+        Assert.Equal(cause, NativeOutputMapper.ToNativeText(Element(wire), OutputBudget.Cause));
         Assert.Equal("States.TaskFailed", (string)fixture["Error"]!);
     }
 
@@ -69,16 +71,14 @@ public class NativeOutputMapperTests
     public void Removes_the_BatchSync_marker_and_keeps_user_parameters()
     {
         var wire = JsonNode.Parse("""{"jobId":"1","parameters":{"BatchSyncTask":"ns:k","InputFile":"a"},"status":"SUCCEEDED"}""")!;
-        var native = NativeOutputMapper.ToNative(Element(wire));
-        Assert.Equal("""{"JobId":"1","Parameters":{"InputFile":"a"},"Status":"SUCCEEDED"}""", native.ToJsonString());
+        Assert.Equal("""{"JobId":"1","Parameters":{"InputFile":"a"},"Status":"SUCCEEDED"}""", NativeOutputMapper.ToNativeText(Element(wire), OutputBudget.Output));
     }
 
     [Fact]
     public void Drops_nulls_keeps_unknown_members_under_PascalCase_names()
     {
         var wire = JsonNode.Parse("""{"status":"FAILED","statusReason":null,"jobId":"1","someFutureMember":{"innerKey":1}}""")!;
-        var native = NativeOutputMapper.ToNative(Element(wire));
-        Assert.Equal("""{"JobId":"1","SomeFutureMember":{"innerKey":1},"Status":"FAILED"}""", native.ToJsonString());
+        Assert.Equal("""{"JobId":"1","SomeFutureMember":{"innerKey":1},"Status":"FAILED"}""", NativeOutputMapper.ToNativeText(Element(wire), OutputBudget.Output));
     }
 
     public static TheoryData<string> EventFixtures() => new(Fixtures.BatchEvents());
@@ -88,7 +88,7 @@ public class NativeOutputMapperTests
     public void Every_real_event_detail_maps_to_sorted_PascalCase_with_map_keys_untouched(string fixture)
     {
         var detail = Fixtures.Element(fixture).GetProperty("detail");
-        var native = NativeOutputMapper.ToNative(detail);
+        var native = Native(detail);
 
         AssertNative(native, "JobDetail");
         Assert.Equal(detail.GetProperty("jobId").GetString(), (string)native["JobId"]!);
@@ -102,7 +102,7 @@ public class NativeOutputMapperTests
     [Fact]
     public void EcsProperties_jobs_without_container_map_fully()
     {
-        var native = NativeOutputMapper.ToNative(Fixtures.Element("batch-events/succeeded-ecs-properties.json").GetProperty("detail"));
+        var native = Native(Fixtures.Element("batch-events/succeeded-ecs-properties.json").GetProperty("detail"));
         Assert.Null(native["Container"]);
         var container = native["EcsProperties"]!["TaskProperties"]![0]!["Containers"]![0]!;
         Assert.Equal("cpu-stress-container", (string)container["Name"]!);
@@ -113,27 +113,55 @@ public class NativeOutputMapperTests
 
     [Theory]
     [MemberData(nameof(EventFixtures))]
-    public void The_streaming_writer_matches_the_node_mapper(string fixture)
+    public void Every_real_event_detail_is_all_there_once_mapped_back_through_the_model(string fixture)
     {
         var detail = Fixtures.Element(fixture).GetProperty("detail");
-        Assert.Equal(JsonText.ToText(NativeOutputMapper.ToNative(detail)), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail)));
-        var withResult = NativeOutputMapper.WithResult(NativeOutputMapper.ToNative(detail), JsonNode.Parse("""{"b":[1,null],"a":"é"}"""));
-        Assert.Equal(JsonText.ToText(withResult), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail, """{"b":[1,null],"a":"é"}""")));
+        var text = NativeOutputMapper.ToNativeText(detail, OutputBudget.Output);
+        var native = JsonNode.Parse(text)!;
+
+        // The model's inverse (PascalCase back to wire names) gives the event's detail again: nothing lost, added or changed.
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(detail.GetRawText()), WireFromNative(native, "JobDetail")), fixture);
+        Assert.Equal(JsonText.ToText(native), text); // compact, non-ASCII left readable
     }
 
     [Theory]
-    [InlineData("""{"zNewMember":1,"status":"FAILED","aNewMember":{"x":null},"jobId":"1","Status":"dup","parameters":{"k":null,"b":"2"}}""")]
-    [InlineData("""{"job\u0049d":"esc","jobName":"caf\u00e9 \"quoted\" \/ \t","jobQueue":"é ünïcode ✓","tags":{"ключ":"значение","a\u0062":"c"}}""")]
-    [InlineData("""{"jobId":"n","createdAt":1.0e3,"startedAt":-0,"stoppedAt":12345678901234,"isCancelled":true,"isTerminated":false,"result":"old"}""")]
-    [InlineData("""{"jobId":"l","attempts":[{"container":{"exitCode":1,"networkInterfaces":[{"attachmentId":"a","futureField":[1,{"b":2}]}]}},{}],"dependsOn":[]}""")]
-    [InlineData("""{"jobId":"s","container":{"environment":[{"name":"E","value":"\ud83d\ude00 emoji"}],"command":["a","\u0000b"]}}""")]
-    public void The_streaming_writer_matches_the_node_mapper_on_edge_cases(string detailJson)
+    [MemberData(nameof(EventFixtures))]
+    public void A_Result_takes_its_sorted_place_and_leaves_the_rest_as_it_was(string fixture)
+    {
+        var detail = Fixtures.Element(fixture).GetProperty("detail");
+        var plain = NativeOutputMapper.ToNativeText(detail, OutputBudget.Output);
+        var withResult = JsonNode.Parse(NativeOutputMapper.ToNativeText(detail, OutputBudget.Output, """{"b":[1,null],"a":"é"}"""))!.AsObject();
+
+        Assert.Equal("""{"b":[1,null],"a":"é"}""", JsonText.ToText(withResult["Result"]!));
+        var names = withResult.Select(p => p.Key).ToList();
+        Assert.Equal(names.Order(StringComparer.Ordinal), names);
+        withResult.Remove("Result");
+        Assert.Equal(plain, JsonText.ToText(withResult));
+    }
+
+    [Theory]
+    [InlineData("""{"zNewMember":1,"status":"FAILED","aNewMember":{"x":null},"jobId":"1","Status":"dup","parameters":{"k":null,"b":"2"}}""",
+        """{"ANewMember":{"x":null},"JobId":"1","Parameters":{"k":null,"b":"2"},"Status":"FAILED","ZNewMember":1}""")]
+    [InlineData("""{"job\u0049d":"esc","jobName":"caf\u00e9 \"quoted\" \/ \t","jobQueue":"é ünïcode ✓","tags":{"ключ":"значение","a\u0062":"c"}}""",
+        """{"JobId":"esc","JobName":"café \"quoted\" / \t","JobQueue":"é ünïcode ✓","Tags":{"ключ":"значение","ab":"c"}}""")]
+    [InlineData("""{"jobId":"n","createdAt":1.0e3,"startedAt":-0,"stoppedAt":12345678901234,"isCancelled":true,"isTerminated":false,"result":"old"}""",
+        """{"CreatedAt":1.0e3,"IsCancelled":true,"IsTerminated":false,"JobId":"n","Result":"old","StartedAt":-0,"StoppedAt":12345678901234}""")]
+    [InlineData("""{"jobId":"l","attempts":[{"container":{"exitCode":1,"networkInterfaces":[{"attachmentId":"a","futureField":[1,{"b":2}]}]}},{}],"dependsOn":[]}""",
+        """{"Attempts":[{"Container":{"ExitCode":1,"NetworkInterfaces":[{"AttachmentId":"a","FutureField":[1,{"b":2}]}]}},{}],"DependsOn":[],"JobId":"l"}""")]
+    [InlineData("""{"jobId":"s","container":{"environment":[{"name":"E","value":"\ud83d\ude00 emoji"}],"command":["a","\u0000b"]}}""",
+        """{"Container":{"Command":["a","\u0000b"],"Environment":[{"Name":"E","Value":"\uD83D\uDE00 emoji"}]},"JobId":"s"}""")]
+    public void Edge_cases_are_written_as_Step_Functions_shows_them(string detailJson, string expected)
     {
         // Parsed from the text as written, so the writer meets the raw escapes and non-ASCII bytes themselves.
         var detail = JsonDocument.Parse(detailJson).RootElement;
-        Assert.Equal(JsonText.ToText(NativeOutputMapper.ToNative(detail)), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail)));
-        var withResult = NativeOutputMapper.WithResult(NativeOutputMapper.ToNative(detail), JsonNode.Parse("""{"r":1}"""));
-        Assert.Equal(JsonText.ToText(withResult), System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(detail, """{"r":1}""")));
+        Assert.Equal(expected, NativeOutputMapper.ToNativeText(detail, OutputBudget.Output));
+    }
+
+    [Fact]
+    public void A_Result_replaces_a_JobDetail_member_of_that_name()
+    {
+        var detail = JsonDocument.Parse("""{"jobId":"n","result":"old","status":"SUCCEEDED"}""").RootElement;
+        Assert.Equal("""{"JobId":"n","Result":{"r":1},"Status":"SUCCEEDED"}""", NativeOutputMapper.ToNativeText(detail, OutputBudget.Output, """{"r":1}"""));
     }
 
     [Fact]
@@ -149,11 +177,10 @@ public class NativeOutputMapperTests
     }
 
     [Fact]
-    public void WithResult_places_Result_in_alphabetical_order()
+    public void A_Result_is_placed_in_alphabetical_order()
     {
-        var native = NativeOutputMapper.ToNative(Element(JsonNode.Parse("""{"jobId":"1","status":"SUCCEEDED","parameters":{}}""")!));
-        var combined = NativeOutputMapper.WithResult(native, JsonNode.Parse("""{"rows":3}"""));
-        Assert.Equal("""{"JobId":"1","Parameters":{},"Result":{"rows":3},"Status":"SUCCEEDED"}""", combined.ToJsonString());
+        var detail = Element(JsonNode.Parse("""{"jobId":"1","status":"SUCCEEDED","parameters":{}}""")!);
+        Assert.Equal("""{"JobId":"1","Parameters":{},"Result":{"rows":3},"Status":"SUCCEEDED"}""", NativeOutputMapper.ToNativeText(detail, OutputBudget.Output, """{"rows":3}"""));
     }
 
     private static void AssertNative(JsonNode? node, string shapeName)

@@ -131,7 +131,9 @@ public class JobEventProcessorTests
 
         var sent = _world.Tasks.Sent.Single();
         Assert.Equal(("SendTaskSuccess", Token), (sent.Operation, sent.Token));
-        Assert.Equal(JsonText.ToText(NativeOutputMapper.ToNative(described)), sent.Output);
+        Assert.Equal(
+            """{"CreatedAt":1,"JobArn":"arn:aws:batch:us-east-1:123456789012:job/job-1","JobId":"job-1","JobName":"j","Parameters":{"InputFile":"a"},"Status":"SUCCEEDED","StatusReason":"because","StoppedAt":99}""",
+            sent.Output);
         Assert.Equal(99, (int)JsonNode.Parse(sent.Output!)!["StoppedAt"]!);
         Assert.DoesNotContain(SubmitRequestMapper.MarkerParameter, sent.Output);
         Assert.Equal(RecordStatus.Succeeded, _world.Store.Records[Key].Status);
@@ -148,7 +150,9 @@ public class JobEventProcessorTests
 
         var sent = _world.Tasks.Sent.Single();
         Assert.Equal(("SendTaskFailure", "States.TaskFailed"), (sent.Operation, sent.Error));
-        Assert.Equal(JsonText.ToText(NativeOutputMapper.ToNative(FakeWorld.Detail(evt))), sent.Cause);
+        Assert.Equal(
+            """{"CreatedAt":1,"JobArn":"arn:aws:batch:us-east-1:123456789012:job/job-1","JobId":"job-1","JobName":"j","Parameters":{"InputFile":"a"},"Status":"FAILED","StatusReason":"because"}""",
+            sent.Cause);
         Assert.Equal(RecordStatus.Failed, _world.Store.Records[Key].Status);
     }
 

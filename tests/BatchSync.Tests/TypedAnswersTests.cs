@@ -251,6 +251,33 @@ public class TypedAnswersTests
     }
 
     [Fact]
+    public void An_oversized_cause_keeps_every_added_member_whole_and_the_rest_native()
+    {
+        var job = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
+        job["container"]!["environment"] = new JsonArray(Enumerable.Range(0, 400).Select(i => (JsonNode?)new JsonObject { ["name"] = $"V{i}", ["value"] = new string('x', 100) }).ToArray());
+        var wire = Wire(job.ToJsonString());
+        var tail = new JsonObject { ["LogGroup"] = "/aws/batch/job", ["LogStreamName"] = "s", ["Lines"] = new JsonArray([.. Enumerable.Range(0, 80).Select(i => (JsonNode?)$"line {i} ✓ {new string('l', 90)}")]) };
+        var summary = new JsonObject { ["FailedCount"] = 1, ["Size"] = 2 };
+
+        var (error, cause) = TaskAnswers.Failure(wire, new TaskOptions(TypedErrors: true, Links: true, new Dictionary<int, string>(), LogTail: 80), ExecutionArn, AnswerSettings.Native, tail, summary);
+
+        Assert.Equal("BatchJob.OutOfMemory", error);
+        Assert.True(cause.Length <= OutputBudget.MaxCauseChars);
+        var answer = JsonNode.Parse(cause)!.AsObject();
+        Assert.Equal(JsonText.ToText(tail), JsonText.ToText(answer["BatchSyncLogTail"]!));
+        Assert.Equal(JsonText.ToText(summary), JsonText.ToText(answer["BatchSyncArraySummary"]!));
+        Assert.Equal("BatchJob.OutOfMemory", (string)answer["BatchSyncFailure"]!["Kind"]!);
+        Assert.NotNull(answer["BatchSyncLinks"]);
+        Assert.Equal(["Container"], answer[OutputBudget.OmittedMember]!.AsArray().Select(n => (string)n!));
+        var native = JsonNode.Parse(TaskResponder.NativeOutput(wire, null))!.AsObject();
+        foreach (var (name, value) in answer.Where(p => !p.Key.StartsWith("BatchSync", StringComparison.Ordinal)))
+        {
+            Assert.Equal(native[name]!.ToJsonString(), value!.ToJsonString());
+        }
+        Assert.Equal(native.Select(p => p.Key).Where(n => n != "Container"), answer.Select(p => p.Key).Where(n => !n.StartsWith("BatchSync", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task The_sweep_delivers_a_lost_failure_with_the_same_typed_name_and_the_stacks_name_otherwise()
     {
         var job = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();

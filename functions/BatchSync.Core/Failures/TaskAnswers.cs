@@ -60,9 +60,10 @@ public sealed record PreparedAnswer(bool Succeeded, Func<string?, string>? Outpu
 
 /// <summary>
 /// The answers of a task that opted into more than the native ones (<see cref="TaskOptions"/>): the native JobDetail
-/// plus one member per extra — <c>BatchSyncFailure</c> (the classification, in the cause) and <c>BatchSyncLinks</c>
-/// (in the output and the cause) — members kept in the native sorted order, shrunk by <see cref="OutputBudget"/> like
-/// any answer. A task without options never comes here: its answers are the native ones, byte for byte.
+/// plus one member per extra — <c>BatchSyncFailure</c> (the classification, in the cause), <c>BatchSyncLinks</c> (in
+/// the output and the cause), <c>BatchSyncLogTail</c> and <c>BatchSyncArraySummary</c> — written in the native sorted
+/// order by <see cref="NativeOutputMapper"/> under the same <see cref="OutputBudget"/> as any answer. Without options the
+/// answers are the native ones, byte for byte.
 /// </summary>
 public static class TaskAnswers
 {
@@ -110,47 +111,42 @@ public static class TaskAnswers
     public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings,
         JsonObject? logTail = null, JsonObject? arraySummary = null)
     {
-        var added = new List<(string, JsonNode)>();
+        var added = new List<AddedMember>();
         if (arraySummary is not null)
         {
-            added.Add((ArraySummaryMember, arraySummary));
+            added.Add(new(ArraySummaryMember, arraySummary));
         }
         var error = settings.FailureError;
         if (options.TypedErrors)
         {
             var found = FailureClassifier.Classify(jobDetail, options.ExitCodes);
             error = found.Kind;
-            added.Add((FailureMember, Summary(found)));
+            added.Add(new(FailureMember, Summary(found)));
         }
         if (options.Links && ConsoleLinks.For(jobDetail, executionArn) is { } links)
         {
-            added.Add((LinksMember, links));
+            added.Add(new(LinksMember, links));
         }
         if (logTail is not null)
         {
-            added.Add((LogTailMember, logTail));
+            added.Add(new(LogTailMember, logTail));
         }
-        return (error, OutputBudget.FitCause(With(NativeOutputMapper.ToNative(jobDetail), added)));
+        return (error, NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Cause, added: added));
     }
 
     /// <summary>SendTaskSuccess's output for a SUCCEEDED job, with links if the task asked for them.</summary>
     public static string Success(JsonElement jobDetail, string? resultJson, TaskOptions options, string? executionArn, JsonObject? arraySummary = null)
     {
-        var native = NativeOutputMapper.ToNative(jobDetail);
-        var added = new List<(string, JsonNode)>();
+        var added = new List<AddedMember>();
         if (arraySummary is not null)
         {
-            added.Add((ArraySummaryMember, arraySummary));
-        }
-        if (resultJson is not null)
-        {
-            added.Add(("Result", JsonNode.Parse(resultJson)!));
+            added.Add(new(ArraySummaryMember, arraySummary));
         }
         if (options.Links && ConsoleLinks.For(jobDetail, executionArn) is { } links)
         {
-            added.Add((LinksMember, links));
+            added.Add(new(LinksMember, links));
         }
-        return OutputBudget.FitOutput(With(native, added));
+        return NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Output, resultJson, added);
     }
 
     /// <summary>The classification as a native-style object: PascalCase members, sorted, absent ones left out.</summary>
@@ -179,24 +175,5 @@ public static class TaskAnswers
             o["Reason"] = reason;
         }
         return o;
-    }
-
-    private static JsonObject With(JsonObject native, List<(string Name, JsonNode Value)> added)
-    {
-        if (added.Count == 0)
-        {
-            return native;
-        }
-        var names = added.Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
-        var members = native.Where(p => !names.Contains(p.Key))
-            .Select(p => (p.Key, Value: p.Value?.DeepClone()))
-            .Concat(added.Select(a => (Key: a.Name, Value: (JsonNode?)a.Value)))
-            .OrderBy(p => p.Key, StringComparer.Ordinal);
-        var combined = new JsonObject();
-        foreach (var (name, value) in members)
-        {
-            combined[name] = value;
-        }
-        return combined;
     }
 }

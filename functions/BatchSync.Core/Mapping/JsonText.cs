@@ -26,6 +26,4 @@ public static class JsonText
     }
 
     public static string ToText(JsonNode node) => Encoding.UTF8.GetString(ToUtf8(node));
-
-    public static int Utf8Length(JsonNode node) => ToUtf8(node).Length;
 }

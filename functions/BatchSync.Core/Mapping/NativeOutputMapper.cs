@@ -14,37 +14,47 @@ namespace BatchSync.Mapping;
 /// </summary>
 public static class NativeOutputMapper
 {
-    public static JsonObject ToNative(JsonElement jobDetail) => ToNative(jobDetail, BatchShapes.Instance);
-
-    public static JsonObject ToNative(JsonElement jobDetail, BatchShapes shapes)
+    /// <summary>
+    /// The answer as text within <paramref name="limit"/>: the native JobDetail, plus a top-level <c>Result</c> from
+    /// <paramref name="resultJson"/> and <paramref name="added"/> members (BatchSync's opt-in extras), all in the native
+    /// sorted order; an added member replaces a JobDetail member of its name. Written straight from the JobDetail (no
+    /// node tree); an answer that does not fit is written again without what <see cref="OutputBudget"/> leaves out.
+    /// </summary>
+    public static string ToNativeText(JsonElement jobDetail, OutputLimit limit, string? resultJson = null, IReadOnlyList<AddedMember>? added = null)
     {
         if (jobDetail.ValueKind != JsonValueKind.Object)
         {
             throw new ArgumentException($"A JobDetail must be a JSON object, not {JsonInput.Describe(jobDetail)}.", nameof(jobDetail));
         }
-        var native = (JsonObject)Convert(jobDetail, shapes["JobDetail"])!;
-        if (native["Parameters"] is JsonObject parameters)
-        {
-            parameters.Remove(SubmitRequestMapper.MarkerParameter);
-        }
-        return native;
+        using var result = resultJson is null ? null : JsonDocument.Parse(resultJson);
+        var answer = result is null && added is null ? TopLevel.JobDetailOnly : new TopLevel(result?.RootElement, added);
+        var utf8 = Write(jobDetail, answer);
+        return Encoding.UTF8.GetString(limit.Fits(utf8) ? utf8 : WriteWithinBudget(jobDetail, answer, limit));
     }
 
-    /// <summary>
-    /// The native output as UTF-8 JSON, written straight from the JobDetail (no node tree): what a delivery sends
-    /// when it fits. <paramref name="resultJson"/>, if any, becomes the top-level <c>Result</c>.
-    /// </summary>
-    public static byte[] ToNativeUtf8(JsonElement jobDetail, string? resultJson = null)
+    // Apart from ToNativeText so that its closure is allocated only for an answer that does not fit.
+    private static byte[] WriteWithinBudget(JsonElement jobDetail, TopLevel answer, OutputLimit limit)
     {
-        var shapes = BatchShapes.Instance;
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(Math.Max(1024, jobDetail.ValueKind == JsonValueKind.Object ? 4096 : 256));
+        var written = new List<WrittenMember>();
+        Write(jobDetail, answer with { Written = written });
+        return OutputBudget.Fit(written, limit, omissions => Write(jobDetail, answer with { Omissions = omissions }));
+    }
+
+    /// <summary>What the top level holds besides the JobDetail's members, what it leaves out, and where its members' sizes go.</summary>
+    private sealed record TopLevel(JsonElement? Result, IReadOnlyList<AddedMember>? Added)
+    {
+        public static readonly TopLevel JobDetailOnly = new(null, null);
+
+        public Omissions? Omissions { get; init; }
+        public List<WrittenMember>? Written { get; init; }
+    }
+
+    private static byte[] Write(JsonElement jobDetail, TopLevel top)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
         using (var writer = new Utf8JsonWriter(buffer, JsonText.WriterOptions))
         {
-            if (jobDetail.ValueKind != JsonValueKind.Object)
-            {
-                throw new ArgumentException($"A JobDetail must be a JSON object, not {JsonInput.Describe(jobDetail)}.", nameof(jobDetail));
-            }
-            WriteStructure(writer, jobDetail, shapes["JobDetail"], top: true, resultJson);
+            WriteStructure(writer, jobDetail, BatchShapes.Instance["JobDetail"], top);
         }
         return buffer.WrittenSpan.ToArray();
     }
@@ -54,7 +64,7 @@ public static class NativeOutputMapper
         switch (shape?.Kind)
         {
             case ShapeKind.Structure when value.ValueKind == JsonValueKind.Object:
-                WriteStructure(writer, value, shape, top: false, null);
+                WriteStructure(writer, value, shape, top: null);
                 break;
             case ShapeKind.List when value.ValueKind == JsonValueKind.Array:
                 writer.WriteStartArray();
@@ -130,15 +140,16 @@ public static class NativeOutputMapper
 
     /// <summary>
     /// A structure with its members PascalCase and sorted: the model's members by ordinal into their precomputed native
-    /// order, merged with any members newer than the model (kept as sent, under their PascalCase names).
+    /// order, merged with any members newer than the model (kept as sent, under their PascalCase names) and, at the top
+    /// level, the answer's own members.
     /// </summary>
-    private static void WriteStructure(Utf8JsonWriter writer, JsonElement value, Shape shape, bool top, string? resultJson)
+    private static void WriteStructure(Utf8JsonWriter writer, JsonElement value, Shape shape, TopLevel? top)
     {
         var found = ArrayPool<JsonElement>.Shared.Rent(shape.Members.Length);
         try
         {
             var present = 0UL;
-            List<(string Name, JsonElement Value)>? newer = null;
+            List<OtherMember>? others = null;
             foreach (var property in value.EnumerateObject())
             {
                 if (property.Value.ValueKind == JsonValueKind.Null)
@@ -156,69 +167,148 @@ public static class NativeOutputMapper
                 }
                 else
                 {
-                    (newer ??= []).Add((BatchShapes.ToPascal(property.Name), property.Value));
+                    (others ??= []).Add(new(BatchShapes.ToPascal(property.Name), property.Value, null, Replaces: false));
                 }
             }
-            JsonDocument? result = null;
-            if (top && resultJson is not null)
+            if (top is not null)
             {
-                newer?.RemoveAll(m => m.Name == "Result");
-                result = JsonDocument.Parse(resultJson);
-                (newer ??= []).Add(("Result", result.RootElement));
+                AddAnswerMembers(ref others, top);
             }
-            newer?.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+            others?.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
 
             writer.WriteStartObject();
             var known = shape.MembersInNativeOrder;
-            int k = 0, n = 0, newerCount = newer?.Count ?? 0;
-            string? previousNewer = null;
-            while (k < known.Length || n < newerCount)
+            int k = 0, n = 0, otherCount = others?.Count ?? 0;
+            string? previousOther = null;
+            while (k < known.Length || n < otherCount)
             {
                 if (k < known.Length && (present & (1UL << known[k].Ordinal)) == 0)
                 {
                     k++;
                     continue;
                 }
-                var takeKnown = n >= newerCount || (k < known.Length && string.CompareOrdinal(known[k].PascalName, newer![n].Name) <= 0);
+                var takeKnown = n >= otherCount || (k < known.Length && string.CompareOrdinal(known[k].PascalName, others![n].Name) <= 0);
                 if (takeKnown)
                 {
                     var member = known[k++];
+                    if (n < otherCount && others![n].Replaces && others[n].Name == member.PascalName)
+                    {
+                        continue;
+                    }
                     // A newer member spelled like a known one, once PascalCase, is the same member: the known one wins.
-                    while (n < newerCount && newer![n].Name == member.PascalName)
+                    while (n < otherCount && others![n].Name == member.PascalName)
                     {
                         n++;
                     }
-                    writer.WritePropertyName(member.PascalText);
-                    var memberValue = found[member.Ordinal];
-                    if (top && member.PascalName == "Parameters" && memberValue.ValueKind == JsonValueKind.Object)
+                    if (top is null)
                     {
-                        WriteParametersWithoutMarker(writer, memberValue);
+                        writer.WritePropertyName(member.PascalText);
+                        WriteValue(writer, found[member.Ordinal], member.Shape);
                     }
                     else
                     {
-                        WriteValue(writer, memberValue, member.Shape);
+                        WriteTopMember(writer, member.PascalName, member.PascalText, found[member.Ordinal], member.Shape, null, top);
                     }
                 }
                 else
                 {
-                    var (name, newerValue) = newer![n++];
-                    if (name == previousNewer)
+                    var other = others![n++];
+                    if (other.Name == previousOther)
                     {
                         continue;
                     }
-                    previousNewer = name;
-                    writer.WritePropertyName(name);
-                    WriteValue(writer, newerValue, null);
+                    previousOther = other.Name;
+                    if (top is null)
+                    {
+                        writer.WritePropertyName(other.Name);
+                        WriteValue(writer, other.Value, null);
+                    }
+                    else
+                    {
+                        WriteTopMember(writer, other.Name, null, other.Value, null, other.Node, top);
+                    }
                 }
             }
+            if (top?.Omissions?.Note is { } note)
+            {
+                writer.WritePropertyName(OutputBudget.OmittedMember);
+                writer.WriteStartArray();
+                foreach (var name in note)
+                {
+                    writer.WriteStringValue(name);
+                }
+                writer.WriteEndArray();
+            }
             writer.WriteEndObject();
-            result?.Dispose();
         }
         finally
         {
             Array.Clear(found, 0, shape.Members.Length);
             ArrayPool<JsonElement>.Shared.Return(found);
         }
+    }
+
+    /// <summary>A member the model does not list (kept as sent), or one the answer adds (<c>Result</c>, BatchSync's), which replaces the JobDetail's.</summary>
+    private readonly record struct OtherMember(string Name, JsonElement Value, JsonNode? Node, bool Replaces);
+
+    private static void AddAnswerMembers(ref List<OtherMember>? others, TopLevel top)
+    {
+        if (top.Result is { } result)
+        {
+            others?.RemoveAll(m => m.Name == "Result");
+            (others ??= []).Add(new("Result", result, null, Replaces: true));
+        }
+        if (top.Added is { Count: > 0 } added)
+        {
+            foreach (var member in added)
+            {
+                others?.RemoveAll(m => m.Name == member.Name);
+                (others ??= []).Add(new(member.Name, default, member.Value, Replaces: true));
+            }
+        }
+    }
+
+    /// <summary>A top-level member, unless the budget leaves it out or cuts it; its value's size noted when asked.</summary>
+    private static void WriteTopMember(Utf8JsonWriter writer, string name, JsonEncodedText? encodedName, JsonElement value, Shape? shape, JsonNode? node,
+        TopLevel top)
+    {
+        var omissions = top.Omissions;
+        if (omissions is not null && omissions.Members.Contains(name))
+        {
+            return;
+        }
+        if (encodedName is { } encoded)
+        {
+            writer.WritePropertyName(encoded);
+        }
+        else
+        {
+            writer.WritePropertyName(name);
+        }
+        var start = writer.BytesCommitted + writer.BytesPending;
+        if (node is not null)
+        {
+            node.WriteTo(writer);
+        }
+        else if (omissions is not null && omissions.Clipped.TryGetValue(name, out var clipped))
+        {
+            writer.WriteStringValue(clipped);
+        }
+        else if (name == "Parameters" && value.ValueKind == JsonValueKind.Object)
+        {
+            WriteParametersWithoutMarker(writer, value);
+        }
+        else if (name == "Attempts" && omissions is { LatestAttemptOnly: true } && value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0)
+        {
+            writer.WriteStartArray();
+            WriteValue(writer, value[value.GetArrayLength() - 1], shape?.MemberShape);
+            writer.WriteEndArray();
+        }
+        else
+        {
+            WriteValue(writer, value, shape);
+        }
+        top.Written?.Add(new(name, (int)(writer.BytesCommitted + writer.BytesPending - start), node is null ? value : null));
     }
 
     private static void WriteParametersWithoutMarker(Utf8JsonWriter writer, JsonElement parameters)
@@ -233,75 +323,7 @@ public static class NativeOutputMapper
         }
         writer.WriteEndObject();
     }
-
-    /// <summary>The native output plus a top-level <c>Result</c> (from the Callback function), members kept in order.</summary>
-    public static JsonObject WithResult(JsonObject native, JsonNode? result)
-    {
-        var members = native.Where(p => p.Key != "Result")
-            .Select(p => (Key: p.Key, Value: p.Value?.DeepClone()))
-            .Append((Key: "Result", Value: result?.DeepClone()))
-            .OrderBy(p => p.Key, StringComparer.Ordinal);
-        var combined = new JsonObject();
-        foreach (var (name, value) in members)
-        {
-            combined[name] = value;
-        }
-        return combined;
-    }
-
-    private static JsonNode? Convert(JsonElement value, Shape? shape)
-    {
-        if (value.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-        switch (shape?.Kind)
-        {
-            case ShapeKind.Structure when value.ValueKind == JsonValueKind.Object:
-                var members = new List<KeyValuePair<string, JsonNode?>>();
-                foreach (var property in value.EnumerateObject())
-                {
-                    if (property.Value.ValueKind == JsonValueKind.Null)
-                    {
-                        continue;
-                    }
-                    // A member newer than the model keeps its value as sent, under its PascalCase name.
-                    var node = shape.MembersByWire.TryGetValue(property.Name, out var member)
-                        ? Convert(property.Value, member.Shape)
-                        : Convert(property.Value, null);
-                    members.Add(new(member?.PascalName ?? BatchShapes.ToPascal(property.Name), node));
-                }
-                members.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
-                var result = new JsonObject();
-                foreach (var (name, node) in members)
-                {
-                    result.TryAdd(name, node);
-                }
-                return result;
-            case ShapeKind.List when value.ValueKind == JsonValueKind.Array:
-                var array = new JsonArray();
-                foreach (var item in value.EnumerateArray())
-                {
-                    array.Add(Convert(item, shape.MemberShape));
-                }
-                return array;
-            case ShapeKind.Map when value.ValueKind == JsonValueKind.Object:
-                var map = new JsonObject();
-                foreach (var entry in value.EnumerateObject())
-                {
-                    map[entry.Name] = Convert(entry.Value, shape.ValueShape);
-                }
-                return map;
-            default:
-                return CopyValue(value);
-        }
-    }
-
-    private static JsonNode? CopyValue(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.Object => JsonObject.Create(value.Clone()),
-        JsonValueKind.Array => JsonArray.Create(value.Clone()),
-        JsonValueKind.Null or JsonValueKind.Undefined => null,
-        _ => JsonValue.Create(value.Clone()),
-    };
 }
+
+/// <summary>A member an answer adds at the top level of the native JobDetail (BatchSync's opt-in extras).</summary>
+public readonly record struct AddedMember(string Name, JsonNode Value);

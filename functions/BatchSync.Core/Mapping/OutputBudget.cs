@@ -1,13 +1,40 @@
-using System.Text.Json.Nodes;
+using System.Text;
+using System.Text.Json;
 
 namespace BatchSync.Mapping;
 
+/// <summary>How an answer's size is counted against its limit: SendTaskSuccess's output in UTF-8 bytes, SendTaskFailure's cause in characters.</summary>
+public readonly record struct OutputLimit(int Max, bool CountsChars)
+{
+    public bool Fits(ReadOnlySpan<byte> utf8) => (CountsChars ? Encoding.UTF8.GetCharCount(utf8) : utf8.Length) <= Max;
+}
+
+/// <summary>A top-level member of an answer as the writer wrote it: its name, its value's size in UTF-8 bytes, and the value when it came from the JobDetail.</summary>
+internal readonly record struct WrittenMember(string Name, int ValueBytes, JsonElement? Value);
+
+/// <summary>What the writer leaves out of an answer too large for Step Functions, as <see cref="OutputBudget"/> decides.</summary>
+internal sealed class Omissions
+{
+    /// <summary>Top-level members left out.</summary>
+    public HashSet<string> Members { get; } = new(StringComparer.Ordinal);
+
+    /// <summary><c>Attempts</c> written with its latest attempt only.</summary>
+    public bool LatestAttemptOnly { get; set; }
+
+    /// <summary>Free-text members written cut short.</summary>
+    public Dictionary<string, string> Clipped { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The <c>BatchSyncOmitted</c> member, written after all others; none while null.</summary>
+    public List<string>? Note { get; set; }
+}
+
 /// <summary>
 /// Step Functions refuses a SendTaskSuccess output over 262,144 UTF-8 bytes and a SendTaskFailure cause over 32,768
-/// characters; a refused answer would leave the state waiting. This shrinks a native JobDetail deterministically until it
-/// fits: first Attempts is cut to the latest attempt, then the bulkiest other top-level members are dropped (ties by
-/// name), and their names are listed in <c>BatchSyncOmitted</c>. JobId, JobArn, JobName, Status, StatusReason, the
-/// latest attempt and a callback Result are kept.
+/// characters; a refused answer would leave the state waiting. An answer that does not fit is written again without
+/// some of its members, deterministically, until it fits: first Attempts is cut to the latest attempt, then the
+/// bulkiest other top-level members are left out (ties by name), and their names are listed in <c>BatchSyncOmitted</c>.
+/// JobId, JobArn, JobName, Status, StatusReason, the latest attempt, a callback Result and BatchSync's added members
+/// are kept.
 /// </summary>
 public static class OutputBudget
 {
@@ -16,6 +43,14 @@ public static class OutputBudget
     public const int MaxErrorChars = 256;
     public const string OmittedMember = "BatchSyncOmitted";
 
+    /// <summary>The limit of a SendTaskSuccess output.</summary>
+    public static readonly OutputLimit Output = new(MaxOutputBytes, CountsChars: false);
+
+    /// <summary>The limit of a SendTaskFailure cause.</summary>
+    public static readonly OutputLimit Cause = new(MaxCauseChars, CountsChars: true);
+
+    private const int MaxClippedChars = 256;
+
     private static readonly HashSet<string> Kept = new(StringComparer.Ordinal)
     {
         "JobId", "JobArn", "JobName", "Status", "StatusReason", "Attempts", "Result", OmittedMember,
@@ -23,91 +58,78 @@ public static class OutputBudget
         Failures.TaskAnswers.ArraySummaryMember,
     };
 
-    /// <summary>The output text for SendTaskSuccess, within <paramref name="maxBytes"/> UTF-8 bytes.</summary>
-    public static string FitOutput(JsonObject native, int maxBytes = MaxOutputBytes) =>
-        Fit(native, text => System.Text.Encoding.UTF8.GetByteCount(text) <= maxBytes);
-
-    /// <summary>The cause text for SendTaskFailure, within <paramref name="maxChars"/> characters.</summary>
-    public static string FitCause(JsonObject native, int maxChars = MaxCauseChars) =>
-        Fit(native, text => text.Length <= maxChars);
-
     /// <summary>Cuts a free-text error or cause to a limit, marking the cut.</summary>
     public static string Clip(string text, int maxChars) =>
         text.Length <= maxChars ? text : text[..(maxChars - 1)] + "…";
 
-    private static string Fit(JsonObject native, Func<string, bool> fits)
+    /// <summary>
+    /// The first answer, in the order above, that fits <paramref name="limit"/>: <paramref name="write"/> writes the
+    /// answer without what it is given to leave out; <paramref name="members"/> are the top-level members of the whole
+    /// answer, which did not fit.
+    /// </summary>
+    internal static byte[] Fit(IReadOnlyList<WrittenMember> members, OutputLimit limit, Func<Omissions, byte[]> write)
     {
-        var text = JsonText.ToText(native);
-        if (fits(text))
+        var omissions = new Omissions();
+        byte[] utf8;
+        if (Value(members, "Attempts") is { ValueKind: JsonValueKind.Array } attempts && attempts.GetArrayLength() > 1)
         {
-            return text;
-        }
-
-        var work = (JsonObject)native.DeepClone();
-        var omitted = new JsonArray();
-        if (work["Attempts"] is JsonArray { Count: > 1 } attempts)
-        {
-            var latest = attempts[^1]!.DeepClone();
-            work["Attempts"] = new JsonArray(latest);
-            omitted.Add("Attempts (all but the latest)");
-            work[OmittedMember] = omitted;
-            text = JsonText.ToText(work);
-            if (fits(text))
+            omissions.LatestAttemptOnly = true;
+            omissions.Note = ["Attempts (all but the latest)"];
+            if (limit.Fits(utf8 = write(omissions)))
             {
-                return text;
+                return utf8;
             }
         }
 
-        while (true)
+        var bulkiestFirst = members.Where(m => !Kept.Contains(m.Name))
+            .OrderByDescending(m => m.ValueBytes).ThenBy(m => m.Name, StringComparer.Ordinal);
+        foreach (var member in bulkiestFirst)
         {
-            var bulkiest = work
-                .Where(p => !Kept.Contains(p.Key))
-                .Select(p => (p.Key, Size: p.Value is null ? 4 : JsonText.Utf8Length(p.Value)))
-                .OrderByDescending(p => p.Size).ThenBy(p => p.Key, StringComparer.Ordinal)
-                .Select(p => p.Key)
-                .FirstOrDefault();
-            if (bulkiest is null)
+            omissions.Members.Add(member.Name);
+            (omissions.Note ??= []).Add(member.Name);
+            if (limit.Fits(utf8 = write(omissions)))
             {
-                break;
-            }
-            work.Remove(bulkiest);
-            omitted.Add(bulkiest);
-            work[OmittedMember] = omitted;
-            text = JsonText.ToText(work);
-            if (fits(text))
-            {
-                return text;
+                return utf8;
             }
         }
 
-        // Only kept members are left and still too large: the latest attempt goes, then the free text is cut.
-        if (work.Remove("Attempts"))
+        // Only kept members are left and still too large: the latest attempt goes, then the free text is cut. Attempts is
+        // named only in a note there is already (none when nothing else was left out): so it has always been answered.
+        if (members.Any(m => m.Name == "Attempts"))
         {
-            omitted.Add("Attempts");
-            text = JsonText.ToText(work);
-            if (fits(text))
+            omissions.Members.Add("Attempts");
+            omissions.Note?.Add("Attempts");
+            if (limit.Fits(utf8 = write(omissions)))
             {
-                return text;
+                return utf8;
             }
         }
         foreach (var name in new[] { "StatusReason", "JobName" })
         {
-            if (work[name] is JsonValue value && value.TryGetValue<string>(out var s) && s.Length > 256)
+            if (Value(members, name) is { ValueKind: JsonValueKind.String } value && value.GetString() is { Length: > MaxClippedChars } text)
             {
-                work[name] = Clip(s, 256);
-                text = JsonText.ToText(work);
-                if (fits(text))
+                omissions.Clipped[name] = Clip(text, MaxClippedChars);
+                if (limit.Fits(utf8 = write(omissions)))
                 {
-                    return text;
+                    return utf8;
                 }
             }
         }
-        var minimal = new JsonObject
+
+        var minimal = new Omissions { Note = ["everything else"] };
+        minimal.Members.UnionWith(members.Select(m => m.Name).Where(name => name is not ("JobId" or "Status")));
+        return write(minimal);
+    }
+
+    private static JsonElement? Value(IReadOnlyList<WrittenMember> members, string name)
+    {
+        foreach (var member in members)
         {
-            ["JobId"] = work["JobId"]?.DeepClone(),
-            ["Status"] = work["Status"]?.DeepClone(),
-            [OmittedMember] = new JsonArray("everything else"),
-        };
-        return JsonText.ToText(minimal);
+            if (member.Name == name)
+            {
+                return member.Value;
+            }
+        }
+        return null;
     }
 }

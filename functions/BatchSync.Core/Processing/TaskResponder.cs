@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Failures;
 using BatchSync.Logging;
@@ -123,24 +122,12 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         return new AnswerResult(answer, ending);
     }
 
-    /// <summary>The SendTaskSuccess output: written straight from the JobDetail; shrunk only when it would not fit.</summary>
-    public static string NativeOutput(JsonElement jobDetail, string? resultJson)
-    {
-        var bytes = NativeOutputMapper.ToNativeUtf8(jobDetail, resultJson);
-        if (bytes.Length <= OutputBudget.MaxOutputBytes)
-        {
-            return System.Text.Encoding.UTF8.GetString(bytes);
-        }
-        var native = NativeOutputMapper.ToNative(jobDetail);
-        return OutputBudget.FitOutput(resultJson is null ? native : NativeOutputMapper.WithResult(native, JsonNode.Parse(resultJson)));
-    }
+    /// <summary>The SendTaskSuccess output: the native JobDetail (plus <c>Result</c>), within the output limit.</summary>
+    public static string NativeOutput(JsonElement jobDetail, string? resultJson) =>
+        NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Output, resultJson);
 
-    /// <summary>The SendTaskFailure cause: the JobDetail as compact JSON; shrunk only when it would not fit.</summary>
-    public static string NativeCause(JsonElement jobDetail)
-    {
-        var text = System.Text.Encoding.UTF8.GetString(NativeOutputMapper.ToNativeUtf8(jobDetail));
-        return text.Length <= OutputBudget.MaxCauseChars ? text : OutputBudget.FitCause(NativeOutputMapper.ToNative(jobDetail));
-    }
+    /// <summary>The SendTaskFailure cause: the native JobDetail as compact JSON, within the cause limit.</summary>
+    public static string NativeCause(JsonElement jobDetail) => NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Cause);
 
     /// <summary>Heartbeats the task; when nobody waits any more, terminates the job and closes the record.</summary>
     public async Task<TaskAnswer> HeartbeatAsync(JobRecord record, string what, CancellationToken cancellationToken)
