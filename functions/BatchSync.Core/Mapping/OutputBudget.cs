@@ -93,12 +93,12 @@ public static class OutputBudget
             }
         }
 
-        // Only kept members are left and still too large: the latest attempt goes, then the free text is cut. Attempts is
-        // named only in a note there is already (none when nothing else was left out): so it has always been answered.
+        // Only kept members are left and still too large: the latest attempt goes (named, as everything left out is),
+        // then the free text is cut.
         if (members.Any(m => m.Name == "Attempts"))
         {
             omissions.Members.Add("Attempts");
-            omissions.Note?.Add("Attempts");
+            (omissions.Note ??= []).Add("Attempts");
             if (limit.Fits(utf8 = write(omissions)))
             {
                 return utf8;
