@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Store;
@@ -59,7 +57,7 @@ public sealed class FunctionHost
     ];
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
-    public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core, JsonTypeInfo<T> answerType)
+    public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core) where T : IFunctionAnswer
     {
         var payload = await ReadAllAsync(input).ConfigureAwait(false);
         using var budget = Budget is { } b ? InvocationBudget.Start(b, Clock) : null;
@@ -67,7 +65,7 @@ public sealed class FunctionHost
         try
         {
             var answer = await core(payload, deadline.Token).ConfigureAwait(false);
-            return new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(answer, answerType), writable: false);
+            return new MemoryStream(AnswerJson.ToUtf8(answer), writable: false);
         }
         catch (BatchSyncException e)
         {
