@@ -15,8 +15,14 @@ RUNTIME ?= linux-x64
 else
 $(error ARCHITECTURE must be x86_64 or arm64 (the template's Architecture parameter), not "$(ARCHITECTURE)")
 endif
+# Crossgen2 also precompiles the generic code our assemblies and the AWS SDK's instantiate over the framework's types
+# (async state machine builders, Dictionary<string, AttributeValue>, ...), which plain ReadyToRun leaves to the JIT:
+# about 350 of the ~800 methods jitted before SubmitJob's first response (BENCHMARKS.md §1). Code that inlined a
+# framework method carries a Check_IL_Body fixup: if the runtime's framework differs there, that code is not used and
+# the method is jitted as before — never wrong code.
+R2R_GENERICS = '-p:PublishReadyToRunCrossgen2ExtraArgs=--non-local-generics-module:*%3B--opt-cross-module:*'
 PUBLISH = dotnet publish --nologo -c $(CONFIGURATION) -r $(RUNTIME) --self-contained false -p:PublishReadyToRun=true \
-	-p:GenerateDocumentationFile=false -o "$(ARTIFACTS_DIR)"
+	$(R2R_GENERICS) -p:GenerateDocumentationFile=false -o "$(ARTIFACTS_DIR)"
 
 build-SubmitJobFunction:
 	$(PUBLISH) functions/SubmitJob/SubmitJob.csproj

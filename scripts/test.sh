@@ -24,8 +24,8 @@ fi
 command -v moto_server >/dev/null 2>&1 || fail "moto_server is still not on PATH after installing moto (is pip's bin folder on PATH?)."
 command -v cfn-lint >/dev/null 2>&1 || fail "cfn-lint is still not on PATH after installing it (is pip's bin folder on PATH?)."
 
-say "cfn-lint template.yaml"
-cfn-lint template.yaml
+say "cfn-lint template.yaml (SnapStart None and PublishedVersions)"
+scripts/lint-template-variants.sh
 
 say "dotnet test Functions.sln"
 log=$(mktemp)

@@ -22,5 +22,5 @@ public sealed class Function
     }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        _host.RunAsync("Callback", input, (payload, cancel) => _processor.HandleAsync(payload, cancel), AnswerJsonContext.Default.CallbackAnswer);
+        _host.RunAsync("Callback", input, (payload, cancel) => _processor.HandleAsync(payload, cancel));
 }

@@ -22,5 +22,5 @@ public sealed class Function
     }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        _host.RunAsync("JobStateChange", input, (payload, cancel) => _processor.HandleAsync(payload, cancel), AnswerJsonContext.Default.EventAnswer);
+        _host.RunAsync("JobStateChange", input, (payload, cancel) => _processor.HandleAsync(payload, cancel));
 }

@@ -22,5 +22,5 @@ public sealed class Function
     }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        _host.RunAsync("Reconcile", input, (payload, cancel) => _reconciler.HandleAsync(payload, cancel), AnswerJsonContext.Default.ReconcileAnswer);
+        _host.RunAsync("Reconcile", input, (payload, cancel) => _reconciler.HandleAsync(payload, cancel));
 }

@@ -27,5 +27,5 @@ public sealed class Function
     }
 
     public Task<Stream> HandleAsync(Stream input) =>
-        _host.RunAsync("SubmitJob", input, (payload, cancel) => _submitter.SubmitAsync(payload, cancel), AnswerJsonContext.Default.SubmitJobAnswer);
+        _host.RunAsync("SubmitJob", input, (payload, cancel) => _submitter.SubmitAsync(payload, cancel));
 }

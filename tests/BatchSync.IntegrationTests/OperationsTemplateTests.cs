@@ -23,6 +23,17 @@ public class OperationsTemplateTests
 
     private static JsonNode GetAtt(string id, string attribute) => new JsonObject { ["Fn::GetAtt"] = new JsonArray(id, attribute) };
 
+    /// <summary>
+    /// The EventBridge rules that invoke a function (or, SnapStart on, its alias), by event name: declared as
+    /// AWS::Events::Rule resources named &lt;function logical id&gt;&lt;event name&gt;, as SAM names an event's rule.
+    /// </summary>
+    private static List<(string EventName, JsonObject Properties)> RulesOf(string functionId) =>
+        OfType("AWS::Events::Rule")
+            .Where(r => r.Id.StartsWith(functionId, StringComparison.Ordinal)
+                && r.Properties["Targets"]!.AsArray().Any(t => t!["Arn"]!.ToJsonString().Contains($"\"{functionId}\"", StringComparison.Ordinal)))
+            .Select(r => (r.Id[functionId.Length..], r.Properties))
+            .ToList();
+
     /// <summary>Every queue the stack makes.</summary>
     private static List<string> Queues() => OfType("AWS::SQS::Queue").Select(q => q.Id).ToList();
 
@@ -69,9 +80,9 @@ public class OperationsTemplateTests
         var policies = OfType("AWS::SQS::QueuePolicy").ToList();
         foreach (var function in FunctionNames)
         {
-            foreach (var evt in SamTemplate.Resource(function + "Function")["Properties"]!["Events"]?.AsObject() ?? [])
+            foreach (var (eventName, rule) in RulesOf(function + "Function"))
             {
-                if (evt.Value!["Properties"]!["DeadLetterConfig"] is not { } deadLetters)
+                if (rule["Targets"]![0]!["DeadLetterConfig"] is not { } deadLetters)
                 {
                     continue;
                 }
@@ -82,7 +93,7 @@ public class OperationsTemplateTests
                 Assert.Equal("events.amazonaws.com", (string)statement["Principal"]!["Service"]!);
                 Assert.Equal("sqs:SendMessage", (string)statement["Action"]!);
                 Assert.True(Same(GetAtt(queue, "Arn"), statement["Resource"]));
-                Assert.True(Same(GetAtt(function + "Function" + evt.Key, "Arn"), statement["Condition"]!["ArnEquals"]!["aws:SourceArn"]));
+                Assert.True(Same(GetAtt(function + "Function" + eventName, "Arn"), statement["Condition"]!["ArnEquals"]!["aws:SourceArn"]));
             }
         }
     }
@@ -93,9 +104,9 @@ public class OperationsTemplateTests
         var destinations = new Dictionary<string, string>();
         foreach (var function in FunctionNames)
         {
-            if (SamTemplate.Resource(function + "Function")["Properties"]!["EventInvokeConfig"]?["DestinationConfig"]?["OnFailure"] is { } onFailure)
+            // Declared beside the function (not SAM's EventInvokeConfig) so that it follows the SnapStart parameter's qualifier.
+            if (Resources[function + "FunctionEventInvokeConfig"]?["Properties"]?["DestinationConfig"]?["OnFailure"] is { } onFailure)
             {
-                Assert.Equal("SQS", (string)onFailure["Type"]!);
                 destinations[function] = (string)onFailure["Destination"]!["Fn::GetAtt"]![0]!;
             }
         }
@@ -111,11 +122,10 @@ public class OperationsTemplateTests
         {
             AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Lambda", "Errors", "FunctionName", Ref(function + "Function"))));
             AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Lambda", "Throttles", "FunctionName", Ref(function + "Function"))));
-            // SAM names the rule of an event source <function logical id><event name>.
-            foreach (var evt in SamTemplate.Resource(function + "Function")["Properties"]!["Events"]?.AsObject() ?? [])
+            // Each rule is named as SAM names the rule of an event source, <function logical id><event name>.
+            foreach (var (eventName, _) in RulesOf(function + "Function"))
             {
-                Assert.Contains((string)evt.Value!["Type"]!, new[] { "EventBridgeRule", "Schedule" });
-                AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Events", "FailedInvocations", "RuleName", Ref(function + "Function" + evt.Key))));
+                AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Events", "FailedInvocations", "RuleName", Ref(function + "Function" + eventName))));
             }
         }
         // Rules declared as resources (the sweep schedule) as well.
@@ -302,7 +312,7 @@ public class OperationsTemplateTests
     [Fact]
     public void The_stop_rule_watches_only_state_machines_under_the_prefix()
     {
-        var pattern = SamTemplate.Resource("ReconcileFunction")["Properties"]!["Events"]!["ExecutionStopped"]!["Properties"]!["Pattern"]!;
+        var pattern = SamTemplate.Resource("ReconcileFunctionExecutionStopped")["Properties"]!["EventPattern"]!;
         Assert.True(Same(JsonNode.Parse("""[{"prefix":{"Ref":"StateMachineArnPrefix"}}]"""), pattern["detail"]!["stateMachineArn"]));
         // The default watches every state machine (every ARN starts with "arn:"), as before the parameter existed.
         Assert.Equal("arn:", (string)SamTemplate.Json["Parameters"]!["StateMachineArnPrefix"]!["Default"]!);

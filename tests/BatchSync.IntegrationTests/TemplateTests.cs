@@ -41,9 +41,12 @@ public class TemplateTests
         // TerminateJob: a heartbeat found the task gone.
         // GetLogEvents: the log tail of a failed job whose task opted into LogTail (JobStateChange, and the sweep's deliveries).
         // ListJobs: an array parent's failed children (ArraySummary).
-        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents"] },
+        // sqs:SendMessage: not our code's but Lambda's, sending a failed asynchronous invocation to the function's
+        // on-failure queue with the function's role (the template declares the EventInvokeConfig, so it grants it; SAM
+        // added it when it made the configuration).
+        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents", "sqs:SendMessage"] },
         { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
-        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents"] },
+        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents", "sqs:SendMessage"] },
     };
 
     [Theory]
@@ -119,11 +122,11 @@ public class TemplateTests
     [Fact]
     public void The_event_rule_retries_and_keeps_what_it_cannot_deliver()
     {
-        var properties = SamTemplate.Resource("JobStateChangeFunction")["Properties"]!;
-        var rule = properties["Events"]!["BatchJobStateChange"]!["Properties"]!;
-        Assert.NotNull(rule["RetryPolicy"]!["MaximumRetryAttempts"]);
-        Assert.Equal("EventDeliveryDeadLetterQueue", (string)rule["DeadLetterConfig"]!["Arn"]!["Fn::GetAtt"]![0]!);
-        Assert.Equal("SQS", (string)properties["EventInvokeConfig"]!["DestinationConfig"]!["OnFailure"]!["Type"]!);
+        var target = SamTemplate.Resource("JobStateChangeFunctionBatchJobStateChange")["Properties"]!["Targets"]![0]!;
+        Assert.NotNull(target["RetryPolicy"]!["MaximumRetryAttempts"]);
+        Assert.Equal("EventDeliveryDeadLetterQueue", (string)target["DeadLetterConfig"]!["Arn"]!["Fn::GetAtt"]![0]!);
+        var onFailure = SamTemplate.Resource("JobStateChangeFunctionEventInvokeConfig")["Properties"]!["DestinationConfig"]!["OnFailure"]!;
+        Assert.Equal("FailedInvocationQueue", (string)onFailure["Destination"]!["Fn::GetAtt"]![0]!);
         var table = SamTemplate.Resource("JobTable")["Properties"]!;
         Assert.Equal("PAY_PER_REQUEST", (string)table["BillingMode"]!);
         Assert.Equal("ExpiresAt", (string)table["TimeToLiveSpecification"]!["AttributeName"]!);

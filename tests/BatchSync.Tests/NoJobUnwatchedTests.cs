@@ -471,10 +471,10 @@ public class OneTokenOneJobTests
         try
         {
             var bug = await Assert.ThrowsAsync<InternalErrorException>(() => host.RunAsync<SubmitJobAnswer>("SubmitJob", new MemoryStream([]),
-                (_, _) => throw new NullReferenceException("oops"), AnswerJsonContext.Default.SubmitJobAnswer));
+                (_, _) => throw new NullReferenceException("oops")));
             Assert.Equal("BatchSync.InternalError", bug.ErrorName);
             var dependency = await Assert.ThrowsAsync<TransientFailureException>(() => host.RunAsync<SubmitJobAnswer>("SubmitJob", new MemoryStream([]),
-                (_, _) => throw new AwsTransportException("AWSBatch", "SubmitJob", 4, new TimeoutException()), AnswerJsonContext.Default.SubmitJobAnswer));
+                (_, _) => throw new AwsTransportException("AWSBatch", "SubmitJob", 4, new TimeoutException())));
             Assert.Equal("BatchSync.TransientFailure", dependency.ErrorName);
         }
         finally

@@ -21,19 +21,30 @@ public static class SamTemplate
     public static IReadOnlyList<string> Functions() =>
         Json["Resources"]!.AsObject().Where(r => (string?)r.Value!["Type"] == "AWS::Serverless::Function").Select(r => r.Key).ToList();
 
-    /// <summary>An EventBridge rule's event pattern with ${AWS::StackName} and parameters (their defaults) resolved.</summary>
+    /// <summary>
+    /// An EventBridge rule's event pattern with ${AWS::StackName} and parameters (their defaults) resolved. The rules are
+    /// declared as AWS::Events::Rule resources named as SAM names an event's rule, &lt;function logical id&gt;&lt;event
+    /// name&gt;, so that they can invoke the alias or the function (the SnapStart parameter).
+    /// </summary>
     public static JsonObject RulePattern(string stackName, string function = "JobStateChangeFunction", string eventName = "BatchJobStateChange")
     {
-        var pattern = Resource(function)["Properties"]!["Events"]![eventName]!["Properties"]!["Pattern"]!.DeepClone();
+        var pattern = Resource(function + eventName)["Properties"]!["EventPattern"]!.DeepClone();
         return (JsonObject)Resolve(pattern, stackName)!;
     }
 
-    /// <summary>Every EventBridgeRule event of every function: the function, the event's name and its resolved pattern.</summary>
+    /// <summary>Every event-pattern rule that invokes a function: the function, the event's name and its resolved pattern.</summary>
     public static IReadOnlyList<(string Function, string EventName, JsonObject Pattern)> EventRules(string stackName) =>
-        Functions().SelectMany(function => (Resource(function)["Properties"]!["Events"]?.AsObject() ?? [])
-                .Where(e => (string?)e.Value!["Type"] == "EventBridgeRule")
-                .Select(e => (function, e.Key, RulePattern(stackName, function, e.Key))))
+        Json["Resources"]!.AsObject()
+            .Where(r => (string?)r.Value!["Type"] == "AWS::Events::Rule" && r.Value!["Properties"]?["EventPattern"] is not null)
+            .Select(r => (Id: r.Key, Function: Functions().FirstOrDefault(f => TargetsFunction(r.Value!, f))))
+            .Where(r => r.Function is not null && r.Id.StartsWith(r.Function, StringComparison.Ordinal))
+            .Select(r => (r.Function!, r.Id[r.Function!.Length..], RulePattern(stackName, r.Function!, r.Id[r.Function!.Length..])))
             .ToList();
+
+    /// <summary>Whether a rule's target is the function, or (SnapStart on) its alias.</summary>
+    private static bool TargetsFunction(JsonNode rule, string function) =>
+        rule["Properties"]!["Targets"]!.AsArray().Any(t => t!["Arn"]!.ToJsonString().Contains($"\"{function}\"", StringComparison.Ordinal)
+            || t["Arn"]!.ToJsonString().Contains($"\"{function}Aliaslive\"", StringComparison.Ordinal));
 
     /// <summary>
     /// The SQS queues the template declares (logical ids): AWS::SQS::Queue resources, and the dead-letter queues SAM

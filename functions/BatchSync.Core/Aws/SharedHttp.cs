@@ -10,18 +10,21 @@ namespace BatchSync.Aws;
 /// </summary>
 public static class SharedHttp
 {
-    private static readonly Lazy<SocketsHttpHandler> LazySockets = new(() => new SocketsHttpHandler
+    private static readonly OnFirstUse<SocketsHttpHandler> LazySockets = new(() => new SocketsHttpHandler
     {
         AllowAutoRedirect = false,
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         ConnectTimeout = TimeSpan.FromSeconds(3),
     });
 
-    private static readonly Lazy<AWSCredentials> LazyCredentials = new(() => DefaultAWSCredentialsIdentityResolver.GetCredentials());
+    private static readonly OnFirstUse<AWSCredentials> LazyCredentials = new(() => DefaultAWSCredentialsIdentityResolver.GetCredentials());
 
     public static HttpMessageHandler Sockets => LazySockets.Value;
 
-    /// <summary>The default chain, resolved once (on Lambda: the function role's keys from the environment).</summary>
+    /// <summary>
+    /// The default chain, resolved once (on Lambda: the function role's keys from the environment); a failed resolution
+    /// is tried again on the next use.
+    /// </summary>
     public static AWSCredentials Credentials => LazyCredentials.Value;
 
     /// <summary>Hands the AWS SDK clients an HttpClient over the shared pool instead of one pool per client.</summary>

@@ -46,12 +46,18 @@ public sealed record AnswerSettings(string FailureError)
         };
     }
 
-    /// <summary>The functions' settings: <see cref="From(Func{string, string?})"/> plus a CloudWatch Logs client for tails.</summary>
+    /// <summary>
+    /// The functions' settings: <see cref="From(Func{string, string?})"/> plus a CloudWatch Logs client for tails, made
+    /// on its first call (only tasks that opted into log tails ever call it).
+    /// </summary>
     public static AnswerSettings ForFunctions(AwsSettings settings)
     {
         var answers = From(settings.Value);
         // One attempt, bounded by the tail's own timeout: a slow log never holds up the answer.
-        return answers with { Logs = CloudWatchLogsClient.Create(settings, new RetryPolicy { MaxAttempts = 1, AttemptTimeout = answers.LogTailTimeout }) };
+        return answers with
+        {
+            Logs = new Processing.LazyLogsApi(() => CloudWatchLogsClient.Create(settings, new RetryPolicy { MaxAttempts = 1, AttemptTimeout = answers.LogTailTimeout })),
+        };
     }
 }
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Store;
@@ -14,14 +12,15 @@ public sealed class FunctionHost
     {
         Namespace = settings.Value("BATCHSYNC_NAMESPACE")
             ?? throw new InvalidOperationException("BATCHSYNC_NAMESPACE is not set (the template sets it to the stack name).");
-        // One set of clients per process (the runtime creates the function class once and reuses it), each made on
-        // first use, so a path pays only for the clients it calls.
-        _batch = new Lazy<IBatchApi>(() => BatchClient.Create(settings));
-        _tasks = new Lazy<ITaskApi>(() => StepFunctionsClient.Create(settings));
-        _store = new Lazy<IJobStore>(() => DynamoJobStore.Create(settings, clock));
+        // One set of clients per process (the runtime creates the function class once and reuses it). The processors
+        // hold stand-ins that make each client on its first call, so constructing a function creates none and a path
+        // pays only for the clients it calls, when it calls them.
+        _batch = new LazyBatchApi(() => BatchClient.Create(settings));
+        _tasks = new LazyTaskApi(() => StepFunctionsClient.Create(settings));
+        _store = new LazyJobStore(() => DynamoJobStore.Create(settings, clock));
         Clock = clock;
         Timing = Timing.FromSettings(settings.Value);
-        _answers = new Lazy<Failures.AnswerSettings>(() => Failures.AnswerSettings.ForFunctions(settings));
+        Answers = Failures.AnswerSettings.ForFunctions(settings);
         Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
             ? TimeSpan.FromSeconds(seconds)
             : null;
@@ -35,19 +34,30 @@ public sealed class FunctionHost
     public string Namespace { get; }
     public TimeProvider Clock { get; }
     public Timing Timing { get; }
-    private readonly Lazy<IBatchApi> _batch;
-    private readonly Lazy<ITaskApi> _tasks;
-    private readonly Lazy<IJobStore> _store;
+    private readonly LazyBatchApi _batch;
+    private readonly LazyTaskApi _tasks;
+    private readonly LazyJobStore _store;
 
-    public IBatchApi Batch => _batch.Value;
-    public ITaskApi Tasks => _tasks.Value;
-    public IJobStore Store => _store.Value;
-    private readonly Lazy<Failures.AnswerSettings> _answers;
-    /// <summary>How failed jobs are answered (the stack's failure error name, the opt-in extras' clients).</summary>
-    public Failures.AnswerSettings Answers => _answers.Value;
+    /// <summary>Batch; the client is made on the first call.</summary>
+    public IBatchApi Batch => _batch;
+    /// <summary>Step Functions; the client is made on the first call.</summary>
+    public ITaskApi Tasks => _tasks;
+    /// <summary>The task records; the DynamoDB client is made on the first call.</summary>
+    public IJobStore Store => _store;
+    /// <summary>How failed jobs are answered (the stack's failure error name; a CloudWatch Logs client made on its first call).</summary>
+    public Failures.AnswerSettings Answers { get; }
+
+    /// <summary>The clients made so far, by name (Batch, StepFunctions, DynamoDB, CloudWatchLogs): what a path has paid for.</summary>
+    public IReadOnlyList<string> CreatedClients =>
+    [
+        .. _batch.IsCreated ? ["Batch"] : Array.Empty<string>(),
+        .. _tasks.IsCreated ? ["StepFunctions"] : Array.Empty<string>(),
+        .. _store.IsCreated ? ["DynamoDB"] : Array.Empty<string>(),
+        .. Answers.Logs is LazyLogsApi { IsCreated: true } ? ["CloudWatchLogs"] : Array.Empty<string>(),
+    ];
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
-    public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core, JsonTypeInfo<T> answerType)
+    public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core) where T : IFunctionAnswer
     {
         var payload = await ReadAllAsync(input).ConfigureAwait(false);
         using var budget = Budget is { } b ? InvocationBudget.Start(b, Clock) : null;
@@ -55,7 +65,7 @@ public sealed class FunctionHost
         try
         {
             var answer = await core(payload, deadline.Token).ConfigureAwait(false);
-            return new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(answer, answerType), writable: false);
+            return new MemoryStream(AnswerJson.ToUtf8(answer), writable: false);
         }
         catch (BatchSyncException e)
         {
