@@ -1,6 +1,6 @@
 using System.Text.Json;
 using BatchSync.Mapping;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 using BenchmarkDotNet.Attributes;
 
 namespace BatchSync.Benchmarks;

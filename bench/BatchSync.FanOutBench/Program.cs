@@ -7,7 +7,7 @@ using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.LocalWorld;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 // A fan-out: N tasks start at once (a Map), each invoking SubmitJob. Lambda runs at most --concurrency invocations
 // (SubmitJob's reserved concurrency; beyond it Lambda.TooManyRequestsException), Batch takes --rate submits per second
@@ -30,7 +30,7 @@ using var moto = new MotoServer();
 moto.UseSimpleModes();
 var world = new AwsWorld(moto, "us-east-1", "fanout");
 await world.CreateTableFromTemplateAsync();
-var store = BatchSync.Store.DynamoJobStore.Create(
+var store = BatchSync.Store.DynamoRecordStore.Create(
     new AwsSettings(name => name == "BATCHSYNC_ATTEMPT_TIMEOUT_MS" ? "30000" : world.Settings.Value(name)), TimeProvider.System);
 var batchService = new BucketBatch(rate);
 var batch = new BatchClient(new AwsTransport(new HttpClient(batchService), new Uri("http://batch.local/"), BatchClient.ServiceName, RetryPolicy.Default));
@@ -63,7 +63,7 @@ await Task.WhenAll(Enumerable.Range(0, tasksCount).Select(i => Task.Run(async ()
                 }.ToJsonString());
                 await submitter.SubmitAsync(payload, deadline.Token);
             }
-            catch (Exception e) when (e is TransientFailureException || FailureKinds.IsDependencyFailure(e))
+            catch (Exception e) when (e is TransientFailureException || DependencyFailures.IsDependencyFailure(e))
             {
                 failure = e;
             }
@@ -160,14 +160,14 @@ sealed class BucketBatch(int rate) : HttpMessageHandler
 }
 
 /// <summary>Step Functions' side: counts failures sent to tasks (a fan-out must fail none).</summary>
-sealed class AnsweringTasks : ITaskApi
+sealed class AnsweringTasks : IStepFunctionsApi
 {
     public int Failures;
-    public Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => Task.FromResult(TaskAnswer.Accepted);
-    public Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default)
+    public Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => Task.FromResult(TaskReply.Accepted);
+    public Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref Failures);
-        return Task.FromResult(TaskAnswer.Accepted);
+        return Task.FromResult(TaskReply.Accepted);
     }
-    public Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) => Task.FromResult(TaskAnswer.Accepted);
+    public Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) => Task.FromResult(TaskReply.Accepted);
 }

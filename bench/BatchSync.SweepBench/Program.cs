@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.LocalWorld;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 // The sweep at scale: N open tasks in the template's table on moto (DynamoDB through the real client and the real
 // store), Step Functions and Batch DescribeJobs played in-process with the latencies the issue names (20 ms a
@@ -30,7 +30,7 @@ moto.UseSimpleModes();
 var world = new AwsWorld(moto, "us-east-1", "sweepbench");
 await world.CreateTableFromTemplateAsync();
 // moto answers a query over 10,000 items in seconds (it filters in Python): the store waits longer than deployed.
-var dynamoStore = BatchSync.Store.DynamoJobStore.Create(
+var dynamoStore = BatchSync.Store.DynamoRecordStore.Create(
     new AwsSettings(name => name == "BATCHSYNC_ATTEMPT_TIMEOUT_MS" ? "60000" : world.Settings.Value(name)), TimeProvider.System);
 // moto copies every table of a TransactWriteItems call for its rollback (moto/dynamodb/models: transact_write_items,
 // copy.deepcopy), which at 10,000 items costs seconds a call; here the checked records are rescheduled with the same
@@ -44,7 +44,7 @@ var seeding = Stopwatch.StartNew();
 await Parallel.ForEachAsync(Enumerable.Range(0, records), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
 {
     var token = $"bench-token-{i}";
-    await dynamoStore.TryCreateAsync(new JobRecord
+    await dynamoStore.TryCreateAsync(new TaskRecord
     {
         TaskKey = TaskKey.For(token), TaskToken = token, Status = RecordStatus.Submitted, JobId = $"job-{i}", JobName = "bench", JobQueue = "q",
         CreatedAt = (start - TimeSpan.FromMinutes(5 + (i * 7919 % 1440))).ToUnixTimeMilliseconds(),
@@ -139,7 +139,7 @@ int Arg(string name, int fallback)
 }
 
 /// <summary>The store, rescheduling with single conditional updates instead of transactions (see above).</summary>
-sealed class SingleUpdateReschedule(BatchSync.Store.IJobStore inner, Amazon.DynamoDBv2.IAmazonDynamoDB dynamo, string table) : BatchSync.Store.IJobStore
+sealed class SingleUpdateReschedule(BatchSync.Store.IRecordStore inner, Amazon.DynamoDBv2.IAmazonDynamoDB dynamo, string table) : BatchSync.Store.IRecordStore
 {
     public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default) =>
         Parallel.ForEachAsync(checks, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (check, token) =>
@@ -160,17 +160,17 @@ sealed class SingleUpdateReschedule(BatchSync.Store.IJobStore inner, Amazon.Dyna
             }
         });
 
-    public Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default) => inner.TryCreateAsync(record, cancellationToken);
-    public Task<JobRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default) => inner.GetAsync(taskKey, cancellationToken);
-    public Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default) => inner.FindByJobIdAsync(jobId, cancellationToken);
+    public Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default) => inner.TryCreateAsync(record, cancellationToken);
+    public Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default) => inner.GetAsync(taskKey, cancellationToken);
+    public Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default) => inner.FindByJobIdAsync(jobId, cancellationToken);
     public Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default) => inner.TryTakeLeaseAsync(taskKey, seen, leaseId, leaseUntil, now, cancellationToken);
     public Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default) => inner.ReleaseLeaseAsync(taskKey, leaseId, state, reason, cancellationToken);
-    public Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) => inner.AttachJobAsync(taskKey, job, cancellationToken);
-    public Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) => inner.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
+    public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) => inner.AttachJobAsync(taskKey, job, cancellationToken);
+    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) => inner.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
     public Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default) => inner.ReleaseAnswerClaimAsync(taskKey, claimId, cancellationToken);
     public Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default) => inner.SetJobMissingSinceAsync(taskKey, since, cancellationToken);
-    public Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) => inner.FindOpenByExecutionAsync(executionArn, cancellationToken);
-    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default) => inner.ListDueAsync(dueBy, limit, shards, cancellationToken);
+    public Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) => inner.FindOpenByExecutionAsync(executionArn, cancellationToken);
+    public Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default) => inner.ListDueAsync(dueBy, limit, shards, cancellationToken);
     public Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default) => inner.SetResultAsync(taskKey, resultJson, cancellationToken);
     public Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default) => inner.FinishAsync(taskKey, ending, cancellationToken);
 }
@@ -201,26 +201,26 @@ sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
 }
 
 /// <summary>Step Functions' task-token calls with a latency; a task takes one terminal answer.</summary>
-sealed class SlowTasks(TimeSpan latency) : ITaskApi
+sealed class SlowTasks(TimeSpan latency) : IStepFunctionsApi
 {
     public ConcurrentDictionary<string, int> Heartbeats { get; } = new();
     public ConcurrentDictionary<string, int> Answered { get; } = new();
     public int SecondAnswers => Answered.Values.Sum(n => n - 1);
 
-    public async Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => await AnswerAsync(taskToken, cancellationToken);
-    public async Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => await AnswerAsync(taskToken, cancellationToken);
+    public async Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => await AnswerAsync(taskToken, cancellationToken);
+    public async Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => await AnswerAsync(taskToken, cancellationToken);
 
-    public async Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default)
+    public async Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default)
     {
         await Task.Delay(latency, cancellationToken);
         Heartbeats.AddOrUpdate(taskToken, 1, (_, n) => n + 1);
-        return Answered.ContainsKey(taskToken) ? TaskAnswer.TaskClosed : TaskAnswer.Accepted;
+        return Answered.ContainsKey(taskToken) ? TaskReply.TaskClosed : TaskReply.Accepted;
     }
 
-    private async Task<TaskAnswer> AnswerAsync(string taskToken, CancellationToken cancellationToken)
+    private async Task<TaskReply> AnswerAsync(string taskToken, CancellationToken cancellationToken)
     {
         await Task.Delay(latency, cancellationToken);
-        return Answered.AddOrUpdate(taskToken, 1, (_, n) => n + 1) == 1 ? TaskAnswer.Accepted : TaskAnswer.TaskClosed;
+        return Answered.AddOrUpdate(taskToken, 1, (_, n) => n + 1) == 1 ? TaskReply.Accepted : TaskReply.TaskClosed;
     }
 }
 

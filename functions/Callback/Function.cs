@@ -18,7 +18,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _processor = new CallbackProcessor(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock, host.Timing);
+        _processor = new CallbackProcessor(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing);
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

@@ -18,7 +18,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _reconciler = new Reconciler(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock, host.Timing, host.Answers);
+        _reconciler = new Reconciler(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing, host.Answers);
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

@@ -1,5 +1,5 @@
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.SubmitJob;
 
@@ -19,7 +19,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _submitter = new JobSubmitter(host.Batch, host.Tasks, host.Store, host.Namespace, host.Clock, host.Timing)
+        _submitter = new JobSubmitter(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing)
         {
             Permissions = SubmitPermissions.FromLists(Environment.GetEnvironmentVariable(SubmitPermissions.QueuesVariable),
                 Environment.GetEnvironmentVariable(SubmitPermissions.DefinitionsVariable)),

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.IntegrationTests;
 
@@ -51,9 +51,9 @@ public class ClientsAgainstMotoTests(MotoFixture moto)
         var world = new AwsWorld(moto.Server, "ap-northeast-1");
         // A token no execution issued: the request is accepted as well-formed and answered InvalidToken, which the
         // client reports as an answer, not an exception. The end-to-end tests use real tokens.
-        Assert.Equal(TaskAnswer.InvalidToken, await world.StepFunctions.SendTaskSuccessAsync("not-a-token", """{"a":1}"""));
-        Assert.Equal(TaskAnswer.InvalidToken, await world.StepFunctions.SendTaskFailureAsync("not-a-token", "E", "C"));
-        Assert.Equal(TaskAnswer.InvalidToken, await world.StepFunctions.SendTaskHeartbeatAsync("not-a-token"));
+        Assert.Equal(TaskReply.InvalidToken, await world.StepFunctions.SendTaskSuccessAsync("not-a-token", """{"a":1}"""));
+        Assert.Equal(TaskReply.InvalidToken, await world.StepFunctions.SendTaskFailureAsync("not-a-token", "E", "C"));
+        Assert.Equal(TaskReply.InvalidToken, await world.StepFunctions.SendTaskHeartbeatAsync("not-a-token"));
         var list = await world.StepFunctions.CallAsync("ListStateMachines", new JsonObject());
         Assert.Contains("stateMachines", System.Text.Encoding.UTF8.GetString(list));
     }
@@ -64,7 +64,7 @@ public class ClientsAgainstMotoTests(MotoFixture moto)
         var world = new AwsWorld(moto.Server, "ap-northeast-2");
         await world.CreateTableFromTemplateAsync();
         var store = world.Store;
-        var record = new JobRecord { TaskKey = TaskKey.For("t1"), TaskToken = "t1", Status = RecordStatus.Submitting, JobName = "j", CreatedAt = 1, UpdatedAt = 1 };
+        var record = new TaskRecord { TaskKey = TaskKey.For("t1"), TaskToken = "t1", Status = RecordStatus.Submitting, JobName = "j", CreatedAt = 1, UpdatedAt = 1 };
 
         Assert.True(await store.TryCreateAsync(record));
         Assert.False(await store.TryCreateAsync(record with { TaskToken = "other" }));

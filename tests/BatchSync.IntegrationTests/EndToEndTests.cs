@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
 using BatchSync.Mapping;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.IntegrationTests;
 

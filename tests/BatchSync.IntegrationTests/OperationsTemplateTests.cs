@@ -153,7 +153,7 @@ public class OperationsTemplateTests
             Assert.True(Same(GetAtt("ReconcileFunction", "Arn"), target["Arn"]));
             // The input is what Reconcile reads: parsed by its own parser, each part's shards counted once.
             using var input = System.Text.Json.JsonDocument.Parse((string)Intrinsics.Evaluate(target["Input"], parameters)!);
-            var part = Tasks.SweepRequest.Parse(input.RootElement.GetProperty(Tasks.SweepRequest.Member));
+            var part = Domain.SweepRequest.Parse(input.RootElement.GetProperty(Domain.SweepRequest.Member));
             Assert.Equal(targets.Count, part.Parts);
             shards.AddRange(part.Shards);
         }

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.IntegrationTests;
 

@@ -5,7 +5,7 @@ using BatchSync.Processing;
 namespace BatchSync.Tests;
 
 /// <summary>
-/// The functions write their answers by hand (<see cref="IFunctionAnswer.WriteJson"/>, no serializer metadata at cold
+/// The functions write their answers by hand (<see cref="IFunctionResponse.WriteJson"/>, no serializer metadata at cold
 /// start); the bytes must be those System.Text.Json's source-generated serializer writes for the same answer.
 /// </summary>
 public class AnswersTests
@@ -20,41 +20,41 @@ public class AnswersTests
     {
         foreach (var t in Texts)
         {
-            yield return [new SubmitJobAnswer(t, t, t)];
-            yield return [new SubmitJobAnswer(null, null, t, Error: t, Cause: t, Note: t)];
-            yield return [new EventAnswer("Succeeded", t ?? "job", t, t)];
-            yield return [new CallbackAnswer(t ?? "job", "ResultStored", Waiting: t is null, t)];
-            yield return [new ReconcileAnswer("Swept", 0, 1, -2, int.MaxValue, int.MinValue, t, 7)];
+            yield return [new SubmitJobResponse(t, t, t)];
+            yield return [new SubmitJobResponse(null, null, t, Error: t, Cause: t, Note: t)];
+            yield return [new JobStateChangeResponse("Succeeded", t ?? "job", t, t)];
+            yield return [new CallbackResponse(t ?? "job", "ResultStored", Waiting: t is null, t)];
+            yield return [new ReconcileResponse("Swept", 0, 1, -2, int.MaxValue, int.MinValue, t, 7)];
         }
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void A_hand_written_answer_is_byte_for_byte_the_serializers(IFunctionAnswer answer)
+    public void A_hand_written_answer_is_byte_for_byte_the_serializers(IFunctionResponse answer)
     {
         var expected = answer switch
         {
-            SubmitJobAnswer a => JsonSerializer.SerializeToUtf8Bytes(a, AnswerJsonContext.Default.SubmitJobAnswer),
-            EventAnswer a => JsonSerializer.SerializeToUtf8Bytes(a, AnswerJsonContext.Default.EventAnswer),
-            CallbackAnswer a => JsonSerializer.SerializeToUtf8Bytes(a, AnswerJsonContext.Default.CallbackAnswer),
-            ReconcileAnswer a => JsonSerializer.SerializeToUtf8Bytes(a, AnswerJsonContext.Default.ReconcileAnswer),
+            SubmitJobResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.SubmitJobResponse),
+            JobStateChangeResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.JobStateChangeResponse),
+            CallbackResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.CallbackResponse),
+            ReconcileResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.ReconcileResponse),
             _ => throw new ArgumentException(answer.GetType().Name),
         };
-        Assert.Equal(Encoding.UTF8.GetString(expected), Encoding.UTF8.GetString(AnswerJson.ToUtf8(answer)));
+        Assert.Equal(Encoding.UTF8.GetString(expected), Encoding.UTF8.GetString(ResponseJson.ToUtf8(answer)));
     }
 
     [Fact]
     public void Every_member_of_every_answer_is_written()
     {
         // A member added to a record but not to its WriteJson would be missing here (all members set).
-        foreach (var (answer, count) in new (IFunctionAnswer, int)[]
+        foreach (var (answer, count) in new (IFunctionResponse, int)[]
         {
-            (new SubmitJobAnswer("a", "b", "c", "d", "e", "f"), 6), (new EventAnswer("a", "b", "c", "d"), 4),
-            (new CallbackAnswer("a", "b", true, "c"), 4), (new ReconcileAnswer("a", 1, 2, 3, 4, 5, "b", 6), 8),
+            (new SubmitJobResponse("a", "b", "c", "d", "e", "f"), 6), (new JobStateChangeResponse("a", "b", "c", "d"), 4),
+            (new CallbackResponse("a", "b", true, "c"), 4), (new ReconcileResponse("a", 1, 2, 3, 4, 5, "b", 6), 8),
         })
         {
             Assert.Equal(count, answer.GetType().GetProperties().Count(p => p.Name != "EqualityContract"));
-            using var doc = JsonDocument.Parse(AnswerJson.ToUtf8(answer));
+            using var doc = JsonDocument.Parse(ResponseJson.ToUtf8(answer));
             Assert.Equal(count, doc.RootElement.EnumerateObject().Count());
         }
     }

@@ -5,7 +5,7 @@ using BatchSync.Aws;
 using BatchSync.Failures;
 using BatchSync.Mapping;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -16,8 +16,8 @@ public class ArraySummaryTests
     private const string Token = "token-for-array-summaries-1";
     private const string ParentId = "4c7e0f9a-parent";
     private static readonly string Key = TaskKey.For(Token);
-    private readonly FakeTasks _tasks = new(new CallLog());
-    private readonly InMemoryJobStore _store = new(new CallLog());
+    private readonly FakeStepFunctions _tasks = new(new CallLog());
+    private readonly InMemoryRecordStore _store = new(new CallLog());
 
     /// <summary>Batch with array children: ListJobs by arrayJobId and jobStatus, paginated, and DescribeJobs.</summary>
     private sealed class ArrayBatch : IBatchApi
@@ -79,12 +79,12 @@ public class ArraySummaryTests
         batch.Jobs[$"{ParentId}:{index}"] = Wire(child);
     }
 
-    private EventAnswer? LastAnswer { get; set; }
+    private JobStateChangeResponse? LastAnswer { get; set; }
 
     private async Task<SentAnswer> DeliverAsync(ArrayBatch batch, JsonObject parent, string options)
     {
         batch.Jobs[ParentId] = Wire(parent);
-        _store.Records[Key] = new JobRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = ParentId, Options = options };
+        _store.Records[Key] = new TaskRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = ParentId, Options = options };
         var evt = $$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{parent.ToJsonString()}}}""";
         LastAnswer = await new JobEventProcessor(batch, _tasks, _store, FakeWorld.Namespace).HandleAsync(Fixtures.Utf8(evt));
         return _tasks.Sent.Single();
@@ -273,7 +273,7 @@ public class ArraySummaryTests
     {
         var world = new FakeWorld();
         await world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{Token}}","BatchSync":{{options}}}"""));
-        Assert.Contains(message, world.Tasks.Sent.Single().Cause);
+        Assert.Contains(message, world.StepFunctions.Sent.Single().Cause);
         Assert.Empty(world.Batch.Submitted);
     }
 

@@ -120,10 +120,10 @@ public class AwsTransportTests
             _ => Answer(400, """{"__type":"TaskDoesNotExist"}"""),
             _ => Answer(400, """{"__type":"InvalidToken"}"""),
             _ => Answer(400, """{"__type":"InvalidOutput","message":"bad"}"""));
-        Assert.Equal(TaskAnswer.Accepted, await sfn.SendTaskSuccessAsync("t", "{}"));
-        Assert.Equal(TaskAnswer.TaskClosed, await sfn.SendTaskFailureAsync("t", "e", "c"));
-        Assert.Equal(TaskAnswer.TaskClosed, await sfn.SendTaskHeartbeatAsync("t"));
-        Assert.Equal(TaskAnswer.InvalidToken, await sfn.SendTaskHeartbeatAsync("t"));
+        Assert.Equal(TaskReply.Accepted, await sfn.SendTaskSuccessAsync("t", "{}"));
+        Assert.Equal(TaskReply.TaskClosed, await sfn.SendTaskFailureAsync("t", "e", "c"));
+        Assert.Equal(TaskReply.TaskClosed, await sfn.SendTaskHeartbeatAsync("t"));
+        Assert.Equal(TaskReply.InvalidToken, await sfn.SendTaskHeartbeatAsync("t"));
         var invalid = await Assert.ThrowsAsync<AwsServiceException>(() => sfn.SendTaskSuccessAsync("t", "{"));
         Assert.Equal("InvalidOutput", invalid.ErrorCode);
         Assert.Equal("AWSStepFunctions.SendTaskSuccess", handler.Requests[0].Target);
@@ -138,7 +138,7 @@ public class AwsTransportTests
             _ => Answer(503, "<html>unavailable</html>"),
             _ => throw new HttpRequestException("connection reset"),
             _ => Answer(200, "{}"));
-        Assert.Equal(TaskAnswer.Accepted, await sfn.SendTaskHeartbeatAsync("t"));
+        Assert.Equal(TaskReply.Accepted, await sfn.SendTaskHeartbeatAsync("t"));
         Assert.Equal(4, handler.Requests.Count);
     }
 
@@ -152,7 +152,7 @@ public class AwsTransportTests
         await Assert.ThrowsAsync<AwsTransportException>(() => sfn2.SendTaskFailureAsync("t", "E", "C"));
         Assert.Single(handler2.Requests);
         var (_, sfn3, handler3) = Clients(_ => Answer(400, """{"__type":"ThrottlingException"}"""), _ => Answer(200, "{}"));
-        Assert.Equal(TaskAnswer.Accepted, await sfn3.SendTaskSuccessAsync("t", "{}"));
+        Assert.Equal(TaskReply.Accepted, await sfn3.SendTaskSuccessAsync("t", "{}"));
         Assert.Equal(2, handler3.Requests.Count);
     }
 

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -59,7 +59,7 @@ public partial class CorpusTests
         if ((bool)c["tokenReported"]!)
         {
             var answer = await world.Submitter().SubmitAsync(Payload(c));
-            var sent = Assert.Single(world.Tasks.Sent);
+            var sent = Assert.Single(world.StepFunctions.Sent);
             Assert.Equal("SendTaskFailure", sent.Operation);
             (error, message) = (sent.Error!, sent.Cause!);
             Assert.Equal(error, answer.Error);
@@ -68,7 +68,7 @@ public partial class CorpusTests
         {
             var thrown = await Assert.ThrowsAnyAsync<BatchSyncException>(() => world.Submitter().SubmitAsync(Payload(c)));
             (error, message) = (thrown.ErrorName, thrown.Message);
-            Assert.Empty(world.Tasks.Sent);
+            Assert.Empty(world.StepFunctions.Sent);
         }
         Assert.Equal((string)c["error"]!, error);
         Assert.Contains((string)c["message"]!, message);
@@ -87,15 +87,15 @@ public partial class CorpusTests
     {
         var c = Case("callback.json", name);
         var world = new FakeWorld();
-        world.Store.Records["k1"] = new JobRecord { TaskKey = "k1", TaskToken = "t1", Status = RecordStatus.Submitted, JobId = "job-1" };
-        world.Store.Records["k2"] = new JobRecord { TaskKey = "k2", TaskToken = "t2", Status = RecordStatus.Succeeded, JobId = "job-finished" };
+        world.Store.Records["k1"] = new TaskRecord { TaskKey = "k1", TaskToken = "t1", Status = RecordStatus.Submitted, JobId = "job-1" };
+        world.Store.Records["k2"] = new TaskRecord { TaskKey = "k2", TaskToken = "t2", Status = RecordStatus.Succeeded, JobId = "job-finished" };
         var before = world.Store.Records.ToDictionary();
 
         var thrown = await Assert.ThrowsAnyAsync<BatchSyncException>(() => world.Callbacks().HandleAsync(Payload(c)));
 
         Assert.Equal((string)c["error"]!, thrown.ErrorName);
         Assert.Contains((string)c["message"]!, thrown.Message);
-        Assert.Empty(world.Tasks.Sent);
+        Assert.Empty(world.StepFunctions.Sent);
         Assert.Equal(before, world.Store.Records);
     }
 
@@ -107,14 +107,14 @@ public partial class CorpusTests
     {
         var c = Case("job-state-change.json", name);
         var world = new FakeWorld();
-        world.Store.Records["k1"] = new JobRecord { TaskKey = "k1", TaskToken = "t1", Status = RecordStatus.Submitted, JobId = "job-1" };
+        world.Store.Records["k1"] = new TaskRecord { TaskKey = "k1", TaskToken = "t1", Status = RecordStatus.Submitted, JobId = "job-1" };
         var before = world.Store.Records.ToDictionary();
 
         var thrown = await Assert.ThrowsAnyAsync<BatchSyncException>(() => world.Events().HandleAsync(Payload(c)));
 
         Assert.Equal((string)c["error"]!, thrown.ErrorName);
         Assert.Contains((string)c["message"]!, thrown.Message);
-        Assert.Empty(world.Tasks.Sent);
+        Assert.Empty(world.StepFunctions.Sent);
         Assert.Empty(world.Batch.Terminated);
         Assert.Equal(before, world.Store.Records);
     }

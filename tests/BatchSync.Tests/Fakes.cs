@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Mapping;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -124,24 +124,24 @@ public sealed record SentAnswer(string Operation, string Token, string? Output, 
 /// killed (a state-level Retry moved on to a new token, the execution ended), every call with it answers TaskTimedOut.
 /// <see cref="Sent"/> keeps every call made, so tests count what BatchSync sent, not what Step Functions kept.
 /// </summary>
-public sealed class FakeTasks(CallLog log) : ITaskApi
+public sealed class FakeStepFunctions(CallLog log) : IStepFunctionsApi
 {
     private readonly object _gate = new();
     public List<SentAnswer> Sent { get; } = [];
     /// <summary>What a call with a live token is answered (the test can make every call say InvalidToken, say).</summary>
-    public TaskAnswer Answer { get; set; } = TaskAnswer.Accepted;
+    public TaskReply Answer { get; set; } = TaskReply.Accepted;
     public Exception? Error { get; set; }
     /// <summary>Thrown once per terminal answer after Step Functions took it: the acknowledgment is lost on the way back.</summary>
     public Func<SentAnswer, Exception?>? LoseAcknowledgment { get; set; }
     public HashSet<string> DeadTokens { get; } = [];
 
-    public Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
         Record(new SentAnswer("SendTaskSuccess", taskToken, output, null, null));
 
-    public Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) =>
         Record(new SentAnswer("SendTaskFailure", taskToken, null, error, cause));
 
-    public Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
         Record(new SentAnswer("SendTaskHeartbeat", taskToken, null, null, null));
 
     /// <summary>The terminal answers sent with a token after one had been accepted for it (must stay 0).</summary>
@@ -160,19 +160,19 @@ public sealed class FakeTasks(CallLog log) : ITaskApi
         }
     }
 
-    private Task<TaskAnswer> Record(SentAnswer call)
+    private Task<TaskReply> Record(SentAnswer call)
     {
         log.Add($"StepFunctions.{call.Operation}");
         if (Error is not null)
         {
             throw Error;
         }
-        TaskAnswer answer;
+        TaskReply answer;
         lock (_gate)
         {
-            answer = DeadTokens.Contains(call.Token) ? TaskAnswer.TaskClosed : Answer;
+            answer = DeadTokens.Contains(call.Token) ? TaskReply.TaskClosed : Answer;
             var terminal = call.Operation != "SendTaskHeartbeat";
-            call = call with { Accepted = terminal && answer == TaskAnswer.Accepted };
+            call = call with { Accepted = terminal && answer == TaskReply.Accepted };
             Sent.Add(call);
             if (call.Accepted)
             {
@@ -188,15 +188,15 @@ public sealed class FakeTasks(CallLog log) : ITaskApi
 }
 
 /// <summary>
-/// An in-memory <see cref="IJobStore"/> with the same conditions as the DynamoDB one, and no kinder: a write without a
+/// An in-memory <see cref="IRecordStore"/> with the same conditions as the DynamoDB one, and no kinder: a write without a
 /// condition overwrites, so a racing attach or a second lease can only be stopped by the condition the store states.
 /// Thread-safe, so concurrent invocations can be played.
 /// </summary>
-public sealed class InMemoryJobStore(CallLog log) : IJobStore
+public sealed class InMemoryRecordStore(CallLog log) : IRecordStore
 {
     private readonly object _gate = new();
 
-    public Dictionary<string, JobRecord> Records { get; } = [];
+    public Dictionary<string, TaskRecord> Records { get; } = [];
 
     /// <summary>Runs at the start of AttachJobAsync, to play a racing writer.</summary>
     public Action? BeforeAttach { get; set; }
@@ -204,21 +204,21 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
     /// <summary>Runs at the start of FinishAsync, to play a failing or racing write.</summary>
     public Action? BeforeFinish { get; set; }
 
-    private static bool IsOpen(JobRecord r) => !r.IsFinished;
+    private static bool IsOpen(TaskRecord r) => !r.IsFinished;
 
-    public Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default)
+    public Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default)
     {
         log.Add("Store.Create");
         lock (_gate) { return Task.FromResult(Records.TryAdd(record.TaskKey, record)); }
     }
 
-    public Task<JobRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
+    public Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
     {
         log.Add("Store.Get");
         lock (_gate) { return Task.FromResult(Records.GetValueOrDefault(taskKey)); }
     }
 
-    public Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
+    public Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
     {
         log.Add("Store.FindByJobId");
         lock (_gate) { return Task.FromResult(Records.Values.FirstOrDefault(r => r.JobId == jobId)); }
@@ -259,7 +259,7 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
         }
     }
 
-    public Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
     {
         log.Add("Store.AttachJob");
         BeforeAttach?.Invoke();
@@ -280,22 +280,22 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
         }
     }
 
-    public Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
     {
         log.Add("Store.ClaimAnswer");
         lock (_gate)
         {
             if (!Records.TryGetValue(taskKey, out var r) || !IsOpen(r))
             {
-                return Task.FromResult<(ClaimOutcome, JobRecord?)>((ClaimOutcome.Finished, r));
+                return Task.FromResult<(ClaimOutcome, TaskRecord?)>((ClaimOutcome.Finished, r));
             }
             if (r.AnswerClaimUntil is { } until && until >= now)
             {
-                return Task.FromResult<(ClaimOutcome, JobRecord?)>((ClaimOutcome.Held, r));
+                return Task.FromResult<(ClaimOutcome, TaskRecord?)>((ClaimOutcome.Held, r));
             }
             var claimed = r with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil };
             Records[taskKey] = claimed;
-            return Task.FromResult<(ClaimOutcome, JobRecord?)>((r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed));
+            return Task.FromResult<(ClaimOutcome, TaskRecord?)>((r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed));
         }
     }
 
@@ -325,19 +325,19 @@ public sealed class InMemoryJobStore(CallLog log) : IJobStore
         }
     }
 
-    public Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
     {
         log.Add("Store.FindOpenByExecution");
-        lock (_gate) { return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values.Where(r => r.ExecutionArn == executionArn && IsOpen(r)).ToList()); }
+        lock (_gate) { return Task.FromResult<IReadOnlyList<TaskRecord>>(Records.Values.Where(r => r.ExecutionArn == executionArn && IsOpen(r)).ToList()); }
     }
 
     /// <summary>Due records, the longest overdue first, like the sharded due index (a new record is due when created).</summary>
-    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
     {
         log.Add("Store.ListDue");
         lock (_gate)
         {
-            return Task.FromResult<IReadOnlyList<JobRecord>>(Records.Values
+            return Task.FromResult<IReadOnlyList<TaskRecord>>(Records.Values
                 .Where(r => IsOpen(r) && (r.NextCheckAt ?? r.CreatedAt) <= dueBy && (shards is null || shards.Contains(DueShards.Of(r.TaskKey))))
                 .OrderBy(r => r.NextCheckAt ?? r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal)
                 .Take(limit).ToList());
@@ -400,21 +400,21 @@ public sealed class FakeWorld
     public const string Namespace = "teststack";
     public CallLog Log { get; } = new();
     public FakeBatch Batch { get; }
-    public FakeTasks Tasks { get; }
-    public InMemoryJobStore Store { get; }
+    public FakeStepFunctions StepFunctions { get; }
+    public InMemoryRecordStore Store { get; }
 
     public FakeWorld()
     {
         Batch = new FakeBatch(Log);
-        Tasks = new FakeTasks(Log);
-        Store = new InMemoryJobStore(Log);
+        StepFunctions = new FakeStepFunctions(Log);
+        Store = new InMemoryRecordStore(Log);
     }
 
     public Processing.JobSubmitter Submitter(DateTimeOffset? now = null, Timing? timing = null) =>
-        new(Batch, Tasks, Store, Namespace, now is { } at ? new FixedClock(at) : TimeProvider.System, timing);
-    public Processing.JobEventProcessor Events(DateTimeOffset? now = null) => new(Batch, Tasks, Store, Namespace, now is { } at ? new FixedClock(at) : null);
-    public Processing.CallbackProcessor Callbacks() => new(Batch, Tasks, Store, Namespace);
-    public Processing.Reconciler Reconciler(DateTimeOffset? now = null) => new(Batch, Tasks, Store, Namespace, new FixedClock(now ?? DateTimeOffset.UtcNow));
+        new(Batch, StepFunctions, Store, Namespace, now is { } at ? new FixedClock(at) : TimeProvider.System, timing);
+    public Processing.JobEventProcessor Events(DateTimeOffset? now = null) => new(Batch, StepFunctions, Store, Namespace, now is { } at ? new FixedClock(at) : null);
+    public Processing.CallbackProcessor Callbacks() => new(Batch, StepFunctions, Store, Namespace);
+    public Processing.Reconciler Reconciler(DateTimeOffset? now = null) => new(Batch, StepFunctions, Store, Namespace, new FixedClock(now ?? DateTimeOffset.UtcNow));
 
     public static AwsServiceException BatchError(string code = "ClientException", string message = "Job queue q does not exist", int status = 400) =>
         new("AWSBatch", "SubmitJob", (HttpStatusCode)status, code, message, "req-1");

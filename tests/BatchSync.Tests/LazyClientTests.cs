@@ -3,7 +3,7 @@ using BatchSync.Aws;
 using BatchSync.Failures;
 using BatchSync.Logging;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -89,11 +89,11 @@ public class LazyClientTests
     {
         var made = 0;
         var log = new CallLog();
-        var store = new LazyJobStore(() =>
+        var store = new LazyRecordStore(() =>
         {
             Interlocked.Increment(ref made);
             Thread.Sleep(20);
-            return new InMemoryJobStore(log);
+            return new InMemoryRecordStore(log);
         });
         Assert.Equal(0, made);
         Assert.False(store.IsCreated);
@@ -103,7 +103,7 @@ public class LazyClientTests
 
         var batchMade = 0;
         var batch = new LazyBatchApi(() => { batchMade++; return new FakeBatch(log); });
-        var tasks = new LazyTaskApi(() => { batchMade += 10; return new FakeTasks(log); });
+        var tasks = new LazyStepFunctionsApi(() => { batchMade += 10; return new FakeStepFunctions(log); });
         Assert.Equal(0, batchMade);
         await tasks.SendTaskHeartbeatAsync("token");
         Assert.Equal(10, batchMade);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using BatchSync.Aws;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -11,16 +11,16 @@ public class LifecycleDecisionTests
     private const string Execution = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1";
     private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(10_000_000);
 
-    private static JobRecord Record(RecordStatus status, string? jobId = "job-1", string? execution = Execution, long createdAt = 0) =>
+    private static TaskRecord Record(RecordStatus status, string? jobId = "job-1", string? execution = Execution, long createdAt = 0) =>
         new() { TaskKey = "k", TaskToken = "t", Status = status, JobId = jobId, ExecutionArn = execution, CreatedAt = createdAt };
 
     private static ExecutionStatusEvent Stop(string status, string execution = Execution, long? stopDate = null) => new(execution, status, stopDate);
 
     [Theory]
-    [InlineData(TaskAnswer.Accepted, HeartbeatFollowUp.None)]
-    [InlineData(TaskAnswer.TaskClosed, HeartbeatFollowUp.TerminateAndClose)]
-    [InlineData(TaskAnswer.InvalidToken, HeartbeatFollowUp.LogOnly)]
-    public void Heartbeat_answers(TaskAnswer answer, HeartbeatFollowUp expected) =>
+    [InlineData(TaskReply.Accepted, HeartbeatFollowUp.None)]
+    [InlineData(TaskReply.TaskClosed, HeartbeatFollowUp.TerminateAndClose)]
+    [InlineData(TaskReply.InvalidToken, HeartbeatFollowUp.LogOnly)]
+    public void Heartbeat_answers(TaskReply answer, HeartbeatFollowUp expected) =>
         Assert.Equal(expected, TaskDecisions.AfterHeartbeat(answer));
 
     [Theory]
@@ -87,9 +87,9 @@ public class LifecycleProcessorTests
     private const string Execution = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1";
     private readonly FakeWorld _world = new();
 
-    private JobRecord Open(string token, string? jobId, string? execution = Execution, string? result = null, long createdAt = 0, RecordStatus? status = null)
+    private TaskRecord Open(string token, string? jobId, string? execution = Execution, string? result = null, long createdAt = 0, RecordStatus? status = null)
     {
-        var record = new JobRecord
+        var record = new TaskRecord
         {
             TaskKey = TaskKey.For(token), TaskToken = token, Status = status ?? (jobId is null ? RecordStatus.Submitting : RecordStatus.Submitted),
             JobId = jobId, ExecutionArn = execution, Result = result, JobName = "j", JobQueue = "q", CreatedAt = createdAt,
@@ -124,7 +124,7 @@ public class LifecycleProcessorTests
         Assert.Equal(RecordStatus.Succeeded, _world.Store.Records[b.TaskKey].Status);
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[c.TaskKey].Status);
         Assert.Equal(RecordStatus.Closed, _world.Store.Records[d.TaskKey].Status);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Theory]
@@ -145,7 +145,7 @@ public class LifecycleProcessorTests
         await _world.Reconciler().HandleAsync(ExecutionEvent(Execution, "ABORTED"));
         var late = await _world.Events().HandleAsync(FakeWorld.Event("job-a", "SUCCEEDED", TaskKey.Marker(FakeWorld.Namespace, record.TaskKey)));
         Assert.Equal("Ignored", late.Action);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
 
         var other = Open("b", "job-b");
         await _world.Events().HandleAsync(FakeWorld.Event("job-b", "SUCCEEDED", TaskKey.Marker(FakeWorld.Namespace, other.TaskKey)));
@@ -159,7 +159,7 @@ public class LifecycleProcessorTests
     public async Task A_heartbeat_that_finds_the_task_gone_terminates_the_job()
     {
         var record = Open("a", "job-a");
-        _world.Tasks.Answer = TaskAnswer.TaskClosed;
+        _world.StepFunctions.Answer = TaskReply.TaskClosed;
 
         var answer = await _world.Events().HandleAsync(FakeWorld.Event("job-a", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, record.TaskKey)));
 
@@ -173,7 +173,7 @@ public class LifecycleProcessorTests
     {
         var record = Open("a", "job-a");
         var failing = new ThrowingTerminateBatch(_world.Batch);
-        var reconciler = new Reconciler(failing, _world.Tasks, _world.Store, FakeWorld.Namespace, TimeProvider.System);
+        var reconciler = new Reconciler(failing, _world.StepFunctions, _world.Store, FakeWorld.Namespace, TimeProvider.System);
         await Assert.ThrowsAsync<TimeoutException>(() => reconciler.HandleAsync(ExecutionEvent(Execution, "ABORTED")));
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[record.TaskKey].Status);
 
@@ -194,7 +194,7 @@ public class LifecycleProcessorTests
     public async Task A_refused_heartbeat_token_changes_nothing()
     {
         var record = Open("a", "job-a");
-        _world.Tasks.Answer = TaskAnswer.InvalidToken;
+        _world.StepFunctions.Answer = TaskReply.InvalidToken;
         await _world.Events().HandleAsync(FakeWorld.Event("job-a", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, record.TaskKey)));
         Assert.Empty(_world.Batch.Terminated);
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[record.TaskKey].Status);
@@ -204,7 +204,7 @@ public class LifecycleProcessorTests
     public async Task A_callback_heartbeat_that_finds_the_task_gone_terminates_the_job()
     {
         var record = Open("a", "job-a");
-        _world.Tasks.Answer = TaskAnswer.TaskClosed;
+        _world.StepFunctions.Answer = TaskReply.TaskClosed;
         var answer = await _world.Callbacks().HandleAsync(Fixtures.Utf8("""{"JobId":"job-a","Heartbeat":true}"""));
         Assert.False(answer.Waiting);
         Assert.Equal([("job-a", TaskDecisions.TaskClosedReason)], _world.Batch.Terminated);
@@ -232,15 +232,15 @@ public class LifecycleProcessorTests
         var later = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.MaxCheckInterval + TimeSpan.FromMinutes(1)).HandleAsync(Scheduled);
         Assert.Equal((2, 1), (later.Examined, later.Failed));
         Assert.Equal(RecordStatus.Succeeded, _world.Store.Records[succeeded.TaskKey].Status);
-        Assert.Equal(7, JsonDocument.Parse(_world.Tasks.Sent.Single(x => x.Token == "s").Output!).RootElement.GetProperty("Result").GetProperty("rows").GetInt32());
-        Assert.Equal("States.TaskFailed", _world.Tasks.Sent.Single(x => x.Token == "f").Error);
-        Assert.Equal(("BatchSync.JobNotFound", RecordStatus.Failed), (_world.Tasks.Sent.Single(x => x.Token == "g").Error, _world.Store.Records[gone.TaskKey].Status));
+        Assert.Equal(7, JsonDocument.Parse(_world.StepFunctions.Sent.Single(x => x.Token == "s").Output!).RootElement.GetProperty("Result").GetProperty("rows").GetInt32());
+        Assert.Equal("States.TaskFailed", _world.StepFunctions.Sent.Single(x => x.Token == "f").Error);
+        Assert.Equal(("BatchSync.JobNotFound", RecordStatus.Failed), (_world.StepFunctions.Sent.Single(x => x.Token == "g").Error, _world.Store.Records[gone.TaskKey].Status));
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[running.TaskKey].Status);
 
-        var sentBefore = _world.Tasks.Sent.Count(x => x.Operation != "SendTaskHeartbeat");
+        var sentBefore = _world.StepFunctions.Sent.Count(x => x.Operation != "SendTaskHeartbeat");
         var second = await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.MaxCheckInterval * 2 + TimeSpan.FromMinutes(2)).HandleAsync(Scheduled);
         Assert.Equal((1, 0), (second.Examined, second.Delivered));
-        Assert.Equal(sentBefore, _world.Tasks.Sent.Count(x => x.Operation != "SendTaskHeartbeat"));
+        Assert.Equal(sentBefore, _world.StepFunctions.Sent.Count(x => x.Operation != "SendTaskHeartbeat"));
 
         // The lost event turns up after all: nothing more happens.
         var late = await _world.Events().HandleAsync(FakeWorld.Event("job-s", "SUCCEEDED", TaskKey.Marker(FakeWorld.Namespace, succeeded.TaskKey)));
@@ -285,7 +285,7 @@ public class LifecycleProcessorTests
 
         Assert.Equal("job-o", _world.Store.Records[orphaned.TaskKey].JobId);
         Assert.Equal(RecordStatus.Submitted, _world.Store.Records[orphaned.TaskKey].Status);
-        Assert.Equal((TaskDecisions.SubmitOutcomeUnknownError, RecordStatus.Failed), (_world.Tasks.Sent.Single().Error, _world.Store.Records[lost.TaskKey].Status));
+        Assert.Equal((TaskDecisions.SubmitOutcomeUnknownError, RecordStatus.Failed), (_world.StepFunctions.Sent.Single().Error, _world.Store.Records[lost.TaskKey].Status));
         Assert.Equal(1, answer.Failed);
     }
 

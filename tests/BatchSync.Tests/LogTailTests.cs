@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Failures;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -44,13 +44,13 @@ public class LogTailTests
         job ??= Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
         var jobId = (string)job["jobId"]!;
         job["parameters"] = new JsonObject { [Mapping.SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
-        _world.Store.Records[Key] = new JobRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = jobId, Options = options };
+        _world.Store.Records[Key] = new TaskRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = jobId, Options = options };
         _world.Batch.Jobs[jobId] = JsonDocument.Parse(job.ToJsonString()).RootElement.Clone();
         var answers = (settings ?? new AnswerSettings(AnswerSettings.NativeFailureError) { Region = "us-east-1" }) with { Logs = logs };
         var evt = $$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{job.ToJsonString()}}}""";
-        await new JobEventProcessor(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers: answers).HandleAsync(Fixtures.Utf8(evt));
+        await new JobEventProcessor(_world.Batch, _world.StepFunctions, _world.Store, FakeWorld.Namespace, answers: answers).HandleAsync(Fixtures.Utf8(evt));
         Assert.Equal(RecordStatus.Failed, _world.Store.Records[Key].Status);
-        return _world.Tasks.Sent.Single();
+        return _world.StepFunctions.Sent.Single();
     }
 
     private static JsonNode Tail(SentAnswer sent) => JsonNode.Parse(sent.Cause!)!["BatchSyncLogTail"]!;
@@ -129,8 +129,8 @@ public class LogTailTests
         var splunk = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
         splunk["container"]!["logConfiguration"] = JsonNode.Parse("""{"logDriver":"splunk"}""");
         // A second task answered with the same token: Step Functions would have closed it after the first answer.
-        _world.Tasks.Sent.Clear();
-        _world.Tasks.DeadTokens.Clear();
+        _world.StepFunctions.Sent.Clear();
+        _world.StepFunctions.DeadTokens.Clear();
         Assert.Equal("the container does not log to CloudWatch Logs (awslogs)", (string)Tail(await FailAsync("""{"LogTail":5}""", logs, settings, splunk))["Omitted"]!);
         Assert.Empty(logs.Calls);
     }
@@ -161,12 +161,12 @@ public class LogTailTests
         var job = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
         job["status"] = "SUCCEEDED";
         job["parameters"] = new JsonObject { [Mapping.SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
-        _world.Store.Records[Key] = new JobRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = (string)job["jobId"]!, Options = """{"LogTail":5}""" };
+        _world.Store.Records[Key] = new TaskRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = (string)job["jobId"]!, Options = """{"LogTail":5}""" };
         _world.Batch.Jobs[(string)job["jobId"]!] = JsonDocument.Parse(job.ToJsonString()).RootElement.Clone();
-        await new JobEventProcessor(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers: AnswerSettings.Native with { Logs = logs })
+        await new JobEventProcessor(_world.Batch, _world.StepFunctions, _world.Store, FakeWorld.Namespace, answers: AnswerSettings.Native with { Logs = logs })
             .HandleAsync(Fixtures.Utf8($$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{job.ToJsonString()}}}"""));
         Assert.Empty(logs.Calls);
-        Assert.Equal(TaskResponder.NativeOutput(_world.Batch.Jobs[(string)job["jobId"]!], null), _world.Tasks.Sent.Single().Output);
+        Assert.Equal(TaskResponder.NativeOutput(_world.Batch.Jobs[(string)job["jobId"]!], null), _world.StepFunctions.Sent.Single().Output);
     }
 
     [Theory]
@@ -178,7 +178,7 @@ public class LogTailTests
     public async Task Bad_tail_options_are_refused_by_name(string options, string message)
     {
         await _world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{Token}}","BatchSync":{{options}}}"""));
-        Assert.Contains(message, _world.Tasks.Sent.Single().Cause);
+        Assert.Contains(message, _world.StepFunctions.Sent.Single().Cause);
         Assert.Empty(_world.Batch.Submitted);
     }
 

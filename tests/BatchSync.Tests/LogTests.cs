@@ -39,11 +39,11 @@ public class LogTests
         {
             await world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{token}}"}"""));
             await world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQue":"q","JobDefinition":"d","TaskToken":"{{token}}"}"""));
-            var marker = Tasks.TaskKey.Marker(FakeWorld.Namespace, Tasks.TaskKey.For(token));
+            var marker = Domain.TaskKey.Marker(FakeWorld.Namespace, Domain.TaskKey.For(token));
             await world.Callbacks().HandleAsync(Fixtures.Utf8("""{"JobId":"job-1","Heartbeat":true}"""));
             await world.Events().HandleAsync(FakeWorld.Event("job-1", "RUNNING", marker));
             await world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", marker));
-            world.Tasks.Answer = Aws.TaskAnswer.InvalidToken;
+            world.StepFunctions.Answer = Aws.TaskReply.InvalidToken;
             await world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","TaskToken":"{{token}}x"}"""));
         }
         finally

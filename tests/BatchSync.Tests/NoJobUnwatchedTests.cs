@@ -3,7 +3,7 @@ using System.Text.Json;
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -15,7 +15,7 @@ public class UnwatchedJobDecisionTests
     private static readonly long NowMs = Now.ToUnixTimeMilliseconds();
     private static readonly string Key = TaskKey.For("token");
 
-    private static JobRecord Record(RecordStatus status = RecordStatus.Submitting, string? jobId = null, SubmitState? submit = null,
+    private static TaskRecord Record(RecordStatus status = RecordStatus.Submitting, string? jobId = null, SubmitState? submit = null,
         long? leaseUntil = null, long createdAt = 0, string? execution = Execution, long? missingSince = null) => new()
     {
         TaskKey = Key, TaskToken = "token", Status = status, JobId = jobId, Submit = submit, LeaseUntil = leaseUntil,
@@ -166,10 +166,10 @@ public class UnwatchedJobDecisionTests
     }
 
     [Theory]
-    [InlineData(TaskAnswer.Accepted, true)]
-    [InlineData(TaskAnswer.TaskClosed, false)]
-    [InlineData(TaskAnswer.InvalidToken, false)]
-    public void After_a_lost_acknowledgment_only_a_task_that_still_waits_is_answered(TaskAnswer probe, bool send)
+    [InlineData(TaskReply.Accepted, true)]
+    [InlineData(TaskReply.TaskClosed, false)]
+    [InlineData(TaskReply.InvalidToken, false)]
+    public void After_a_lost_acknowledgment_only_a_task_that_still_waits_is_answered(TaskReply probe, bool send)
     {
         Assert.Equal(send, TaskDecisions.MaySendAfterProbe(probe));
         Assert.Equal(RecordStatus.Closed, TaskDecisions.AnswerPresumedTaken(probe, "job SUCCEEDED").Status);
@@ -192,7 +192,7 @@ public class UnwatchedJobDecisionTests
     [Theory]
     [MemberData(nameof(Failures))]
     public void Dependency_failures_are_told_apart_from_bugs(Exception e, bool dependency) =>
-        Assert.Equal(dependency, FailureKinds.IsDependencyFailure(e));
+        Assert.Equal(dependency, DependencyFailures.IsDependencyFailure(e));
 }
 
 /// <summary>The flows, with fakes as strict as the services: concurrent and retried invocations, lost answers, lagging lists.</summary>
@@ -208,11 +208,11 @@ public class OneTokenOneJobTests
 
     public OneTokenOneJobTests() => _world.Batch.KeepSubmitted = true;
 
-    private Task<SubmitJobAnswer> Submit(DateTimeOffset? now = null) => _world.Submitter(now).SubmitAsync(Fixtures.Utf8(Payload));
+    private Task<SubmitJobResponse> Submit(DateTimeOffset? now = null) => _world.Submitter(now).SubmitAsync(Fixtures.Utf8(Payload));
 
-    private JobRecord Stored => _world.Store.Records[Key];
+    private TaskRecord Stored => _world.Store.Records[Key];
 
-    private int TerminalAnswers => _world.Tasks.Sent.Count(s => s.Operation != "SendTaskHeartbeat");
+    private int TerminalAnswers => _world.StepFunctions.Sent.Count(s => s.Operation != "SendTaskHeartbeat");
 
     private static AwsServiceException Error(int status, string code) => new("AWSBatch", "SubmitJob", (HttpStatusCode)status, code, "injected", "req-1");
 
@@ -227,7 +227,7 @@ public class OneTokenOneJobTests
         Assert.All(answers, a => Assert.Equal("job-1", a.JobId));
         Assert.Equal(("job-1", RecordStatus.Submitted), (Stored.JobId, Stored.Status));
         Assert.Empty(_world.Batch.Terminated);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Fact]
@@ -241,7 +241,7 @@ public class OneTokenOneJobTests
         Assert.Equal("job-1", answer.JobId);
         Assert.Single(_world.Batch.Submitted);
         Assert.Equal(("job-1", RecordStatus.Submitted), (Stored.JobId, Stored.Status));
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Fact]
@@ -253,7 +253,7 @@ public class OneTokenOneJobTests
         var answer = await Submit();
         Assert.Null(answer.JobId);
         Assert.Equal((RecordStatus.Submitting, SubmitState.OutcomeUnknown), (Stored.Status, Stored.Submit));
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
 
         // A same-token re-invocation looks again; it never submits a second job while the outcome is unknown.
         _world.Batch.FailAfterSubmit = null;
@@ -266,7 +266,7 @@ public class OneTokenOneJobTests
         // The next check of the record comes one sweep interval later (its first check was just now).
         await _world.Reconciler(DateTimeOffset.UtcNow + Timing.Default.SweepInterval * 1.2).HandleAsync(Fixtures.Utf8("""{"detail-type":"Scheduled Event","detail":{}}"""));
         Assert.Equal(("job-1", RecordStatus.Submitted), (Stored.JobId, Stored.Status));
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Fact]
@@ -279,7 +279,7 @@ public class OneTokenOneJobTests
         var later = DateTimeOffset.UtcNow + Timing.Default.SubmitGrace + TimeSpan.FromMinutes(1);
         var swept = await _world.Reconciler(later).HandleAsync(Fixtures.Utf8("""{"detail-type":"Scheduled Event","detail":{}}"""));
         Assert.Equal(1, swept.Failed);
-        Assert.Equal(("BatchSync.SubmitOutcomeUnknown", RecordStatus.Failed), (_world.Tasks.Sent.Single().Error, Stored.Status));
+        Assert.Equal(("BatchSync.SubmitOutcomeUnknown", RecordStatus.Failed), (_world.StepFunctions.Sent.Single().Error, Stored.Status));
         await _world.Reconciler(later).HandleAsync(Fixtures.Utf8("""{"detail-type":"Scheduled Event","detail":{}}"""));
         Assert.Equal(1, TerminalAnswers);
 
@@ -319,7 +319,7 @@ public class OneTokenOneJobTests
         Assert.Contains("TooManyRequestsException", failure.Message);
         Assert.Equal((SubmitState.NotSent, RecordStatus.Submitting), (Stored.Submit, Stored.Status));
         Assert.Contains("never reached Batch", Stored.Reason);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
 
         _world.Batch.SubmitError = null;
         var answer = await Submit();
@@ -366,7 +366,7 @@ public class OneTokenOneJobTests
         Assert.Contains("names job job-1", refused.Message);
         await Assert.ThrowsAsync<JobNotFoundException>(() => _world.Callbacks().HandleAsync(Fixtures.Utf8("""{"JobId":"job-9","Error":"E"}""")));
         Assert.Equal(before, Stored);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Fact]
@@ -386,40 +386,40 @@ public class OneTokenOneJobTests
     public async Task A_lost_acknowledgment_is_never_answered_again()
     {
         await Submit();
-        _world.Tasks.LoseAcknowledgment = _ => new AwsTransportException("AWSStepFunctions", "SendTaskSuccess", 1, new HttpRequestException("reset"));
+        _world.StepFunctions.LoseAcknowledgment = _ => new AwsTransportException("AWSStepFunctions", "SendTaskSuccess", 1, new HttpRequestException("reset"));
 
         var answer = await _world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", Marker));
 
         Assert.Equal("Closed", answer.Action);
         Assert.Contains("acknowledgment was lost", Stored.Reason);
         Assert.Equal(1, TerminalAnswers);
-        Assert.Equal(0, _world.Tasks.SecondAnswers(Token));
-        Assert.Equal("SendTaskHeartbeat", _world.Tasks.Sent.Last().Operation);
+        Assert.Equal(0, _world.StepFunctions.SecondAnswers(Token));
+        Assert.Equal("SendTaskHeartbeat", _world.StepFunctions.Sent.Last().Operation);
     }
 
     [Fact]
     public async Task An_answer_that_never_reached_Step_Functions_is_sent_again_after_asking()
     {
         await Submit();
-        var tasks = new FailingOnceTasks(_world.Tasks);
+        var tasks = new FailingOnceTasks(_world.StepFunctions);
         var events = new JobEventProcessor(_world.Batch, tasks, _world.Store, FakeWorld.Namespace);
 
         var answer = await events.HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", Marker));
 
         Assert.Equal("Succeeded", answer.Action);
-        Assert.Equal(["SendTaskHeartbeat", "SendTaskSuccess"], _world.Tasks.Sent.Select(s => s.Operation));
+        Assert.Equal(["SendTaskHeartbeat", "SendTaskSuccess"], _world.StepFunctions.Sent.Select(s => s.Operation));
     }
 
     /// <summary>A 503 before Step Functions did anything (the first terminal call), then the real thing.</summary>
-    private sealed class FailingOnceTasks(FakeTasks inner) : ITaskApi
+    private sealed class FailingOnceTasks(FakeStepFunctions inner) : IStepFunctionsApi
     {
         private int _calls;
-        public Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
+        public Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
             Interlocked.Increment(ref _calls) == 1
                 ? throw new AwsServiceException("AWSStepFunctions", "SendTaskSuccess", HttpStatusCode.ServiceUnavailable, "ServiceUnavailable", null, null)
                 : inner.SendTaskSuccessAsync(taskToken, output, cancellationToken);
-        public Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => inner.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
-        public Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) => inner.SendTaskHeartbeatAsync(taskToken, cancellationToken);
+        public Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => inner.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
+        public Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) => inner.SendTaskHeartbeatAsync(taskToken, cancellationToken);
     }
 
     [Fact]
@@ -457,7 +457,7 @@ public class OneTokenOneJobTests
         var answer = await _world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", Marker));
 
         Assert.Equal("Succeeded", answer.Action);
-        Assert.Equal(["SendTaskHeartbeat", "SendTaskSuccess"], _world.Tasks.Sent.Select(s => s.Operation));
+        Assert.Equal(["SendTaskHeartbeat", "SendTaskSuccess"], _world.StepFunctions.Sent.Select(s => s.Operation));
     }
 
     [Fact]
@@ -470,10 +470,10 @@ public class OneTokenOneJobTests
         Log.Sink = sink;
         try
         {
-            var bug = await Assert.ThrowsAsync<InternalErrorException>(() => host.RunAsync<SubmitJobAnswer>("SubmitJob", new MemoryStream([]),
+            var bug = await Assert.ThrowsAsync<InternalErrorException>(() => host.RunAsync<SubmitJobResponse>("SubmitJob", new MemoryStream([]),
                 (_, _) => throw new NullReferenceException("oops")));
             Assert.Equal("BatchSync.InternalError", bug.ErrorName);
-            var dependency = await Assert.ThrowsAsync<TransientFailureException>(() => host.RunAsync<SubmitJobAnswer>("SubmitJob", new MemoryStream([]),
+            var dependency = await Assert.ThrowsAsync<TransientFailureException>(() => host.RunAsync<SubmitJobResponse>("SubmitJob", new MemoryStream([]),
                 (_, _) => throw new AwsTransportException("AWSBatch", "SubmitJob", 4, new TimeoutException())));
             Assert.Equal("BatchSync.TransientFailure", dependency.ErrorName);
         }
@@ -491,7 +491,7 @@ public class InMemoryStoreContractTests
     [Fact]
     public async Task The_fake_store_keeps_the_store_contract()
     {
-        var store = new InMemoryJobStore(new CallLog());
+        var store = new InMemoryRecordStore(new CallLog());
         await StoreContract.LeasesAsync(store);
         await StoreContract.GuardedAttachAsync(store);
         await StoreContract.AnswerClaimsAsync(store);
@@ -510,7 +510,7 @@ public class OrphanFinderTests
         public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => throw error;
     }
 
-    private static readonly JobRecord Record = new() { TaskKey = "k", TaskToken = "t", Status = RecordStatus.Submitting, JobName = "j", JobQueue = "missing-queue" };
+    private static readonly TaskRecord Record = new() { TaskKey = "k", TaskToken = "t", Status = RecordStatus.Submitting, JobName = "j", JobQueue = "missing-queue" };
 
     [Fact]
     public async Task A_queue_Batch_refuses_to_list_holds_no_job_but_other_failures_are_not_a_not_found()
@@ -560,7 +560,7 @@ public class CheckScheduleTests
     private static readonly Timing Timing = Timing.Default; // sweep every 5 min, gaps capped at 60 min
     private static long Min(double minutes) => (long)TimeSpan.FromMinutes(minutes).TotalMilliseconds;
 
-    private static JobRecord Record(long createdAt, long? deadlineAt = null) =>
+    private static TaskRecord Record(long createdAt, long? deadlineAt = null) =>
         new() { TaskKey = "k", TaskToken = "t", Status = RecordStatus.Submitted, JobId = "j", CreatedAt = createdAt, DeadlineAt = deadlineAt };
 
     [Fact]
@@ -641,10 +641,10 @@ public class CheckScheduleTests
         for (var i = 0; i < 30; i++)
         {
             var key = TaskKey.For($"t{i}");
-            world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
+            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
             world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
         }
-        var failing = new FailingHeartbeatTasks(world.Tasks, "t0");
+        var failing = new FailingHeartbeatTasks(world.StepFunctions, "t0");
         var reconciler = new Processing.Reconciler(world.Batch, failing, world.Store, FakeWorld.Namespace, TimeProvider.System);
 
         var answer = await reconciler.SweepAsync();
@@ -653,11 +653,11 @@ public class CheckScheduleTests
         Assert.All(world.Store.Records.Values, r => Assert.True(r.NextCheckAt > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), "the failed one is rescheduled too"));
     }
 
-    private sealed class FailingHeartbeatTasks(FakeTasks inner, string token) : Aws.ITaskApi
+    private sealed class FailingHeartbeatTasks(FakeStepFunctions inner, string token) : Aws.IStepFunctionsApi
     {
-        public Task<Aws.TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => inner.SendTaskSuccessAsync(taskToken, output, cancellationToken);
-        public Task<Aws.TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => inner.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
-        public Task<Aws.TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
+        public Task<Aws.TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => inner.SendTaskSuccessAsync(taskToken, output, cancellationToken);
+        public Task<Aws.TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => inner.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
+        public Task<Aws.TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
             taskToken == token ? throw new Aws.AwsServiceException("AWSStepFunctions", "SendTaskHeartbeat", System.Net.HttpStatusCode.BadRequest, "ValidationException", "bad", "r")
                 : inner.SendTaskHeartbeatAsync(taskToken, cancellationToken);
     }
@@ -669,12 +669,12 @@ public class CheckScheduleTests
         for (var i = 0; i < 40; i++)
         {
             var key = TaskKey.For($"t{i}");
-            world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
+            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
             world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
         }
         var clock = new StepClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
         // A budget that runs out part way (the clock moves with every reading).
-        var sweep = () => new Processing.Reconciler(world.Batch, world.Tasks, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(2), Concurrency = 1 }.SweepAsync();
+        var sweep = () => new Processing.Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(2), Concurrency = 1 }.SweepAsync();
 
         var first = await sweep();
         Assert.InRange(first.Examined, 1, 39);
@@ -685,8 +685,8 @@ public class CheckScheduleTests
             examined += (await sweep()).Examined;
         }
         Assert.Equal(40, examined);
-        Assert.Equal(40, world.Tasks.Sent.Count);
-        Assert.Equal(40, world.Tasks.Sent.Select(s => s.Token).Distinct().Count());
+        Assert.Equal(40, world.StepFunctions.Sent.Count);
+        Assert.Equal(40, world.StepFunctions.Sent.Select(s => s.Token).Distinct().Count());
     }
 
     /// <summary>A clock that moves on by a step every time it is read.</summary>

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Mapping;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -26,7 +26,7 @@ public class JobSubmitterTests
         Assert.Equal($"{FakeWorld.Namespace}:{TaskKey.For(Token)}", (string)submitted["parameters"]![SubmitRequestMapper.MarkerParameter]!);
         Assert.Equal("a", (string)submitted["parameters"]!["InputFile"]!);
         Assert.DoesNotContain(Token, JsonText.ToText(submitted));
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Fact]
@@ -46,7 +46,7 @@ public class JobSubmitterTests
 
         var answer = await _world.Submitter().SubmitAsync(Fixtures.Utf8(Payload));
 
-        var sent = _world.Tasks.Sent.Single();
+        var sent = _world.StepFunctions.Sent.Single();
         Assert.Equal(("SendTaskFailure", Token, "Batch.ClientException"), (sent.Operation, sent.Token, sent.Error));
         Assert.Equal("Job queue q does not exist (Service: AWSBatch; Status Code: 400; Error Code: ClientException; Request ID: req-1; Proxy: null)", sent.Cause);
         Assert.Equal("Batch.ClientException", answer.Error);
@@ -61,7 +61,7 @@ public class JobSubmitterTests
         Assert.Empty(_world.Batch.Submitted);
         // The record is kept, ended and naming no job, so a re-invocation answers nothing twice.
         Assert.Equal((RecordStatus.Failed, null), (_world.Store.Records.Values.Single().Status, _world.Store.Records.Values.Single().JobId));
-        var sent = _world.Tasks.Sent.Single();
+        var sent = _world.StepFunctions.Sent.Single();
         Assert.Equal("BatchSync.InvalidInput", sent.Error);
         Assert.Contains("JobQue: unknown member (did you mean JobQueue?)", sent.Cause);
         Assert.Contains("JobQueue: is required", sent.Cause);
@@ -73,7 +73,7 @@ public class JobSubmitterTests
     {
         var answer = await _world.Submitter().SubmitAsync(Fixtures.Utf8("""{"JobName":"j","JobQueue":"q","JobDefinition":"d","ContainerOverrides":{"Command":["x"]}}"""));
 
-        Assert.Equal(new Processing.SubmitJobAnswer("arn:aws:batch:us-east-1:123456789012:job/job-1", "job-1", "j"), answer);
+        Assert.Equal(new Processing.SubmitJobResponse("arn:aws:batch:us-east-1:123456789012:job/job-1", "job-1", "j"), answer);
         Assert.Equal(["Batch.SubmitJob"], _world.Log.Calls);
         var submitted = _world.Batch.Submitted.Single();
         Assert.False(submitted.ContainsKey("parameters"));
@@ -90,7 +90,7 @@ public class JobSubmitterTests
         var refused = await Assert.ThrowsAsync<BatchSubmitException>(() => _world.Submitter().SubmitAsync(Fixtures.Utf8("""{"JobName":"j","JobQueue":"q","JobDefinition":"d"}""")));
         Assert.Equal("Batch.ServerException", refused.ErrorName);
         Assert.Equal("Failed to create shareIdentifier default (Service: AWSBatch; Status Code: 500; Error Code: ServerException; Request ID: req-1; Proxy: null)", refused.Message);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public class JobSubmitterTests
         Assert.Equal((RecordStatus.Submitting, SubmitState.OutcomeUnknown), (record.Status, record.Submit));
         Assert.Null(answer.Error);
         Assert.Contains("unknown", answer.Note);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 }
 
@@ -117,7 +117,7 @@ public class JobEventProcessorTests
     private readonly FakeWorld _world = new();
 
     private void Open(string? jobId = "job-1", string? result = null) =>
-        _world.Store.Records[Key] = new JobRecord { TaskKey = Key, TaskToken = Token, Status = jobId is null ? RecordStatus.Submitting : RecordStatus.Submitted, JobId = jobId, Result = result };
+        _world.Store.Records[Key] = new TaskRecord { TaskKey = Key, TaskToken = Token, Status = jobId is null ? RecordStatus.Submitting : RecordStatus.Submitted, JobId = jobId, Result = result };
 
     [Fact]
     public async Task Success_sends_the_native_JobDetail_from_DescribeJobs()
@@ -129,7 +129,7 @@ public class JobEventProcessorTests
 
         var answer = await _world.Events().HandleAsync(evt);
 
-        var sent = _world.Tasks.Sent.Single();
+        var sent = _world.StepFunctions.Sent.Single();
         Assert.Equal(("SendTaskSuccess", Token), (sent.Operation, sent.Token));
         Assert.Equal(
             """{"CreatedAt":1,"JobArn":"arn:aws:batch:us-east-1:123456789012:job/job-1","JobId":"job-1","JobName":"j","Parameters":{"InputFile":"a"},"Status":"SUCCEEDED","StatusReason":"because","StoppedAt":99}""",
@@ -148,7 +148,7 @@ public class JobEventProcessorTests
 
         await _world.Events().HandleAsync(evt);
 
-        var sent = _world.Tasks.Sent.Single();
+        var sent = _world.StepFunctions.Sent.Single();
         Assert.Equal(("SendTaskFailure", "States.TaskFailed"), (sent.Operation, sent.Error));
         Assert.Equal(
             """{"CreatedAt":1,"JobArn":"arn:aws:batch:us-east-1:123456789012:job/job-1","JobId":"job-1","JobName":"j","Parameters":{"InputFile":"a"},"Status":"FAILED","StatusReason":"because"}""",
@@ -167,7 +167,7 @@ public class JobEventProcessorTests
         var late = await _world.Events().HandleAsync(FakeWorld.Event("job-1", "RUNNING", Marker));
         var contrary = await _world.Events().HandleAsync(FakeWorld.Event("job-1", "FAILED", Marker));
 
-        Assert.Single(_world.Tasks.Sent);
+        Assert.Single(_world.StepFunctions.Sent);
         Assert.All(new[] { duplicate, late, contrary }, a => Assert.Equal("Ignored", a.Action));
         Assert.Equal(afterFirst, _world.Store.Records[Key]);
     }
@@ -177,16 +177,16 @@ public class JobEventProcessorTests
     {
         var error = await Assert.ThrowsAsync<RecordNotFoundException>(() => _world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", Marker)));
         Assert.Equal("BatchSync.RecordNotFound", error.ErrorName);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
     }
 
     [Theory]
-    [InlineData(TaskAnswer.TaskClosed)]
-    [InlineData(TaskAnswer.InvalidToken)]
-    public async Task A_closed_task_or_refused_token_is_recorded_not_failed(TaskAnswer answer)
+    [InlineData(TaskReply.TaskClosed)]
+    [InlineData(TaskReply.InvalidToken)]
+    public async Task A_closed_task_or_refused_token_is_recorded_not_failed(TaskReply answer)
     {
         Open();
-        _world.Tasks.Answer = answer;
+        _world.StepFunctions.Answer = answer;
 
         var result = await _world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", Marker));
 
@@ -198,7 +198,7 @@ public class JobEventProcessorTests
     public async Task Throttling_that_outlasts_the_retries_fails_the_invocation_and_leaves_the_record_open()
     {
         Open();
-        _world.Tasks.Error = new AwsServiceException("AWSStepFunctions", "SendTaskSuccess", System.Net.HttpStatusCode.BadRequest, "ThrottlingException", "slow down", "r");
+        _world.StepFunctions.Error = new AwsServiceException("AWSStepFunctions", "SendTaskSuccess", System.Net.HttpStatusCode.BadRequest, "ThrottlingException", "slow down", "r");
 
         await Assert.ThrowsAsync<AwsServiceException>(() => _world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", Marker)));
 
@@ -214,7 +214,7 @@ public class JobEventProcessorTests
 
         Assert.Equal("Waiting", answer.Action);
         Assert.Equal(("job-1", RecordStatus.Submitted), (_world.Store.Records[Key].JobId, _world.Store.Records[Key].Status));
-        Assert.Equal("SendTaskHeartbeat", _world.Tasks.Sent.Single().Operation);
+        Assert.Equal("SendTaskHeartbeat", _world.StepFunctions.Sent.Single().Operation);
     }
 
     [Fact]
@@ -224,7 +224,7 @@ public class JobEventProcessorTests
 
         await _world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", Marker));
 
-        Assert.Equal(42, (int)JsonNode.Parse(_world.Tasks.Sent.Single().Output!)!["Result"]!["rows"]!);
+        Assert.Equal(42, (int)JsonNode.Parse(_world.StepFunctions.Sent.Single().Output!)!["Result"]!["rows"]!);
     }
 
     [Fact]
@@ -268,9 +268,9 @@ public class CallbackProcessorTests
     private readonly FakeWorld _world = new();
 
     public CallbackProcessorTests() =>
-        _world.Store.Records[Key] = new JobRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = "job-1" };
+        _world.Store.Records[Key] = new TaskRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = "job-1" };
 
-    private Task<Processing.CallbackAnswer> Call(string json) => _world.Callbacks().HandleAsync(Fixtures.Utf8(json));
+    private Task<Processing.CallbackResponse> Call(string json) => _world.Callbacks().HandleAsync(Fixtures.Utf8(json));
 
     [Fact]
     public async Task A_result_is_stored_and_reaches_the_success_output()
@@ -285,9 +285,9 @@ public class CallbackProcessorTests
     {
         var waiting = await Call("""{"JobId":"job-1","Heartbeat":true}""");
         Assert.True(waiting.Waiting);
-        Assert.Equal("SendTaskHeartbeat", _world.Tasks.Sent.Single().Operation);
+        Assert.Equal("SendTaskHeartbeat", _world.StepFunctions.Sent.Single().Operation);
 
-        _world.Tasks.Answer = TaskAnswer.TaskClosed;
+        _world.StepFunctions.Answer = TaskReply.TaskClosed;
         var gone = await Call("""{"JobId":"job-1","Heartbeat":true}""");
         Assert.False(gone.Waiting);
         Assert.Equal(RecordStatus.Closed, _world.Store.Records[Key].Status);
@@ -297,7 +297,7 @@ public class CallbackProcessorTests
     public async Task An_error_fails_the_task_now()
     {
         var answer = await Call("""{"JobId":"job-1","Error":"Model.Diverged","Cause":"loss was NaN"}""");
-        Assert.Equal(new SentAnswer("SendTaskFailure", Token, null, "Model.Diverged", "loss was NaN", Accepted: true), _world.Tasks.Sent.Single());
+        Assert.Equal(new SentAnswer("SendTaskFailure", Token, null, "Model.Diverged", "loss was NaN", Accepted: true), _world.StepFunctions.Sent.Single());
         Assert.Equal(("Failed", RecordStatus.Failed), (answer.Action, _world.Store.Records[Key].Status));
         await Assert.ThrowsAsync<TaskAlreadyFinishedException>(() => Call("""{"JobId":"job-1","Result":1}"""));
     }
@@ -308,7 +308,7 @@ public class CallbackProcessorTests
         var before = _world.Store.Records[Key];
         var error = await Assert.ThrowsAsync<JobNotFoundException>(() => Call("""{"JobId":"not-ours","Heartbeat":true}"""));
         Assert.Equal("BatchSync.JobNotFound", error.ErrorName);
-        Assert.Empty(_world.Tasks.Sent);
+        Assert.Empty(_world.StepFunctions.Sent);
         Assert.Equal(before, _world.Store.Records[Key]);
     }
 
@@ -353,7 +353,7 @@ public class CallbackProcessorTests
         var error = await Assert.ThrowsAsync<InvalidInputException>(() => Call($$"""{"JobId":"job-1","Error":"{{longError}}"}"""));
         Assert.Contains("1 to 256 characters", error.Message);
 
-        var big = new string('r', Tasks.CallbackRequest.MaxResultBytes);
+        var big = new string('r', Domain.CallbackRequest.MaxResultBytes);
         var tooLarge = await Assert.ThrowsAsync<ResultTooLargeException>(() => Call($$"""{"JobId":"job-1","Result":"{{big}}"}"""));
         Assert.Contains("262144", tooLarge.Message);
         Assert.Null(_world.Store.Records[Key].Result);

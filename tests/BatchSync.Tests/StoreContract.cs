@@ -1,23 +1,23 @@
 using BatchSync.Aws;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
 /// <summary>
-/// What every <see cref="IJobStore"/> must do, run against the DynamoDB store on moto (integration tests) and against
+/// What every <see cref="IRecordStore"/> must do, run against the DynamoDB store on moto (integration tests) and against
 /// the in-memory fake (unit tests): so the fake the unit tests lean on is as strict as the real store. Linked into both
 /// test projects.
 /// </summary>
 public static class StoreContract
 {
-    private static JobRecord Submitting(string token, long now) => new()
+    private static TaskRecord Submitting(string token, long now) => new()
     {
         TaskKey = TaskKey.For(token), TaskToken = token, Status = RecordStatus.Submitting, JobName = "j", JobQueue = "q",
         CreatedAt = now, UpdatedAt = now, Submit = SubmitState.Leased, LeaseId = "holder", LeaseUntil = now + 30_000,
     };
 
-    public static async Task LeasesAsync(IJobStore store)
+    public static async Task LeasesAsync(IRecordStore store)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var record = Submitting($"lease-{Guid.NewGuid()}", now);
@@ -45,7 +45,7 @@ public static class StoreContract
         Assert.Equal((RecordStatus.Submitted, "j-1", null, null), (attached.Status, attached.JobId, attached.Submit, attached.LeaseId));
     }
 
-    public static async Task GuardedAttachAsync(IJobStore store)
+    public static async Task GuardedAttachAsync(IRecordStore store)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var record = Submitting($"attach-{Guid.NewGuid()}", now);
@@ -68,7 +68,7 @@ public static class StoreContract
         Assert.Null(await store.GetAsync("no-such-key"));
     }
 
-    public static async Task AnswerClaimsAsync(IJobStore store)
+    public static async Task AnswerClaimsAsync(IRecordStore store)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var record = Submitting($"claim-{Guid.NewGuid()}", now);
@@ -89,7 +89,7 @@ public static class StoreContract
         Assert.Equal((RecordStatus.Succeeded, null, null), (finished.Status, finished.AnswerClaimId, finished.AnswerClaimUntil));
     }
 
-    public static async Task MissingJobsAsync(IJobStore store)
+    public static async Task MissingJobsAsync(IRecordStore store)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var record = Submitting($"missing-{Guid.NewGuid()}", now);
@@ -104,7 +104,7 @@ public static class StoreContract
     }
 
     /// <summary>Due records read by part: each part returns only its own shards, and the parts together return each once.</summary>
-    public static async Task DueByPartAsync(IJobStore store)
+    public static async Task DueByPartAsync(IRecordStore store)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var mine = new List<string>();

@@ -169,7 +169,7 @@ public class StructuredOutputTests
         try
         {
             await world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{token}}","ExecutionArn":"{{ExecutionArn}}"}"""));
-            var marker = Tasks.TaskKey.Marker(FakeWorld.Namespace, Tasks.TaskKey.For(token));
+            var marker = Domain.TaskKey.Marker(FakeWorld.Namespace, Domain.TaskKey.For(token));
             await world.Callbacks().HandleAsync(Fixtures.Utf8("""{"JobId":"job-1","Heartbeat":true}"""));
             await world.Events().HandleAsync(FakeWorld.Event("job-1", "RUNNING", marker));
             var succeeded = FakeWorld.Event("job-1", "SUCCEEDED", marker, ""","jobQueue":"arn:aws:batch:us-east-1:123456789012:job-queue/q","startedAt":5,"stoppedAt":9,"attempts":[{}]""");
@@ -193,7 +193,7 @@ public class StructuredOutputTests
         var roots = console.Records.Select(r => JsonDocument.Parse(r).RootElement).ToList();
         // The answer carries the task's correlation keys; the metric record is valid EMF counted from this job's times.
         var answered = Assert.Single(roots, r => r.TryGetProperty("Answer", out var a) && a.GetString() == "Accepted");
-        Assert.Equal(Tasks.TaskKey.For(token), answered.GetProperty("TaskKey").GetString());
+        Assert.Equal(Domain.TaskKey.For(token), answered.GetProperty("TaskKey").GetString());
         Assert.Equal(ExecutionArn, answered.GetProperty("ExecutionArn").GetString());
         var submitted = Assert.Single(roots, r => r.TryGetProperty("messageTemplate", out var t) && t.GetString()!.StartsWith("Submitted job"));
         Assert.Equal(ExecutionArn, submitted.GetProperty("ExecutionArn").GetString());

@@ -1,5 +1,5 @@
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -64,14 +64,14 @@ public class SubmitPermissionsTests
     public async Task A_task_asking_for_a_queue_it_may_not_use_fails_with_NotAllowed_before_anything_is_submitted()
     {
         var world = new FakeWorld();
-        var submitter = new JobSubmitter(world.Batch, world.Tasks, world.Store, FakeWorld.Namespace, TimeProvider.System)
+        var submitter = new JobSubmitter(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, TimeProvider.System)
         {
             Permissions = SubmitPermissions.FromLists(Queues, Definitions),
         };
         var answer = await submitter.SubmitAsync(Fixtures.Utf8("""{"JobName":"j","JobQueue":"team-b","JobDefinition":"etl","TaskToken":"tok-1"}"""));
 
         Assert.Equal("BatchSync.NotAllowed", answer.Error);
-        var sent = Assert.Single(world.Tasks.Sent);
+        var sent = Assert.Single(world.StepFunctions.Sent);
         Assert.Equal(("SendTaskFailure", "tok-1", "BatchSync.NotAllowed"), (sent.Operation, sent.Token, sent.Error));
         Assert.Contains("job queue \"team-b\"", sent.Cause);
         Assert.All(world.Store.Records.Values, r => Assert.Null(r.JobId));
@@ -83,7 +83,7 @@ public class SubmitPermissionsTests
     public async Task Without_a_token_a_refused_submit_throws_NotAllowed_and_calls_nothing()
     {
         var world = new FakeWorld();
-        var submitter = new JobSubmitter(world.Batch, world.Tasks, world.Store, FakeWorld.Namespace, TimeProvider.System)
+        var submitter = new JobSubmitter(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, TimeProvider.System)
         {
             Permissions = SubmitPermissions.FromLists(Queues, Definitions),
         };

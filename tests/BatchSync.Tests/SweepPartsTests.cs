@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -57,17 +57,17 @@ public class SweepPartsTests
         {
             var key = TaskKey.For($"t{i}");
             keys.Add(key);
-            world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
+            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
             world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
         }
-        var reconciler = new Reconciler(world.Batch, world.Tasks, world.Store, FakeWorld.Namespace, TimeProvider.System);
+        var reconciler = new Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, TimeProvider.System);
 
         var answers = await Task.WhenAll(Enumerable.Range(1, 4).Select(part =>
             reconciler.HandleAsync(Encoding.UTF8.GetBytes($$$"""{"Sweep": {"Part": {{{part}}}, "Parts": 4}}"""))));
 
         Assert.All(answers, a => Assert.Equal("Swept", a.Action));
         Assert.Equal(64, answers.Sum(a => a.Examined));
-        var heartbeats = world.Tasks.Sent.Where(s => s.Operation == "SendTaskHeartbeat").Select(s => s.Token).ToList();
+        var heartbeats = world.StepFunctions.Sent.Where(s => s.Operation == "SendTaskHeartbeat").Select(s => s.Token).ToList();
         Assert.Equal(64, heartbeats.Count);
         Assert.Equal(64, heartbeats.Distinct().Count());
         // Part k examined exactly the records in the shards numbered k - 1 modulo 4 (the shard from the key's hash).
@@ -85,25 +85,25 @@ public class SweepPartsTests
         for (var i = 0; i < 40; i++)
         {
             var key = TaskKey.For($"t{i}");
-            world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
+            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
             // The newest two jobs ended and their events were lost; the rest run on.
             var status = i >= 38 ? "SUCCEEDED" : "RUNNING";
             world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", status, TaskKey.Marker(FakeWorld.Namespace, key)));
         }
         var clock = new ReadCountingClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
-        var reconciler = new Reconciler(world.Batch, world.Tasks, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(1), Concurrency = 1 };
+        var reconciler = new Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(1), Concurrency = 1 };
 
         var answer = await reconciler.SweepAsync();
 
         Assert.InRange(answer.Examined, 2, 39);
         Assert.Equal(2, answer.Delivered);
-        Assert.Equal(["t38", "t39"], world.Tasks.Sent.Where(s => s.Operation == "SendTaskSuccess").Select(s => s.Token).Order());
+        Assert.Equal(["t38", "t39"], world.StepFunctions.Sent.Where(s => s.Operation == "SendTaskSuccess").Select(s => s.Token).Order());
     }
 
     [Fact]
     public async Task Reconcile_refuses_a_payload_that_is_neither_an_event_nor_a_sweep_part()
     {
-        var reconciler = new Reconciler(new FakeWorld().Batch, new FakeWorld().Tasks, new FakeWorld().Store, FakeWorld.Namespace, TimeProvider.System);
+        var reconciler = new Reconciler(new FakeWorld().Batch, new FakeWorld().StepFunctions, new FakeWorld().Store, FakeWorld.Namespace, TimeProvider.System);
         var error = await Assert.ThrowsAsync<InvalidEventException>(() => reconciler.HandleAsync(Encoding.UTF8.GetBytes("""{"Part": 1}""")));
         Assert.Contains("EventBridge events with a detail-type, or {\"Sweep\"", error.Message);
         var bad = await Assert.ThrowsAsync<InvalidEventException>(() => reconciler.HandleAsync(Encoding.UTF8.GetBytes("""{"Sweep": {"Part": 3, "Parts": 2}}""")));

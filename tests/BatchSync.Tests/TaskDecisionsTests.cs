@@ -1,6 +1,6 @@
 using System.Text.Json;
 using BatchSync.Aws;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -13,7 +13,7 @@ public class TaskDecisionsTests
     private static JobStateEvent Evt(string jobId, string status, string? marker = null) =>
         JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event(jobId, status, marker ?? Marker)).RootElement);
 
-    private static JobRecord Record(RecordStatus status, string? jobId = "job-1") =>
+    private static TaskRecord Record(RecordStatus status, string? jobId = "job-1") =>
         new() { TaskKey = Key, TaskToken = "token", Status = status, JobId = jobId };
 
     public static readonly string[] AllStatuses = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"];
@@ -109,13 +109,13 @@ public class TaskDecisionsTests
     }
 
     [Theory]
-    [InlineData(TaskAnswer.Accepted, true, RecordStatus.Succeeded)]
-    [InlineData(TaskAnswer.Accepted, false, RecordStatus.Failed)]
-    [InlineData(TaskAnswer.TaskClosed, true, RecordStatus.Closed)]
-    [InlineData(TaskAnswer.TaskClosed, false, RecordStatus.Closed)]
-    [InlineData(TaskAnswer.InvalidToken, true, RecordStatus.Closed)]
-    [InlineData(TaskAnswer.InvalidToken, false, RecordStatus.Closed)]
-    public void Answers_end_records(TaskAnswer answer, bool succeeded, RecordStatus expected)
+    [InlineData(TaskReply.Accepted, true, RecordStatus.Succeeded)]
+    [InlineData(TaskReply.Accepted, false, RecordStatus.Failed)]
+    [InlineData(TaskReply.TaskClosed, true, RecordStatus.Closed)]
+    [InlineData(TaskReply.TaskClosed, false, RecordStatus.Closed)]
+    [InlineData(TaskReply.InvalidToken, true, RecordStatus.Closed)]
+    [InlineData(TaskReply.InvalidToken, false, RecordStatus.Closed)]
+    public void Answers_end_records(TaskReply answer, bool succeeded, RecordStatus expected)
     {
         var ending = TaskDecisions.AfterAnswer(answer, succeeded, "job X");
         Assert.Equal(expected, ending.Status);

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using BatchSync.Failures;
 using BatchSync.Mapping;
 using BatchSync.Processing;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Tests;
 
@@ -20,7 +20,7 @@ public class TypedAnswersTests
     private static readonly string Marker = TaskKey.Marker(FakeWorld.Namespace, Key);
     private readonly FakeWorld _world = new();
 
-    private JobEventProcessor Events(AnswerSettings? answers = null) => new(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, answers: answers);
+    private JobEventProcessor Events(AnswerSettings? answers = null) => new(_world.Batch, _world.StepFunctions, _world.Store, FakeWorld.Namespace, answers: answers);
 
     private static JsonElement Wire(string json) => JsonDocument.Parse(json).RootElement.Clone();
 
@@ -29,7 +29,7 @@ public class TypedAnswersTests
     {
         var jobId = job.GetProperty("jobId").GetString()!;
         var status = job.GetProperty("status").GetString()!;
-        _world.Store.Records[Key] = new JobRecord
+        _world.Store.Records[Key] = new TaskRecord
         {
             TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = jobId, Options = options,
             ExecutionArn = executionArn, Result = result,
@@ -41,7 +41,7 @@ public class TypedAnswersTests
         _world.Batch.Jobs[jobId] = Wire(marked.ToJsonString());
         var evt = $$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{marked.ToJsonString()}}}""";
         await Events(answers).HandleAsync(Fixtures.Utf8(evt));
-        return _world.Tasks.Sent.Single();
+        return _world.StepFunctions.Sent.Single();
     }
 
     private static JsonElement OutOfMemoryJob() => Fixtures.Element("failed-jobs/out-of-memory-adapted.json");
@@ -88,7 +88,7 @@ public class TypedAnswersTests
         var answer = await _world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{Token}}","BatchSync":{{options}}}"""));
 
         Assert.Empty(_world.Batch.Submitted);
-        var sent = _world.Tasks.Sent.Single();
+        var sent = _world.StepFunctions.Sent.Single();
         Assert.Equal("BatchSync.InvalidInput", sent.Error);
         Assert.Contains(message, sent.Cause);
         Assert.Equal("BatchSync.InvalidInput", answer.Error);
@@ -98,7 +98,7 @@ public class TypedAnswersTests
     public async Task The_member_given_twice_is_refused()
     {
         await _world.Submitter().SubmitAsync(Fixtures.Utf8($$$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d","TaskToken":"{{{Token}}}","BatchSync":{"Links":true},"BatchSync":{"Links":true}}"""));
-        Assert.Contains("BatchSync: is given more than once", _world.Tasks.Sent.Single().Cause);
+        Assert.Contains("BatchSync: is given more than once", _world.StepFunctions.Sent.Single().Cause);
         Assert.Empty(_world.Batch.Submitted);
     }
 
@@ -285,17 +285,17 @@ public class TypedAnswersTests
         var plainKey = TaskKey.For("plain-token");
         foreach (var (key, token, jobId, options) in new[] { (typedKey, "typed-token", "job-typed", """{"TypedErrors":true}"""), (plainKey, "plain-token", "job-plain", (string?)null) })
         {
-            _world.Store.Records[key] = new JobRecord { TaskKey = key, TaskToken = token, Status = RecordStatus.Submitted, JobId = jobId, Options = options, CreatedAt = 1 };
+            _world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = token, Status = RecordStatus.Submitted, JobId = jobId, Options = options, CreatedAt = 1 };
             job["jobId"] = jobId;
             job["parameters"] = new JsonObject { [SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, key) };
             _world.Batch.Jobs[jobId] = Wire(job.ToJsonString());
         }
-        var sweep = new Reconciler(_world.Batch, _world.Tasks, _world.Store, FakeWorld.Namespace, TimeProvider.System, answers: new AnswerSettings("BatchSync.JobFailed"));
+        var sweep = new Reconciler(_world.Batch, _world.StepFunctions, _world.Store, FakeWorld.Namespace, TimeProvider.System, answers: new AnswerSettings("BatchSync.JobFailed"));
 
         var answer = await sweep.HandleAsync(Fixtures.Utf8("""{"version":"0","id":"s","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"""));
 
         Assert.Equal(2, answer.Delivered);
-        Assert.Equal("BatchJob.OutOfMemory", _world.Tasks.Sent.Single(x => x.Token == "typed-token").Error);
-        Assert.Equal("BatchSync.JobFailed", _world.Tasks.Sent.Single(x => x.Token == "plain-token").Error);
+        Assert.Equal("BatchJob.OutOfMemory", _world.StepFunctions.Sent.Single(x => x.Token == "typed-token").Error);
+        Assert.Equal("BatchSync.JobFailed", _world.StepFunctions.Sent.Single(x => x.Token == "plain-token").Error);
     }
 }

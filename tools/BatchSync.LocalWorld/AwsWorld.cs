@@ -47,7 +47,7 @@ public sealed class AwsWorld
         StepFunctions = StepFunctionsClient.Create(Settings);
         Dynamo = new AmazonDynamoDBClient(new AmazonDynamoDBConfig { ServiceURL = Endpoint, AuthenticationRegion = region });
         Sqs = new AmazonSQSClient(new AmazonSQSConfig { ServiceURL = Endpoint, AuthenticationRegion = region });
-        Store = DynamoJobStore.Create(Settings, TimeProvider.System);
+        Store = DynamoRecordStore.Create(Settings, TimeProvider.System);
     }
 
     /// <summary>The harness's own calls wait longer than the functions': moto can be slow with a large history.</summary>
@@ -67,7 +67,7 @@ public sealed class AwsWorld
     public StepFunctionsClient StepFunctions { get; }
     public IAmazonDynamoDB Dynamo { get; }
     public IAmazonSQS Sqs { get; }
-    public DynamoJobStore Store { get; }
+    public DynamoRecordStore Store { get; }
 
     /// <summary>Points the process environment at this world, as the Lambda runtime's environment would be.</summary>
     public void ExportEnvironment(string? endpoint = null, IReadOnlyDictionary<string, string?>? extra = null)

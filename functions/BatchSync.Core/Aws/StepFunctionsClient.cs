@@ -4,7 +4,7 @@ using BatchSync.Mapping;
 namespace BatchSync.Aws;
 
 /// <summary>What Step Functions said to a SendTask* call.</summary>
-public enum TaskAnswer
+public enum TaskReply
 {
     /// <summary>Accepted: the task took the result (or the heartbeat).</summary>
     Accepted,
@@ -15,15 +15,15 @@ public enum TaskAnswer
 }
 
 /// <summary>The Step Functions task-token operations BatchSync uses.</summary>
-public interface ITaskApi
+public interface IStepFunctionsApi
 {
-    Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default);
-    Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default);
-    Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default);
+    Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default);
+    Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default);
+    Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Step Functions over awsJson1_0 (POST / with X-Amz-Target: AWSStepFunctions.&lt;Operation&gt;).</summary>
-public sealed class StepFunctionsClient(AwsTransport transport) : ITaskApi
+public sealed class StepFunctionsClient(AwsTransport transport) : IStepFunctionsApi
 {
     public const string ServiceName = "AWSStepFunctions";
 
@@ -32,13 +32,13 @@ public sealed class StepFunctionsClient(AwsTransport transport) : ITaskApi
 
     // A task takes one terminal answer: these are not repeated blindly when their outcome is unknown (the caller asks
     // with a heartbeat whether the task still waits); throttling and connections never made are retried.
-    public Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
         SendAsync("SendTaskSuccess", new JsonObject { ["taskToken"] = taskToken, ["output"] = output }, Idempotency.Unsafe, cancellationToken);
 
-    public Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) =>
         SendAsync("SendTaskFailure", new JsonObject { ["taskToken"] = taskToken, ["error"] = error, ["cause"] = cause }, Idempotency.Unsafe, cancellationToken);
 
-    public Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
         SendAsync("SendTaskHeartbeat", new JsonObject { ["taskToken"] = taskToken }, Idempotency.Safe, cancellationToken);
 
     /// <summary>Calls any Step Functions JSON operation; used by the tests to drive moto (CreateStateMachine, ...).</summary>
@@ -49,20 +49,20 @@ public sealed class StepFunctionsClient(AwsTransport transport) : ITaskApi
         transport.SendAsync(operation, "", "application/x-amz-json-1.0", JsonText.ToUtf8(request), idempotency,
             new Dictionary<string, string> { ["X-Amz-Target"] = $"AWSStepFunctions.{operation}" }, cancellationToken);
 
-    private async Task<TaskAnswer> SendAsync(string operation, JsonObject request, Idempotency idempotency, CancellationToken cancellationToken)
+    private async Task<TaskReply> SendAsync(string operation, JsonObject request, Idempotency idempotency, CancellationToken cancellationToken)
     {
         try
         {
             await CallAsync(operation, request, idempotency, cancellationToken).ConfigureAwait(false);
-            return TaskAnswer.Accepted;
+            return TaskReply.Accepted;
         }
         catch (AwsServiceException e) when (e.ErrorCode is "TaskTimedOut" or "TaskDoesNotExist")
         {
-            return TaskAnswer.TaskClosed;
+            return TaskReply.TaskClosed;
         }
         catch (AwsServiceException e) when (e.ErrorCode is "InvalidToken")
         {
-            return TaskAnswer.InvalidToken;
+            return TaskReply.InvalidToken;
         }
     }
 }

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Mapping;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Failures;
 
@@ -84,7 +84,7 @@ public static class TaskAnswers
     /// Reads Batch (array summary) and CloudWatch Logs (log tail) only for tasks that opted in, each bounded in time;
     /// without options it is the native answer, byte for byte.
     /// </summary>
-    public static async Task<PreparedAnswer> PrepareAsync(JobRecord record, JsonElement jobDetail, bool succeeded, IBatchApi batch, AnswerSettings settings,
+    public static async Task<PreparedAnswer> PrepareAsync(TaskRecord record, JsonElement jobDetail, bool succeeded, IBatchApi batch, AnswerSettings settings,
         CancellationToken cancellationToken)
     {
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;

@@ -1,16 +1,16 @@
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
 /// <summary>Callback's core: a job's code reports a result, a heartbeat or a failure for the task waiting on it.</summary>
-public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
+public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
 {
-    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
+    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing);
 
-    public async Task<CallbackAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    public async Task<CallbackResponse> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         var request = CallbackRequest.Parse(payload);
         var (record, job) = await FindRecordAsync(request.JobId, cancellationToken).ConfigureAwait(false);
@@ -30,20 +30,20 @@ public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
                     throw new TaskAlreadyFinishedException(request.JobId, RecordStatus.Closed);
                 }
                 Log.Info("Stored a {Bytes}-byte result for job {JobId}", System.Text.Encoding.UTF8.GetByteCount(store1.ResultJson), request.JobId);
-                return new CallbackAnswer(request.JobId, "ResultStored", Waiting: true);
+                return new CallbackResponse(request.JobId, "ResultStored", Waiting: true);
             case CallbackDecision.SendHeartbeat:
                 var heartbeat = await _responder.HeartbeatAsync(record!, "callback heartbeat", cancellationToken).ConfigureAwait(false);
-                return heartbeat == TaskAnswer.TaskClosed
-                    ? new CallbackAnswer(request.JobId, "Heartbeat", Waiting: false, TaskDecisions.TaskClosedReason)
-                    : new CallbackAnswer(request.JobId, "Heartbeat", Waiting: heartbeat == TaskAnswer.Accepted,
-                        heartbeat == TaskAnswer.InvalidToken ? "Step Functions refused the task token (InvalidToken)" : null);
+                return heartbeat == TaskReply.TaskClosed
+                    ? new CallbackResponse(request.JobId, "Heartbeat", Waiting: false, TaskDecisions.TaskClosedReason)
+                    : new CallbackResponse(request.JobId, "Heartbeat", Waiting: heartbeat == TaskReply.Accepted,
+                        heartbeat == TaskReply.InvalidToken ? "Step Functions refused the task token (InvalidToken)" : null);
             case CallbackDecision.SendFailure failure:
                 var result = await _responder.FailAsync(record!, failure.Error, failure.Cause, $"job reported error {failure.Error}", cancellationToken).ConfigureAwait(false);
                 if (!result.Sent)
                 {
                     throw new TaskAlreadyFinishedException(request.JobId, RecordStatus.Closed);
                 }
-                return new CallbackAnswer(request.JobId, result.Answer == TaskAnswer.Accepted ? "Failed" : "Closed", Waiting: false, result.Ending!.Reason);
+                return new CallbackResponse(request.JobId, result.Reply == TaskReply.Accepted ? "Failed" : "Closed", Waiting: false, result.Ending!.Reason);
             default:
                 throw new InvalidOperationException("Unhandled callback decision.");
         }
@@ -53,7 +53,7 @@ public sealed class CallbackProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
     /// Through the job id index; if the index does not know the job yet (a crash between submit and the record update),
     /// through the marker the job itself carries (then the job's identity comes along, to be noted on the record).
     /// </summary>
-    private async Task<(JobRecord? Record, SubmittedJob? Job)> FindRecordAsync(string jobId, CancellationToken cancellationToken)
+    private async Task<(TaskRecord? Record, SubmittedJob? Job)> FindRecordAsync(string jobId, CancellationToken cancellationToken)
     {
         var record = await store.FindByJobIdAsync(jobId, cancellationToken).ConfigureAwait(false);
         if (record is not null || JobStateEvent.IsChildJobId(jobId))

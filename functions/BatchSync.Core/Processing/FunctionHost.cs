@@ -1,7 +1,7 @@
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
@@ -16,8 +16,8 @@ public sealed class FunctionHost
         // hold stand-ins that make each client on its first call, so constructing a function creates none and a path
         // pays only for the clients it calls, when it calls them.
         _batch = new LazyBatchApi(() => BatchClient.Create(settings));
-        _tasks = new LazyTaskApi(() => StepFunctionsClient.Create(settings));
-        _store = new LazyJobStore(() => DynamoJobStore.Create(settings, clock));
+        _stepFunctions = new LazyStepFunctionsApi(() => StepFunctionsClient.Create(settings));
+        _store = new LazyRecordStore(() => DynamoRecordStore.Create(settings, clock));
         Clock = clock;
         Timing = Timing.FromSettings(settings.Value);
         Answers = Failures.AnswerSettings.ForFunctions(settings);
@@ -35,15 +35,15 @@ public sealed class FunctionHost
     public TimeProvider Clock { get; }
     public Timing Timing { get; }
     private readonly LazyBatchApi _batch;
-    private readonly LazyTaskApi _tasks;
-    private readonly LazyJobStore _store;
+    private readonly LazyStepFunctionsApi _stepFunctions;
+    private readonly LazyRecordStore _store;
 
     /// <summary>Batch; the client is made on the first call.</summary>
     public IBatchApi Batch => _batch;
     /// <summary>Step Functions; the client is made on the first call.</summary>
-    public ITaskApi Tasks => _tasks;
+    public IStepFunctionsApi StepFunctions => _stepFunctions;
     /// <summary>The task records; the DynamoDB client is made on the first call.</summary>
-    public IJobStore Store => _store;
+    public IRecordStore Store => _store;
     /// <summary>How failed jobs are answered (the stack's failure error name; a CloudWatch Logs client made on its first call).</summary>
     public Failures.AnswerSettings Answers { get; }
 
@@ -51,13 +51,13 @@ public sealed class FunctionHost
     public IReadOnlyList<string> CreatedClients =>
     [
         .. _batch.IsCreated ? ["Batch"] : Array.Empty<string>(),
-        .. _tasks.IsCreated ? ["StepFunctions"] : Array.Empty<string>(),
+        .. _stepFunctions.IsCreated ? ["StepFunctions"] : Array.Empty<string>(),
         .. _store.IsCreated ? ["DynamoDB"] : Array.Empty<string>(),
         .. Answers.Logs is LazyLogsApi { IsCreated: true } ? ["CloudWatchLogs"] : Array.Empty<string>(),
     ];
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
-    public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core) where T : IFunctionAnswer
+    public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core) where T : IFunctionResponse
     {
         var payload = await ReadAllAsync(input).ConfigureAwait(false);
         using var budget = Budget is { } b ? InvocationBudget.Start(b, Clock) : null;
@@ -65,14 +65,14 @@ public sealed class FunctionHost
         try
         {
             var answer = await core(payload, deadline.Token).ConfigureAwait(false);
-            return new MemoryStream(AnswerJson.ToUtf8(answer), writable: false);
+            return new MemoryStream(ResponseJson.ToUtf8(answer), writable: false);
         }
         catch (BatchSyncException e)
         {
             Log.Error(e, "{Function} failed: {ErrorName}", function, e.ErrorName);
             throw;
         }
-        catch (Exception e) when (FailureKinds.IsDependencyFailure(e))
+        catch (Exception e) when (DependencyFailures.IsDependencyFailure(e))
         {
             // One name for every failure of a dependency, so a state machine can Retry it: TransientFailureException.
             Log.Error(e, "{Function} failed: {ErrorType}", function, e.GetType().Name);

@@ -3,7 +3,7 @@ using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Mapping;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
@@ -11,11 +11,11 @@ namespace BatchSync.Processing;
 /// JobStateChange's core: reads the event, asks <see cref="TaskDecisions"/> what it means for the task's record, and
 /// carries that out (deliver the native-shaped outcome, remember the job, or nothing).
 /// </summary>
-public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider? clock = null, Timing? timing = null, Failures.AnswerSettings? answers = null)
+public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
-    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing, answers);
+    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
 
-    public async Task<EventAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    public async Task<JobStateChangeResponse> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         JsonDocument doc;
         try
@@ -31,15 +31,15 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
 
         var taskKey = TaskKey.ParseMarker(evt.Marker) is { } marker && marker.Namespace == ns && !evt.IsChildJob ? marker.Key : null;
         // A final state: claim the answer and read the record in one call (most final events are answered).
-        (ClaimOutcome Outcome, JobRecord? Record)? claim = null;
-        JobRecord? record;
+        (ClaimOutcome Outcome, TaskRecord? Record)? claim = null;
+        TaskRecord? record;
         if (taskKey is not null && evt.IsTerminal)
         {
             var taken = await _responder.ClaimAsync(taskKey, cancellationToken).ConfigureAwait(false);
             if (taken.Outcome == ClaimOutcome.Held)
             {
                 Log.Info("Ignored {Status} event for job {JobId}: another invocation is answering the task", evt.Status, evt.JobId);
-                return new EventAnswer("Ignored", evt.JobId, evt.Status, "another invocation is answering the task");
+                return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, "another invocation is answering the task");
             }
             record = taken.Record;
             claim = taken.Outcome is ClaimOutcome.Claimed or ClaimOutcome.ClaimedAfterExpiredClaim ? taken : null;
@@ -57,28 +57,28 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
         {
             case EventDecision.Ignore ignore:
                 Log.Info("Ignored {Status} event for job {JobId}: {Reason}", evt.Status, evt.JobId, ignore.Why);
-                return new EventAnswer("Ignored", evt.JobId, evt.Status, ignore.Why);
+                return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, ignore.Why);
             case EventDecision.RetryLater retry:
                 Log.Warn("Event {Status} for job {JobId} will be retried: {Reason}", evt.Status, evt.JobId, retry.Why);
                 throw new RecordNotFoundException(evt.JobId);
             case EventDecision.Terminate terminate:
                 Log.Warn("Terminating job {JobId} ({Status}): {Reason}", evt.JobId, evt.Status, terminate.Why);
                 await batch.TerminateJobAsync(evt.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
-                return new EventAnswer("Terminated", evt.JobId, evt.Status, terminate.Why);
+                return new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, terminate.Why);
             case EventDecision.Heartbeat heartbeat:
                 if (heartbeat.AttachJobId)
                 {
                     var (outcome, after, terminated) = await _responder.AttachOrTerminateAsync(taskKey!, JobOf(evt), cancellationToken).ConfigureAwait(false);
                     if (terminated)
                     {
-                        return new EventAnswer("Terminated", evt.JobId, evt.Status, $"nobody waits for this job ({outcome})");
+                        return new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, $"nobody waits for this job ({outcome})");
                     }
                     record = after!;
                 }
                 var answer = await _responder.HeartbeatAsync(record!, $"job {evt.Status}", cancellationToken).ConfigureAwait(false);
-                return answer == TaskAnswer.TaskClosed
-                    ? new EventAnswer("Terminated", evt.JobId, evt.Status, TaskDecisions.TaskClosedReason)
-                    : new EventAnswer("Waiting", evt.JobId, evt.Status);
+                return answer == TaskReply.TaskClosed
+                    ? new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, TaskDecisions.TaskClosedReason)
+                    : new JobStateChangeResponse("Waiting", evt.JobId, evt.Status);
             case EventDecision.Deliver deliver:
                 return await DeliverAsync(evt, record!, deliver.Succeeded, claim, cancellationToken).ConfigureAwait(false);
             default:
@@ -86,7 +86,7 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
         }
     }
 
-    private async Task<EventAnswer> DeliverAsync(JobStateEvent evt, JobRecord record, bool succeeded, (ClaimOutcome Outcome, JobRecord? Record)? claim,
+    private async Task<JobStateChangeResponse> DeliverAsync(JobStateEvent evt, TaskRecord record, bool succeeded, (ClaimOutcome Outcome, TaskRecord? Record)? claim,
         CancellationToken cancellationToken)
     {
         var detail = await CurrentDetailAsync(evt, cancellationToken).ConfigureAwait(false);
@@ -99,7 +99,7 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
                 {
                     await store.ReleaseAnswerClaimAsync(after.TaskKey, claimId, cancellationToken).ConfigureAwait(false);
                 }
-                return new EventAnswer("Ignored", evt.JobId, evt.Status, $"the task waits for another job, or ended ({outcome}); this one has ended too");
+                return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, $"the task waits for another job, or ended ({outcome}); this one has ended too");
             }
             record = after!;
             claim = claim is { } taken ? (taken.Outcome, record) : null;
@@ -107,10 +107,10 @@ public sealed class JobEventProcessor(IBatchApi batch, ITaskApi tasks, IJobStore
         var result = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken, claim).ConfigureAwait(false);
         if (!result.Sent)
         {
-            return new EventAnswer("Ignored", evt.JobId, evt.Status, result.NotSentBecause);
+            return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, result.NotSentBecause);
         }
         // An array parent within its tolerated failures (ArraySummary) is answered success although it FAILED.
-        return new EventAnswer(result.Answer == TaskAnswer.Accepted ? (result.Ending!.Status == RecordStatus.Succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, result.Ending!.Reason);
+        return new JobStateChangeResponse(result.Reply == TaskReply.Accepted ? (result.Ending!.Status == RecordStatus.Succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, result.Ending!.Reason);
     }
 
     /// <summary>The job's DescribeJobs JobDetail, as the native integration reports it; the event's own detail if Batch has none.</summary>

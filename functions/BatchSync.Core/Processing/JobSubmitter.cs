@@ -2,7 +2,7 @@ using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Mapping;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
@@ -10,17 +10,17 @@ namespace BatchSync.Processing;
 /// SubmitJob's core. With a task token: write the record, submit the job carrying its record key, attach the job id,
 /// and report every failure through the token. Without one (request-response): submit and answer, or throw.
 /// </summary>
-public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock, Timing? timing = null)
+public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null)
 {
     private static readonly TimeSpan HolderPoll = TimeSpan.FromMilliseconds(250);
     private readonly OrphanFinder _orphans = new(batch, ns);
     private readonly Timing _timing = timing ?? Timing.Default;
-    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing);
+    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing);
 
     /// <summary>The job queues and job definitions this stack may use (the template's AllowedJobQueues/AllowedJobDefinitions).</summary>
     public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;
 
-    public async Task<SubmitJobAnswer> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    public async Task<SubmitJobResponse> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         string? taskKey = null;
         var mapping = SubmitRequestMapper.Map(payload, token => TaskKey.Marker(ns, taskKey = TaskKey.For(token)));
@@ -37,7 +37,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             }
             Log.Warn("Rejected SubmitJob input for task {TaskKey}: {Problems}", taskKey, invalid.Message);
             var at = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            var rejected = new JobRecord
+            var rejected = new TaskRecord
             {
                 TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, CreatedAt = at, UpdatedAt = at,
                 Submit = SubmitState.NotSent, Reason = "the payload was rejected",
@@ -48,7 +48,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
                 var existing = await store.GetAsync(taskKey!, cancellationToken).ConfigureAwait(false);
                 if (existing is null || existing.JobId is not null || existing.Submit != SubmitState.NotSent || existing.Reason != rejected.Reason)
                 {
-                    return existing is null ? new SubmitJobAnswer(null, null, null, invalid.ErrorName, invalid.Message) : AnswerOf(existing);
+                    return existing is null ? new SubmitJobResponse(null, null, null, invalid.ErrorName, invalid.Message) : AnswerOf(existing);
                 }
             }
             return await FailTaskAsync(rejected, invalid.ErrorName, invalid.Message, cancellationToken).ConfigureAwait(false);
@@ -59,13 +59,13 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         {
             var job = await SubmitOrThrowAsync(request.Body, cancellationToken).ConfigureAwait(false);
             Log.Info("Submitted job {JobId} ({JobName}) without a task token", job.JobId, job.JobName);
-            return new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName);
+            return new SubmitJobResponse(job.JobArn, job.JobId, job.JobName);
         }
 
         var leaseId = Guid.NewGuid().ToString("N");
         var now = clock.GetUtcNow();
         long? deadlineAt = request.TimeoutSeconds is { } timeout ? now.ToUnixTimeMilliseconds() + timeout * 1000L : null;
-        var created = await store.TryCreateAsync(new JobRecord
+        var created = await store.TryCreateAsync(new TaskRecord
         {
             TaskKey = taskKey!,
             TaskToken = token,
@@ -91,7 +91,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
     }
 
     /// <summary>The record existed already: an earlier or concurrent invocation with the same token wrote it.</summary>
-    private async Task<SubmitJobAnswer> OnRetryAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
+    private async Task<SubmitJobResponse> OnRetryAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
     {
         var pollsLeft = (int)(_timing.HolderWait / HolderPoll);
         while (true)
@@ -113,7 +113,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
                     {
                         Log.Info("SubmitJob for task {TaskKey}: another invocation holds the submit ({LeaseLeftMs} ms left); leaving it to that one",
                             taskKey, (long)wait.LeaseLeft.TotalMilliseconds);
-                        return new SubmitJobAnswer(null, null, existing.JobName, Note: "another invocation with this task token is submitting the job");
+                        return new SubmitJobResponse(null, null, existing.JobName, Note: "another invocation with this task token is submitting the job");
                     }
                     await Task.Delay(HolderPoll, clock, cancellationToken).ConfigureAwait(false);
                     continue;
@@ -136,7 +136,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
     }
 
     /// <summary>Holding the lease: submit the job, then note it (or say why not).</summary>
-    private async Task<SubmitJobAnswer> SubmitAsHolderAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
+    private async Task<SubmitJobResponse> SubmitAsHolderAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
     {
         SubmittedJob submitted;
         try
@@ -150,7 +150,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
                 case CallFailure.Refused:
                     var refusal = (AwsServiceException)e;
                     Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, refusal.ErrorCode, refusal.RequestId);
-                    return await FailTaskAsync(new JobRecord { TaskKey = taskKey, TaskToken = request.TaskToken!, Status = RecordStatus.Submitting, JobName = request.JobName },
+                    return await FailTaskAsync(new TaskRecord { TaskKey = taskKey, TaskToken = request.TaskToken!, Status = RecordStatus.Submitting, JobName = request.JobName },
                         $"Batch.{refusal.ErrorCode}", refusal.NativeCause, cancellationToken).ConfigureAwait(false);
                 case CallFailure.NotSent:
                     // Nothing was created: say so on the record, so a re-invocation with this token submits again.
@@ -162,7 +162,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
                     var record = await store.GetAsync(taskKey, CancellationToken.None).ConfigureAwait(false);
                     if (record is null || record.LeaseId != leaseId)
                     {
-                        return new SubmitJobAnswer(null, null, request.JobName, Note: "the submit's outcome is unknown; another invocation took it over");
+                        return new SubmitJobResponse(null, null, request.JobName, Note: "the submit's outcome is unknown; another invocation took it over");
                     }
                     return await FindJobAsHolderAsync(record with { Reason = $"SubmitJob's answer was lost: {e.Message}" }, leaseId, cancellationToken).ConfigureAwait(false);
             }
@@ -175,14 +175,14 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
     /// Holding the lease after an ambiguous outcome: look for the job by its marker now; adopt it, or leave the record
     /// for the sweep to look again (Batch's lists may lag), or fail the task once the grace has passed.
     /// </summary>
-    private async Task<SubmitJobAnswer> FindJobAsHolderAsync(JobRecord record, string leaseId, CancellationToken cancellationToken)
+    private async Task<SubmitJobResponse> FindJobAsHolderAsync(TaskRecord record, string leaseId, CancellationToken cancellationToken)
     {
         IReadOnlyList<SubmittedJob> found;
         try
         {
             found = await _orphans.FindAllAsync(record, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (FailureKinds.IsDependencyFailure(e))
+        catch (Exception e) when (DependencyFailures.IsDependencyFailure(e))
         {
             await ReleaseQuietlyAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? "submit outcome unknown").ConfigureAwait(false);
             throw;
@@ -195,7 +195,7 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
             case SearchDecision.KeepWaiting wait:
                 await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? "submit outcome unknown", cancellationToken).ConfigureAwait(false);
                 Log.Warn("SubmitJob's outcome for task {TaskKey} is unknown: {Reason}; the sweep looks again", record.TaskKey, wait.Why);
-                return new SubmitJobAnswer(null, null, record.JobName, Note: $"the submit's outcome is unknown ({wait.Why}); the sweep looks for the job again");
+                return new SubmitJobResponse(null, null, record.JobName, Note: $"the submit's outcome is unknown ({wait.Why}); the sweep looks for the job again");
             case SearchDecision.FailTask fail:
                 return await FailTaskAsync(record, fail.Error, fail.Cause, cancellationToken).ConfigureAwait(false);
             default:
@@ -204,14 +204,14 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
     }
 
     /// <summary>Notes the job on its record; a job the record does not take is terminated at once.</summary>
-    private async Task<SubmitJobAnswer> AttachAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken) =>
+    private async Task<SubmitJobResponse> AttachAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken) =>
         AnswerOf(job, await _responder.AttachOrTerminateAsync(taskKey, job, cancellationToken).ConfigureAwait(false));
 
-    private static SubmitJobAnswer AnswerOf(SubmittedJob job, (AttachOutcome Outcome, JobRecord? Record, bool Terminated) attach) => attach switch
+    private static SubmitJobResponse AnswerOf(SubmittedJob job, (AttachOutcome Outcome, TaskRecord? Record, bool Terminated) attach) => attach switch
     {
-        { Terminated: false } => new SubmitJobAnswer(job.JobArn, job.JobId, job.JobName),
+        { Terminated: false } => new SubmitJobResponse(job.JobArn, job.JobId, job.JobName),
         { Record: { } record } => AnswerOf(record),
-        _ => new SubmitJobAnswer(null, null, job.JobName, Note: "the task's record is gone"),
+        _ => new SubmitJobResponse(null, null, job.JobName, Note: "the task's record is gone"),
     };
 
     private async Task ReleaseQuietlyAsync(string taskKey, string leaseId, SubmitState state, string reason)
@@ -220,18 +220,18 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
         {
             await store.ReleaseLeaseAsync(taskKey, leaseId, state, reason, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception e) when (FailureKinds.IsDependencyFailure(e))
+        catch (Exception e) when (DependencyFailures.IsDependencyFailure(e))
         {
             // The lease then runs out by itself and is read as "outcome unknown": the job is looked for, never submitted twice.
             Log.Warn("Could not release the submit lease of task {TaskKey}: {Error}", taskKey, e.Message);
         }
     }
 
-    private static SubmitJobAnswer AnswerOf(JobRecord record) => record switch
+    private static SubmitJobResponse AnswerOf(TaskRecord record) => record switch
     {
-        { JobId: not null } => new SubmitJobAnswer(record.JobArn, record.JobId, record.JobName),
-        { IsFinished: true } => new SubmitJobAnswer(null, null, record.JobName, Note: $"the task already ended ({record.Status}): {record.Reason}"),
-        _ => new SubmitJobAnswer(null, null, record.JobName, Note: "the job is being submitted"),
+        { JobId: not null } => new SubmitJobResponse(record.JobArn, record.JobId, record.JobName),
+        { IsFinished: true } => new SubmitJobResponse(null, null, record.JobName, Note: $"the task already ended ({record.Status}): {record.Reason}"),
+        _ => new SubmitJobResponse(null, null, record.JobName, Note: "the job is being submitted"),
     };
 
     private async Task<SubmittedJob> SubmitOrThrowAsync(byte[] body, CancellationToken cancellationToken)
@@ -248,14 +248,14 @@ public sealed class JobSubmitter(IBatchApi batch, ITaskApi tasks, IJobStore stor
     }
 
     /// <summary>Fails the task through the record (so that it is answered once, however often SubmitJob is invoked).</summary>
-    private async Task<SubmitJobAnswer> FailTaskAsync(JobRecord record, string error, string cause, CancellationToken cancellationToken)
+    private async Task<SubmitJobResponse> FailTaskAsync(TaskRecord record, string error, string cause, CancellationToken cancellationToken)
     {
         var result = await _responder.FailAsync(record, error, cause, $"submit failed: {error}", cancellationToken).ConfigureAwait(false);
-        if (result.Answer is { } answer && answer != TaskAnswer.Accepted)
+        if (result.Reply is { } reply && reply != TaskReply.Accepted)
         {
-            Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Answer}", error, record.TaskKey, answer.ToString());
+            Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Answer}", error, record.TaskKey, reply.ToString());
         }
-        return new SubmitJobAnswer(null, null, record.JobName, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars),
+        return new SubmitJobResponse(null, null, record.JobName, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars),
             result.Sent ? null : result.NotSentBecause);
     }
 }

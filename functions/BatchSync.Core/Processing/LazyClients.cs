@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
@@ -34,20 +34,20 @@ public sealed class LazyBatchApi(Func<IBatchApi> create) : IBatchApi
         _client.Value.ListJobsAsync(request, cancellationToken);
 }
 
-/// <summary>An <see cref="ITaskApi"/> whose client is made on its first call.</summary>
-public sealed class LazyTaskApi(Func<ITaskApi> create) : ITaskApi
+/// <summary>An <see cref="IStepFunctionsApi"/> whose client is made on its first call.</summary>
+public sealed class LazyStepFunctionsApi(Func<IStepFunctionsApi> create) : IStepFunctionsApi
 {
-    private readonly OnFirstUse<ITaskApi> _client = new(create);
+    private readonly OnFirstUse<IStepFunctionsApi> _client = new(create);
 
     public bool IsCreated => _client.IsCreated;
 
-    public Task<TaskAnswer> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
         _client.Value.SendTaskSuccessAsync(taskToken, output, cancellationToken);
 
-    public Task<TaskAnswer> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) =>
         _client.Value.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
 
-    public Task<TaskAnswer> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
+    public Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
         _client.Value.SendTaskHeartbeatAsync(taskToken, cancellationToken);
 }
 
@@ -62,20 +62,20 @@ public sealed class LazyLogsApi(Func<ILogsApi> create) : ILogsApi
         _client.Value.GetLastLinesAsync(logGroupName, logStreamName, limit, cancellationToken);
 }
 
-/// <summary>An <see cref="IJobStore"/> whose client (the DynamoDB SDK's, the costliest to make) is made on its first call.</summary>
-public sealed class LazyJobStore(Func<IJobStore> create) : IJobStore
+/// <summary>An <see cref="IRecordStore"/> whose client (the DynamoDB SDK's, the costliest to make) is made on its first call.</summary>
+public sealed class LazyRecordStore(Func<IRecordStore> create) : IRecordStore
 {
-    private readonly OnFirstUse<IJobStore> _store = new(create);
+    private readonly OnFirstUse<IRecordStore> _store = new(create);
 
     public bool IsCreated => _store.IsCreated;
 
-    public Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default) =>
+    public Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default) =>
         _store.Value.TryCreateAsync(record, cancellationToken);
 
-    public Task<JobRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default) =>
+    public Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default) =>
         _store.Value.GetAsync(taskKey, cancellationToken);
 
-    public Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default) =>
+    public Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default) =>
         _store.Value.FindByJobIdAsync(jobId, cancellationToken);
 
     public Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default) =>
@@ -84,10 +84,10 @@ public sealed class LazyJobStore(Func<IJobStore> create) : IJobStore
     public Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default) =>
         _store.Value.ReleaseLeaseAsync(taskKey, leaseId, state, reason, cancellationToken);
 
-    public Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) =>
+    public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) =>
         _store.Value.AttachJobAsync(taskKey, job, cancellationToken);
 
-    public Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) =>
+    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) =>
         _store.Value.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
 
     public Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default) =>
@@ -96,11 +96,11 @@ public sealed class LazyJobStore(Func<IJobStore> create) : IJobStore
     public Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default) =>
         _store.Value.SetJobMissingSinceAsync(taskKey, since, cancellationToken);
 
-    public Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) =>
+    public Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) =>
         _store.Value.FindOpenByExecutionAsync(executionArn, cancellationToken);
 
-    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default) =>
-        _store.Value.ListDueAsync(dueBy, limit, cancellationToken);
+    public Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default) =>
+        _store.Value.ListDueAsync(dueBy, limit, shards, cancellationToken);
 
     public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default) =>
         _store.Value.RescheduleAsync(checks, cancellationToken);

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
@@ -19,7 +19,7 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
     public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
 
     /// <summary>Every job carrying the record's marker, oldest first (normally one).</summary>
-    public async Task<IReadOnlyList<SubmittedJob>> FindAllAsync(JobRecord record, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<SubmittedJob>> FindAllAsync(TaskRecord record, CancellationToken cancellationToken)
     {
         if (record.JobQueue is null || record.JobName is null)
         {

@@ -3,7 +3,7 @@ using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Mapping;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
@@ -14,18 +14,18 @@ namespace BatchSync.Processing;
 /// DescribeJobs (100 at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
 /// whose job Batch no longer knows.
 /// </summary>
-public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
+public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
     public const string ScheduledEvent = "Scheduled Event";
 
     private readonly Timing _timing = timing ?? Timing.Default;
-    private readonly TaskResponder _responder = new(batch, tasks, store, clock, timing, answers);
+    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
     private readonly OrphanFinder _orphans = new(batch, ns);
 
     /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>
     public TimeSpan SweepBudget { get; init; } = TimeSpan.FromSeconds(40);
 
-    public async Task<ReconcileAnswer> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    public async Task<ReconcileResponse> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         string detailType;
         ExecutionStatusEvent? stop = null;
@@ -60,14 +60,14 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         return detailType switch
         {
             ExecutionStatusEvent.DetailType when stop!.IsStop => await StopAsync(stop, cancellationToken).ConfigureAwait(false),
-            ExecutionStatusEvent.DetailType => new ReconcileAnswer("Ignored", Reason: $"execution status {stop!.Status} stops nothing"),
+            ExecutionStatusEvent.DetailType => new ReconcileResponse("Ignored", Reason: $"execution status {stop!.Status} stops nothing"),
             ScheduledEvent => await SweepAsync(sweep ?? SweepRequest.Whole, cancellationToken).ConfigureAwait(false),
             _ => throw new InvalidEventException($"detail-type \"{detailType}\" is neither \"{ExecutionStatusEvent.DetailType}\" nor \"{ScheduledEvent}\""),
         };
     }
 
     /// <summary>An execution stopped: terminate the jobs it started and close their records (one index query).</summary>
-    public async Task<ReconcileAnswer> StopAsync(ExecutionStatusEvent stop, CancellationToken cancellationToken = default)
+    public async Task<ReconcileResponse> StopAsync(ExecutionStatusEvent stop, CancellationToken cancellationToken = default)
     {
         var records = await store.FindOpenByExecutionAsync(stop.ExecutionArn, cancellationToken).ConfigureAwait(false);
         var terminated = 0;
@@ -85,7 +85,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
             }
         }
         Log.Info("Execution {ExecutionArn} {Status}: {Records} unfinished task(s), {Terminated} job(s) terminated", stop.ExecutionArn, stop.Status, records.Count, terminated);
-        return new ReconcileAnswer("Stopped", Examined: records.Count, Terminated: terminated);
+        return new ReconcileResponse("Stopped", Examined: records.Count, Terminated: terminated);
     }
 
     /// <summary>How many due records one pass reads (then DescribeJobs 100 at a time, and the checks in parallel).</summary>
@@ -100,10 +100,10 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
     /// rescheduled further out as its task ages. What one invocation cannot reach in its budget stays due for the next.
     /// Within a pass, the records whose job has ended go first: their answers are what a lost event withheld.
     /// </summary>
-    public Task<ReconcileAnswer> SweepAsync(CancellationToken cancellationToken = default) => SweepAsync(SweepRequest.Whole, cancellationToken);
+    public Task<ReconcileResponse> SweepAsync(CancellationToken cancellationToken = default) => SweepAsync(SweepRequest.Whole, cancellationToken);
 
     /// <summary>The sweep of one part of the due index (see <see cref="SweepRequest"/>).</summary>
-    public async Task<ReconcileAnswer> SweepAsync(SweepRequest part, CancellationToken cancellationToken = default)
+    public async Task<ReconcileResponse> SweepAsync(SweepRequest part, CancellationToken cancellationToken = default)
     {
         var shards = part.Parts == 1 ? null : part.Shards;
         var started = clock.GetTimestamp();
@@ -157,16 +157,16 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         Log.Info("Sweep of part {Part} of {Parts}: {Examined} due, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
             part.Part, part.Parts, tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, more ? " (budget spent; the rest next time)" : "");
         Metrics.Sweep(new SweepTotals(tally.Examined, oldestSeconds, tally.Delivered, tally.OrphansFound, tally.Terminated));
-        return new ReconcileAnswer("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
+        return new ReconcileResponse("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
     }
 
-    private static JobView? ViewOf(JobRecord record, IReadOnlyDictionary<string, JsonElement> described) =>
+    private static JobView? ViewOf(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described) =>
         record.JobId is not null && described.TryGetValue(record.JobId, out var job) && job.TryGetProperty("status", out var status)
             ? new JobView(record.JobId, status.GetString()!)
             : null;
 
     /// <summary>One record; a failure here is logged and counted, never allowed to stop the sweep for the others.</summary>
-    private async Task SweepOneAsync(JobRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task SweepOneAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref tally.Examined);
         try
@@ -176,7 +176,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             Interlocked.Increment(ref tally.Errors);
-            if (FailureKinds.IsDependencyFailure(e))
+            if (DependencyFailures.IsDependencyFailure(e))
             {
                 Log.Warn("Sweep could not handle the task of job {JobId} ({TaskKey}): {Error}", record.JobId, record.TaskKey, e.Message);
             }
@@ -187,7 +187,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
         }
     }
 
-    private async Task DecideAsync(JobRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task DecideAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
     {
         JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
         var view = ViewOf(record, described);
@@ -205,7 +205,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
             case SweepDecision.Heartbeat:
                 var answer = await _responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref tally.Heartbeats);
-                Interlocked.Add(ref tally.Terminated, answer == TaskAnswer.TaskClosed ? 1 : 0);
+                Interlocked.Add(ref tally.Terminated, answer == TaskReply.TaskClosed ? 1 : 0);
                 break;
             case SweepDecision.MarkJobMissing:
                 Log.Warn("Batch did not return job {JobId}; looking again at the next sweeps before failing its task", record.JobId);
@@ -225,7 +225,7 @@ public sealed class Reconciler(IBatchApi batch, ITaskApi tasks, IJobStore store,
     /// A submit that never noted its job: take the submit lease (so no SubmitJob re-invocation or other sweep acts at
     /// once), look for the job by its marker, and adopt it (terminating any second one), wait, or fail the task.
     /// </summary>
-    private async Task FindJobAsync(JobRecord record, SubmitState seen, SweepTally tally, CancellationToken cancellationToken)
+    private async Task FindJobAsync(TaskRecord record, SubmitState seen, SweepTally tally, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         var leaseId = Guid.NewGuid().ToString("N");

@@ -4,14 +4,14 @@ using BatchSync.Failures;
 using BatchSync.Logging;
 using BatchSync.Mapping;
 using BatchSync.Store;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
 /// <summary>What became of a terminal answer: sent (with Step Functions' answer and the record's ending), or not sent and why.</summary>
-public sealed record AnswerResult(TaskAnswer? Answer, RecordEnding? Ending, string? NotSentBecause = null)
+public sealed record AnswerResult(TaskReply? Reply, RecordEnding? Ending, string? NotSentBecause = null)
 {
-    public bool Sent => Answer is not null;
+    public bool Sent => Reply is not null;
 }
 
 /// <summary>
@@ -20,15 +20,15 @@ public sealed record AnswerResult(TaskAnswer? Answer, RecordEnding? Ending, stri
 /// the right to send it is claimed on the record first, and a send whose acknowledgment was lost is never repeated
 /// blindly (a heartbeat tells whether the task still waits).
 /// </summary>
-public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore store, TimeProvider? clock = null, Timing? timing = null, AnswerSettings? answers = null)
+public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, TimeProvider? clock = null, Timing? timing = null, AnswerSettings? answers = null)
 {
     public const string TaskFailedError = AnswerSettings.NativeFailureError;
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly AnswerSettings _answers = answers ?? AnswerSettings.Native;
 
-    /// <summary>Claims the right to send the task's terminal answer (see <see cref="IJobStore.TryClaimAnswerAsync"/>).</summary>
-    public Task<(ClaimOutcome Outcome, JobRecord? Record)> ClaimAsync(string taskKey, CancellationToken cancellationToken)
+    /// <summary>Claims the right to send the task's terminal answer (see <see cref="IRecordStore.TryClaimAnswerAsync"/>).</summary>
+    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> ClaimAsync(string taskKey, CancellationToken cancellationToken)
     {
         var now = _clock.GetUtcNow();
         return store.TryClaimAnswerAsync(taskKey, Guid.NewGuid().ToString("N"), (now + _timing.AnswerClaim).ToUnixTimeMilliseconds(),
@@ -39,8 +39,8 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// Sends the native-shaped outcome of a finished job and ends the record accordingly; with <paramref name="claimed"/>,
     /// under a claim the caller took already (its record read in the same call).
     /// </summary>
-    public async Task<AnswerResult> DeliverAsync(JobRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken,
-        (ClaimOutcome Outcome, JobRecord? Record)? claimed = null)
+    public async Task<AnswerResult> DeliverAsync(TaskRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken,
+        (ClaimOutcome Outcome, TaskRecord? Record)? claimed = null)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
@@ -49,22 +49,22 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         var result = await AnswerAsync(record, prepared.Succeeded,
             current => prepared.Succeeded ? prepared.Output!(current.Result) : null,
             prepared.Error, prepared.Cause, prepared.What, cancellationToken, claimed).ConfigureAwait(false);
-        if (result.Answer is { } answer)
+        if (result.Reply is { } reply)
         {
-            Metrics.JobAnswered(jobDetail, answer == TaskAnswer.Accepted ? status ?? "UNKNOWN" : answer.ToString());
+            Metrics.JobAnswered(jobDetail, reply == TaskReply.Accepted ? status ?? "UNKNOWN" : reply.ToString());
         }
         return result;
     }
 
     /// <summary>Fails the task with an error of BatchSync's or the job's and ends the record.</summary>
-    public async Task<AnswerResult> FailAsync(JobRecord record, string error, string cause, string what, CancellationToken cancellationToken)
+    public async Task<AnswerResult> FailAsync(TaskRecord record, string error, string cause, string what, CancellationToken cancellationToken)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         return await AnswerAsync(record, false, _ => null, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), what, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<AnswerResult> AnswerAsync(JobRecord record, bool succeeded, Func<JobRecord, string?> output, string? error, string? cause,
-        string what, CancellationToken cancellationToken, (ClaimOutcome Outcome, JobRecord? Record)? claimed = null)
+    private async Task<AnswerResult> AnswerAsync(TaskRecord record, bool succeeded, Func<TaskRecord, string?> output, string? error, string? cause,
+        string what, CancellationToken cancellationToken, (ClaimOutcome Outcome, TaskRecord? Record)? claimed = null)
     {
         var (claim, current) = claimed ?? await ClaimAsync(record.TaskKey, cancellationToken).ConfigureAwait(false);
         switch (claim)
@@ -76,7 +76,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
                 Log.Info("Another invocation is answering the task of job {JobId}; nothing sent", record.JobId);
                 return new AnswerResult(null, null, "another invocation is answering the task");
             case ClaimOutcome.ClaimedAfterExpiredClaim:
-                var probe = await tasks.SendTaskHeartbeatAsync(current!.TaskToken, cancellationToken).ConfigureAwait(false);
+                var probe = await stepFunctions.SendTaskHeartbeatAsync(current!.TaskToken, cancellationToken).ConfigureAwait(false);
                 if (!TaskDecisions.MaySendAfterProbe(probe))
                 {
                     return await FinishAsync(current, probe, TaskDecisions.AnswerPresumedTaken(probe, what), cancellationToken).ConfigureAwait(false);
@@ -87,17 +87,17 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         var text = output(current);
         while (true)
         {
-            TaskAnswer answer;
+            TaskReply answer;
             try
             {
                 answer = succeeded
-                    ? await tasks.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
-                    : await tasks.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
+                    ? await stepFunctions.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
+                    : await stepFunctions.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (TaskDecisions.OnCallFailure(e) == CallFailure.OutcomeUnknown)
             {
                 Log.Warn("The acknowledgment of the answer for job {JobId} was lost ({Error}); asking whether the task still waits", current.JobId, e.Message);
-                var probe = await tasks.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+                var probe = await stepFunctions.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
                 if (TaskDecisions.MaySendAfterProbe(probe))
                 {
                     continue;
@@ -108,10 +108,10 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
         }
     }
 
-    private async Task<AnswerResult> FinishAsync(JobRecord record, TaskAnswer answer, RecordEnding ending, CancellationToken cancellationToken)
+    private async Task<AnswerResult> FinishAsync(TaskRecord record, TaskReply answer, RecordEnding ending, CancellationToken cancellationToken)
     {
         await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
-        if (answer == TaskAnswer.InvalidToken)
+        if (answer == TaskReply.InvalidToken)
         {
             Log.Warn("Step Functions refused the task token of job {JobId} (InvalidToken); record closed", record.JobId);
         }
@@ -130,10 +130,10 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     public static string NativeCause(JsonElement jobDetail) => NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Cause);
 
     /// <summary>Heartbeats the task; when nobody waits any more, terminates the job and closes the record.</summary>
-    public async Task<TaskAnswer> HeartbeatAsync(JobRecord record, string what, CancellationToken cancellationToken)
+    public async Task<TaskReply> HeartbeatAsync(TaskRecord record, string what, CancellationToken cancellationToken)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
-        var answer = await tasks.SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
+        var answer = await stepFunctions.SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
         switch (TaskDecisions.AfterHeartbeat(answer))
         {
             case HeartbeatFollowUp.TerminateAndClose:
@@ -151,7 +151,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// another, or ended without one) has nobody waiting for it and is terminated at once. Returns the attach's outcome,
     /// the record after it, and whether the job was terminated.
     /// </summary>
-    public async Task<(AttachOutcome Outcome, JobRecord? Record, bool Terminated)> AttachOrTerminateAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken)
+    public async Task<(AttachOutcome Outcome, TaskRecord? Record, bool Terminated)> AttachOrTerminateAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken)
     {
         var (outcome, record) = await store.AttachJobAsync(taskKey, job, cancellationToken).ConfigureAwait(false);
         if (TaskDecisions.AfterAttach(outcome, record) is not AttachFollowUp.Terminate terminate)
@@ -167,7 +167,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// Adopts the job a search by marker found (the oldest), terminating any other job carrying the same marker.
     /// Returns how many jobs were terminated and the attach's result for the adopted one.
     /// </summary>
-    public async Task<(int Terminated, (AttachOutcome Outcome, JobRecord? Record, bool Terminated) Attach)> AdoptAsync(JobRecord record, SearchDecision.Adopt adopt, CancellationToken cancellationToken)
+    public async Task<(int Terminated, (AttachOutcome Outcome, TaskRecord? Record, bool Terminated) Attach)> AdoptAsync(TaskRecord record, SearchDecision.Adopt adopt, CancellationToken cancellationToken)
     {
         foreach (var job in adopt.Extra)
         {
@@ -187,7 +187,7 @@ public sealed class TaskResponder(IBatchApi batch, ITaskApi tasks, IJobStore sto
     /// the record open, so the retried invocation (or the next sweep) terminates again — TerminateJob is idempotent —
     /// rather than forgetting a job nobody waits for.
     /// </summary>
-    public async Task CloseAsync(JobRecord record, RecordEnding ending, string terminateReason, CancellationToken cancellationToken)
+    public async Task CloseAsync(TaskRecord record, RecordEnding ending, string terminateReason, CancellationToken cancellationToken)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         if (record.JobId is { } jobId)

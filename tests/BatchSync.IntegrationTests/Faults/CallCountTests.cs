@@ -86,7 +86,7 @@ public class CallCountTests(MotoFixture moto, ITestOutputHelper output)
 
                 // A call is one job's own when its body names exactly one job (by its id, token or record key).
                 bool OneJobs(ProxiedCall call) => jobs.Count(j => call.Body.Contains(j.JobId, StringComparison.Ordinal)
-                    || call.Body.Contains(j.Token, StringComparison.Ordinal) || call.Body.Contains(Tasks.TaskKey.For(j.Token), StringComparison.Ordinal)) == 1;
+                    || call.Body.Contains(j.Token, StringComparison.Ordinal) || call.Body.Contains(Domain.TaskKey.For(j.Token), StringComparison.Ordinal)) == 1;
                 var own = proxy.Calls.Where(OneJobs).ToList();
                 var shared = proxy.Calls.Where(c => !OneJobs(c)).ToList();
                 report[label] = new JsonObject

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
 using BatchSync.Logging;
 using BatchSync.Redrive;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 using Xunit.Abstractions;
 
 namespace BatchSync.IntegrationTests.Faults;
@@ -461,9 +461,9 @@ public class FaultSuiteTests(MotoFixture moto, ITestOutputHelper output)
         return jobs;
     }
 
-    private static async Task<List<JobRecord>> AllRecordsAsync(AwsWorld world)
+    private static async Task<List<TaskRecord>> AllRecordsAsync(AwsWorld world)
     {
-        var records = new List<JobRecord>();
+        var records = new List<TaskRecord>();
         Dictionary<string, Amazon.DynamoDBv2.Model.AttributeValue>? start = null;
         do
         {
@@ -478,7 +478,7 @@ public class FaultSuiteTests(MotoFixture moto, ITestOutputHelper output)
         return records;
     }
 
-    private static async Task<List<JobRecord>> OpenRecordsAsync(AwsWorld world) => (await AllRecordsAsync(world)).Where(r => !r.IsFinished).ToList();
+    private static async Task<List<TaskRecord>> OpenRecordsAsync(AwsWorld world) => (await AllRecordsAsync(world)).Where(r => !r.IsFinished).ToList();
 
     private sealed class SynchronizedWriter(StringWriter inner) : TextWriter
     {

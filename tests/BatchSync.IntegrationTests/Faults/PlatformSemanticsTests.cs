@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.IntegrationTests.Faults;
 

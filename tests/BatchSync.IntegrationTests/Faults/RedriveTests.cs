@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
 using BatchSync.Mapping;
 using BatchSync.Redrive;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.IntegrationTests.Faults;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 /// <summary>
 /// BatchSync.NotAllowed: the job queue or job definition is not one this stack's SubmitJob may use (template parameters

@@ -1,19 +1,19 @@
 using BatchSync.Aws;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Store;
 
 /// <summary>Where task records live (DynamoDB in AWS; an in-memory fake in unit tests).</summary>
-public interface IJobStore
+public interface IRecordStore
 {
     /// <summary>Writes a new record; false when a record with its key exists already.</summary>
-    Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default);
+    Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default);
 
     /// <summary>A strongly consistent read of one record.</summary>
-    Task<JobRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default);
+    Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default);
 
     /// <summary>The record of the task waiting on a job, found through the job id index.</summary>
-    Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default);
+    Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Takes the submit lease of a Submitting record that names no job, if its submit still stands as the caller saw it
@@ -31,14 +31,14 @@ public interface IJobStore
     /// a condition forbids it): it becomes Submitted. A record that names a job, or has ended, is left as it is. Returns
     /// what was found (this job already, another one, an ending without one), with the record as it is after the call.
     /// </summary>
-    Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default);
+    Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Claims the right to send the task's terminal answer: written before the answer is sent, so that of several
     /// invocations (duplicate events, a racing sweep, a retried invocation) only one sends it. Succeeds only while the
     /// record is open and no live claim exists; returns the record as it is after the claim.
     /// </summary>
-    Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default);
+    Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default);
 
     /// <summary>Gives up a claim that will not be used (the event turned out not to be the one the task waits for).</summary>
     Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default);
@@ -47,14 +47,14 @@ public interface IJobStore
     Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default);
 
     /// <summary>The unfinished records of one execution (one index query).</summary>
-    Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Unfinished records due for a check by <paramref name="dueBy"/> (epoch ms), the longest overdue first, at most
     /// <paramref name="limit"/>: keys from the sharded due index (the given shards, or every shard), then the records
     /// themselves read strongly consistently (a record that finished meanwhile is left out).
     /// </summary>
-    Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default);
 
     /// <summary>Sets when each record is next due (records that ended meanwhile are left out of the due index).</summary>
     Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default);

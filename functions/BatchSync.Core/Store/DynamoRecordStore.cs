@@ -2,7 +2,7 @@ using Amazon;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using BatchSync.Aws;
-using BatchSync.Tasks;
+using BatchSync.Domain;
 
 namespace BatchSync.Store;
 
@@ -12,7 +12,7 @@ namespace BatchSync.Store;
 /// NextCheckAt) whose partition attribute is removed when a record finishes, so a sweep reads only the records due; TTL on ExpiresAt, set when a
 /// record finishes.
 /// </summary>
-public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IJobStore
+public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IRecordStore
 {
     public const string JobIdIndex = "JobId-index";
     public const string ExecutionIndex = "ExecutionArn-index";
@@ -21,7 +21,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
     public const int RescheduleBatch = 100;
     private const string Open = "#s IN (:submitting, :submitted)";
 
-    public static DynamoJobStore Create(AwsSettings settings, TimeProvider clock)
+    public static DynamoRecordStore Create(AwsSettings settings, TimeProvider clock)
     {
         var table = settings.Value("BATCHSYNC_TABLE") ?? throw new InvalidOperationException("BATCHSYNC_TABLE is not set.");
         var days = int.TryParse(settings.Value("BATCHSYNC_RECORD_RETENTION_DAYS"), out var d) && d > 0 ? d : 30;
@@ -41,10 +41,10 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         {
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(settings.Region);
         }
-        return new DynamoJobStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, TimeSpan.FromDays(days));
+        return new DynamoRecordStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, TimeSpan.FromDays(days));
     }
 
-    public async Task<bool> TryCreateAsync(JobRecord record, CancellationToken cancellationToken = default)
+    public async Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default)
     {
         try
         {
@@ -62,7 +62,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         }
     }
 
-    public async Task<JobRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
+    public async Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
     {
         var answer = await dynamo.GetItemAsync(new GetItemRequest
         {
@@ -73,7 +73,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         return answer.Item is { Count: > 0 } item ? FromItem(item) : null;
     }
 
-    public async Task<JobRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
+    public async Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
     {
         var answer = await dynamo.QueryAsync(new QueryRequest
         {
@@ -129,7 +129,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
             },
         }, cancellationToken).ConfigureAwait(false);
 
-    public async Task<(AttachOutcome Outcome, JobRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
+    public async Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
     {
         // Only an open record that names no job takes it: DynamoDB would overwrite a racing attach.
         try
@@ -162,7 +162,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         }
     }
 
-    public async Task<(ClaimOutcome Outcome, JobRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    public async Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
     {
         try
         {
@@ -234,9 +234,9 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         }
     }
 
-    public async Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
     {
-        var records = new List<JobRecord>();
+        var records = new List<TaskRecord>();
         Dictionary<string, AttributeValue>? start = null;
         do
         {
@@ -261,11 +261,11 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         return records;
     }
 
-    public async Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
     {
         var due = await Task.WhenAll((shards ?? DueShards.All).Select(shard => DueKeysAsync(shard, dueBy, limit, cancellationToken))).ConfigureAwait(false);
         var keys = due.SelectMany(k => k).OrderBy(k => k.NextCheckAt).ThenBy(k => k.TaskKey, StringComparer.Ordinal).Take(limit).Select(k => k.TaskKey).ToList();
-        var records = new List<JobRecord>(keys.Count);
+        var records = new List<TaskRecord>(keys.Count);
         foreach (var chunk in keys.Chunk(100))
         {
             records.AddRange(await GetManyAsync(chunk, cancellationToken).ConfigureAwait(false));
@@ -334,13 +334,13 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
     }
 
     /// <summary>Strongly consistent reads of up to 100 records in one call; only the unfinished ones.</summary>
-    private async Task<IReadOnlyList<JobRecord>> GetManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<TaskRecord>> GetManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
     {
         if (keys.Count == 0)
         {
             return [];
         }
-        var records = new List<JobRecord>();
+        var records = new List<TaskRecord>();
         var pending = new Dictionary<string, KeysAndAttributes>
         {
             [tableName] = new KeysAndAttributes { Keys = keys.Select(Key).ToList(), ConsistentRead = true },
@@ -406,7 +406,7 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
 
     private static AttributeValue N(long value) => new() { N = value.ToString(System.Globalization.CultureInfo.InvariantCulture) };
 
-    private static Dictionary<string, AttributeValue> ToItem(JobRecord r)
+    private static Dictionary<string, AttributeValue> ToItem(TaskRecord r)
     {
         var item = new Dictionary<string, AttributeValue>
         {
@@ -458,11 +458,11 @@ public sealed class DynamoJobStore(IAmazonDynamoDB dynamo, string tableName, Tim
         return item;
     }
 
-    private static JobRecord FromItem(Dictionary<string, AttributeValue> item)
+    private static TaskRecord FromItem(Dictionary<string, AttributeValue> item)
     {
         string? Str(string name) => item.TryGetValue(name, out var v) ? v.S : null;
         long? Num(string name) => item.TryGetValue(name, out var v) && long.TryParse(v.N, out var n) ? n : null;
-        return new JobRecord
+        return new TaskRecord
         {
             TaskKey = Str("TaskKey")!,
             TaskToken = Str("TaskToken")!,

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using BatchSync.Mapping;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 public enum CallbackKind { Result, Heartbeat, Failure }
 

@@ -1,6 +1,6 @@
 using BatchSync.Mapping;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 /// <summary>
 /// An error BatchSync reports by name. With a task token the name is the task's Error (Catch it with ErrorEquals);
@@ -81,17 +81,4 @@ public sealed class InternalErrorException(Exception inner)
     : BatchSyncException(Name, $"BatchSync failed unexpectedly ({inner.GetType().Name}: {inner.Message}); this is a bug, please report it", inner)
 {
     public const string Name = "BatchSync.InternalError";
-}
-
-/// <summary>Which exceptions are a dependency's failure (retry the invocation) rather than a bug of ours.</summary>
-public static class FailureKinds
-{
-    public static bool IsDependencyFailure(Exception e) => e switch
-    {
-        Aws.AwsServiceException or Aws.AwsTransportException or Aws.BudgetExhaustedException => true,
-        Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException => true,
-        HttpRequestException or TimeoutException or OperationCanceledException or IOException or System.Net.Sockets.SocketException => true,
-        AggregateException { InnerExceptions.Count: > 0 } all => all.InnerExceptions.All(IsDependencyFailure),
-        _ => false,
-    };
 }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using BatchSync.Mapping;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 /// <summary>The parts of an EventBridge "Step Functions Execution Status Change" event that decisions need.</summary>
 public sealed record ExecutionStatusEvent(string ExecutionArn, string Status, long? StopDate)

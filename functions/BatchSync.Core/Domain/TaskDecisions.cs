@@ -1,6 +1,6 @@
 using BatchSync.Aws;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 /// <summary>What to do with a job state change event.</summary>
 public abstract record EventDecision
@@ -222,10 +222,10 @@ public static class TaskDecisions
         "BatchSync: the Step Functions task waiting on this job is closed (state timeout, heartbeat timeout, Catch or a failed parallel branch)";
 
     /// <summary>The reason to terminate a job whose record ended while the job was being submitted.</summary>
-    public static string OrphanReason(JobRecord record) =>
+    public static string OrphanReason(TaskRecord record) =>
         record.ExecutionArn is { } execution ? AbortedReason(execution) : TaskClosedReason;
 
-    public static EventDecision OnJobEvent(JobStateEvent evt, string ns, JobRecord? record)
+    public static EventDecision OnJobEvent(JobStateEvent evt, string ns, TaskRecord? record)
     {
         if (evt.IsChildJob)
         {
@@ -265,10 +265,10 @@ public static class TaskDecisions
         };
     }
 
-    public static HeartbeatFollowUp AfterHeartbeat(TaskAnswer answer) => answer switch
+    public static HeartbeatFollowUp AfterHeartbeat(TaskReply answer) => answer switch
     {
-        TaskAnswer.Accepted => HeartbeatFollowUp.None,
-        TaskAnswer.TaskClosed => HeartbeatFollowUp.TerminateAndClose,
+        TaskReply.Accepted => HeartbeatFollowUp.None,
+        TaskReply.TaskClosed => HeartbeatFollowUp.TerminateAndClose,
         _ => HeartbeatFollowUp.LogOnly,
     };
 
@@ -281,7 +281,7 @@ public static class TaskDecisions
     /// keeps its ARN, so only records created before the stop belong to the run that stopped (a late or replayed
     /// FAILED of the first run must not terminate the redriven run's jobs).
     /// </summary>
-    public static StopDecision OnExecutionStopped(JobRecord record, ExecutionStatusEvent stop)
+    public static StopDecision OnExecutionStopped(TaskRecord record, ExecutionStatusEvent stop)
     {
         if (record.IsFinished)
         {
@@ -303,7 +303,7 @@ public static class TaskDecisions
     /// The sweep's rule for one unfinished record. <paramref name="job"/> is what DescribeJobs said (null when Batch
     /// did not return the job).
     /// </summary>
-    public static SweepDecision OnSweep(JobRecord record, JobView? job, DateTimeOffset now, Timing timing)
+    public static SweepDecision OnSweep(TaskRecord record, JobView? job, DateTimeOffset now, Timing timing)
     {
         if (record.IsFinished)
         {
@@ -355,7 +355,7 @@ public static class TaskDecisions
     /// intervals after submit), capped at MaxCheckInterval; right after the caller's deadline if that comes first. A
     /// job closed by a state timeout, a Catch or a failed branch is so terminated at most one gap (plus one sweep) late.
     /// </summary>
-    public static long NextCheckAt(JobRecord record, DateTimeOffset now, Timing timing)
+    public static long NextCheckAt(TaskRecord record, DateTimeOffset now, Timing timing)
     {
         var nowMs = now.ToUnixTimeMilliseconds();
         var age = Math.Max(0, nowMs - record.CreatedAt);
@@ -370,7 +370,7 @@ public static class TaskDecisions
             : next;
 
     /// <summary>A SubmitJob invocation found the task's record already written: by an earlier or concurrent invocation.</summary>
-    public static RetryDecision OnSubmitRetry(JobRecord existing, DateTimeOffset now)
+    public static RetryDecision OnSubmitRetry(TaskRecord existing, DateTimeOffset now)
     {
         if (existing.IsFinished)
         {
@@ -404,7 +404,7 @@ public static class TaskDecisions
     };
 
     /// <summary>A search for the record's job by its marker answered with <paramref name="found"/> (oldest first).</summary>
-    public static SearchDecision OnJobSearch(JobRecord record, IReadOnlyList<SubmittedJob> found, DateTimeOffset now, Timing timing)
+    public static SearchDecision OnJobSearch(TaskRecord record, IReadOnlyList<SubmittedJob> found, DateTimeOffset now, Timing timing)
     {
         if (found.Count > 0)
         {
@@ -418,13 +418,13 @@ public static class TaskDecisions
     }
 
     /// <summary>What to do with a job once its guarded attach answered; <paramref name="record"/> is the record after it.</summary>
-    public static AttachFollowUp AfterAttach(AttachOutcome outcome, JobRecord? record) => outcome switch
+    public static AttachFollowUp AfterAttach(AttachOutcome outcome, TaskRecord? record) => outcome switch
     {
         AttachOutcome.Attached or AttachOutcome.AlreadyAttached => new AttachFollowUp.Keep(),
         _ => new AttachFollowUp.Terminate(record is null ? TaskClosedReason : OrphanReason(record)),
     };
 
-    public static CallbackDecision OnCallback(CallbackRequest request, JobRecord? record)
+    public static CallbackDecision OnCallback(CallbackRequest request, TaskRecord? record)
     {
         if (record is null)
         {
@@ -453,17 +453,17 @@ public static class TaskDecisions
     /// a heartbeat then tells whether the task still waits. Only an accepted heartbeat allows sending the answer: a closed
     /// task may have been closed by that very answer, and a second one must never be sent.
     /// </summary>
-    public static bool MaySendAfterProbe(TaskAnswer probe) => probe == TaskAnswer.Accepted;
+    public static bool MaySendAfterProbe(TaskReply probe) => probe == TaskReply.Accepted;
 
     /// <summary>The ending of a record whose answer may have been taken, found closed by a probing heartbeat.</summary>
-    public static RecordEnding AnswerPresumedTaken(TaskAnswer probe, string what) => new(RecordStatus.Closed,
+    public static RecordEnding AnswerPresumedTaken(TaskReply probe, string what) => new(RecordStatus.Closed,
         $"{what}; an earlier send may have been taken (its acknowledgment was lost), and the task is now closed ({probe})");
 
     /// <summary>The record's ending once Step Functions answered a SendTaskSuccess or SendTaskFailure.</summary>
-    public static RecordEnding AfterAnswer(TaskAnswer answer, bool succeeded, string what) => answer switch
+    public static RecordEnding AfterAnswer(TaskReply answer, bool succeeded, string what) => answer switch
     {
-        TaskAnswer.Accepted => new RecordEnding(succeeded ? RecordStatus.Succeeded : RecordStatus.Failed, what),
-        TaskAnswer.TaskClosed => new RecordEnding(RecordStatus.Closed, $"{what}; the task was already closed (TaskTimedOut/TaskDoesNotExist)"),
+        TaskReply.Accepted => new RecordEnding(succeeded ? RecordStatus.Succeeded : RecordStatus.Failed, what),
+        TaskReply.TaskClosed => new RecordEnding(RecordStatus.Closed, $"{what}; the task was already closed (TaskTimedOut/TaskDoesNotExist)"),
         _ => new RecordEnding(RecordStatus.Closed, $"{what}; Step Functions refused the task token (InvalidToken)"),
     };
 }

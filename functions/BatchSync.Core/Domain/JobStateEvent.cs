@@ -1,7 +1,7 @@
 using System.Text.Json;
 using BatchSync.Mapping;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 /// <summary>The parts of an EventBridge "Batch Job State Change" event that decisions need, plus its JobDetail.</summary>
 public sealed record JobStateEvent(string JobId, string Status, string? Marker, JsonElement Detail)

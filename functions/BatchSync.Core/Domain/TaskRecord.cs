@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 public enum RecordStatus
 {
@@ -20,7 +20,7 @@ public enum RecordStatus
 /// <summary>Where a Submitting record's submit stands (meaningful only while no job is noted).</summary>
 public enum SubmitState
 {
-    /// <summary>An invocation holds the submit lease until <see cref="JobRecord.LeaseUntil"/>; past it, the holder is presumed dead.</summary>
+    /// <summary>An invocation holds the submit lease until <see cref="TaskRecord.LeaseUntil"/>; past it, the holder is presumed dead.</summary>
     Leased,
     /// <summary>The holder released the lease knowing Batch did nothing (throttled, never connected): submitting again is safe.</summary>
     NotSent,
@@ -46,7 +46,7 @@ public enum AttachOutcome
 public static class AttachOutcomes
 {
     /// <summary>What a guarded attach of <paramref name="jobId"/> found, from the record as it is after the attempt.</summary>
-    public static AttachOutcome Of(JobRecord? after, string jobId, bool written) => after switch
+    public static AttachOutcome Of(TaskRecord? after, string jobId, bool written) => after switch
     {
         null => AttachOutcome.NoRecord,
         _ when after.JobId == jobId => written ? AttachOutcome.Attached : AttachOutcome.AlreadyAttached,
@@ -69,7 +69,7 @@ public enum ClaimOutcome
 }
 
 /// <summary>What BatchSync remembers about one task: its token and the job that answers it.</summary>
-public sealed record JobRecord
+public sealed record TaskRecord
 {
     public required string TaskKey { get; init; }
     public required string TaskToken { get; init; }

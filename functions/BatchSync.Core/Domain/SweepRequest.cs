@@ -1,7 +1,7 @@
 using System.Text.Json;
 using BatchSync.Mapping;
 
-namespace BatchSync.Tasks;
+namespace BatchSync.Domain;
 
 /// <summary>
 /// Which part of the due index one sweep invocation reads. The schedule invokes Reconcile once per part at each tick
