@@ -139,7 +139,7 @@ int Arg(string name, int fallback)
 }
 
 /// <summary>The store, rescheduling with single conditional updates instead of transactions (see above).</summary>
-sealed class SingleUpdateReschedule(BatchSync.Store.IRecordStore inner, Amazon.DynamoDBv2.IAmazonDynamoDB dynamo, string table) : BatchSync.Store.IRecordStore
+sealed class SingleUpdateReschedule(BatchSync.Domain.IRecordStore inner, Amazon.DynamoDBv2.IAmazonDynamoDB dynamo, string table) : BatchSync.Domain.IRecordStore
 {
     public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default) =>
         Parallel.ForEachAsync(checks, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (check, token) =>

@@ -1,3 +1,4 @@
+using BatchSync.Domain;
 using BatchSync.Processing;
 
 namespace BatchSync.JobStateChange;

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using BatchSync.Domain;
 using BatchSync.Processing;
 
 namespace BatchSync.Tests;

@@ -182,12 +182,12 @@ public class LifecycleProcessorTests
         Assert.Single(_world.Batch.Terminated);
     }
 
-    private sealed class ThrowingTerminateBatch(FakeBatch inner) : Aws.IBatchApi
+    private sealed class ThrowingTerminateBatch(FakeBatch inner) : Domain.IBatchApi
     {
-        public Task<Aws.SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
+        public Task<Domain.SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
         public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new TimeoutException("no answer");
-        public Task<(IReadOnlyList<Aws.JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.ListJobsAsync(request, cancellationToken);
+        public Task<(IReadOnlyList<Domain.JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.ListJobsAsync(request, cancellationToken);
     }
 
     [Fact]
@@ -324,7 +324,7 @@ public class NoDuplicateJobTests
     public void Bad_execution_members_are_named(string member, string expected)
     {
         var mapping = Mapping.SubmitRequestMapper.Map(Fixtures.Utf8($$"""{"JobName":"j","JobQueue":"q","JobDefinition":"d",{{member}}}"""));
-        Assert.Contains(expected, Mapping.InputProblem.Describe(mapping.Problems));
+        Assert.Contains(expected, Domain.InputProblem.Describe(mapping.Problems));
     }
 
     [Fact]

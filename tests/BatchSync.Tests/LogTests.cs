@@ -43,7 +43,7 @@ public class LogTests
             await world.Callbacks().HandleAsync(Fixtures.Utf8("""{"JobId":"job-1","Heartbeat":true}"""));
             await world.Events().HandleAsync(FakeWorld.Event("job-1", "RUNNING", marker));
             await world.Events().HandleAsync(FakeWorld.Event("job-1", "SUCCEEDED", marker));
-            world.StepFunctions.Answer = Aws.TaskReply.InvalidToken;
+            world.StepFunctions.Answer = Domain.TaskReply.InvalidToken;
             await world.Submitter().SubmitAsync(Fixtures.Utf8($$"""{"JobName":"j","TaskToken":"{{token}}x"}"""));
         }
         finally

@@ -618,7 +618,7 @@ public class CheckScheduleTests
         }
         else
         {
-            Assert.Contains(problem, Mapping.InputProblem.Describe(mapping.Problems));
+            Assert.Contains(problem, Domain.InputProblem.Describe(mapping.Problems));
         }
     }
 
@@ -653,11 +653,11 @@ public class CheckScheduleTests
         Assert.All(world.Store.Records.Values, r => Assert.True(r.NextCheckAt > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), "the failed one is rescheduled too"));
     }
 
-    private sealed class FailingHeartbeatTasks(FakeStepFunctions inner, string token) : Aws.IStepFunctionsApi
+    private sealed class FailingHeartbeatTasks(FakeStepFunctions inner, string token) : Domain.IStepFunctionsApi
     {
-        public Task<Aws.TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => inner.SendTaskSuccessAsync(taskToken, output, cancellationToken);
-        public Task<Aws.TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => inner.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
-        public Task<Aws.TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
+        public Task<Domain.TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) => inner.SendTaskSuccessAsync(taskToken, output, cancellationToken);
+        public Task<Domain.TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default) => inner.SendTaskFailureAsync(taskToken, error, cause, cancellationToken);
+        public Task<Domain.TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default) =>
             taskToken == token ? throw new Aws.AwsServiceException("AWSStepFunctions", "SendTaskHeartbeat", System.Net.HttpStatusCode.BadRequest, "ValidationException", "bad", "r")
                 : inner.SendTaskHeartbeatAsync(taskToken, cancellationToken);
     }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using BatchSync.Domain;
 using BatchSync.Mapping;
 
 namespace BatchSync.Tests;

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.SQS;
+using BatchSync.Domain;
 using BatchSync.Aws;
 using BatchSync.Mapping;
 using BatchSync.Store;

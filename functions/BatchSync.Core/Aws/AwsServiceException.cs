@@ -1,9 +1,10 @@
 using System.Net;
+using BatchSync.Domain;
 
 namespace BatchSync.Aws;
 
 /// <summary>An error answer from an AWS service, parsed the standard way.</summary>
-public sealed class AwsServiceException : Exception
+public sealed class AwsServiceException : Exception, IServiceCallFailure
 {
     public AwsServiceException(string service, string operation, HttpStatusCode statusCode, string errorCode, string? serviceMessage, string? requestId)
         : base($"{service} {operation} failed: {errorCode} ({(int)statusCode}): {serviceMessage}")
@@ -31,4 +32,7 @@ public sealed class AwsServiceException : Exception
     public bool IsThrottling => (int)StatusCode == 429 || AwsErrors.ThrottlingCodes.Contains(ErrorCode);
 
     public bool IsServerError => (int)StatusCode >= 500;
+
+    bool IServiceCallFailure.MayHaveReachedService => true;
+    bool IServiceCallFailure.BudgetSpent => false;
 }

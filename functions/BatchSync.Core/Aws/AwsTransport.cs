@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Amazon;
 using Amazon.Runtime;
 using Amazon.Runtime.Signing;
+using BatchSync.Domain;
 
 namespace BatchSync.Aws;
 
@@ -130,11 +131,18 @@ public sealed class AwsTransport
 
 /// <summary>A call that got no answer from the service (timeouts, network errors), after its retries.</summary>
 public sealed class AwsTransportException(string service, string operation, int attempts, Exception inner)
-    : Exception($"{service} {operation} got no answer after {attempts} attempt(s): {inner.Message}", inner)
+    : Exception($"{service} {operation} got no answer after {attempts} attempt(s): {inner.Message}", inner), IServiceCallFailure
 {
     public string Service { get; } = service;
     public string Operation { get; } = operation;
 
     /// <summary>False only when the request surely never reached the service (the connection was never made).</summary>
     public bool MayHaveReachedService { get; } = !(inner is HttpRequestException h && AwsTransport.IsConnectFailure(h));
+
+    string? IServiceCallFailure.ErrorCode => null;
+    string? IServiceCallFailure.NativeCause => null;
+    string? IServiceCallFailure.RequestId => null;
+    bool IServiceCallFailure.IsThrottling => false;
+    bool IServiceCallFailure.IsServerError => false;
+    bool IServiceCallFailure.BudgetSpent => false;
 }

@@ -1,32 +1,15 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BatchSync.Domain;
 using BatchSync.Mapping;
 
 namespace BatchSync.Aws;
-
-public sealed record SubmittedJob(string JobArn, string JobId, string JobName);
-
-/// <summary>One ListJobs entry; an array child's index, its status reason and container outcome when Batch gives them.</summary>
-public sealed record JobSummary(string JobId, string JobName, string? Status, long? CreatedAt, int? ArrayIndex = null, string? StatusReason = null, int? ExitCode = null, string? Reason = null);
-
-/// <summary>The Batch operations BatchSync uses.</summary>
-public interface IBatchApi
-{
-    Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default);
-    /// <summary>SubmitJob with a request body already serialized (as SubmitRequestMapper.Decorate gives it).</summary>
-    Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) =>
-        SubmitJobAsync(JsonNode.Parse(requestBody)!.AsObject(), cancellationToken);
-    /// <summary>JobDetails in wire form for the ids Batch still knows (at most 100 ids per call).</summary>
-    Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default);
-    Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default);
-    Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default);
-}
 
 /// <summary>Batch over restJson1 (POST /v1/&lt;operation&gt;), as the official model batch-2016-08-10 describes it.</summary>
 public sealed class BatchClient(AwsTransport transport) : IBatchApi
 {
     public const string ServiceName = "AWSBatch";
-    public const int MaxDescribeJobs = 100;
+    public const int MaxDescribeJobs = IBatchApi.MaxDescribeJobs;
 
     public static BatchClient Create(AwsSettings settings, RetryPolicy? retry = null) =>
         new(AwsTransport.Create(settings, "BATCH", "batch", "batch", ServiceName, retry));

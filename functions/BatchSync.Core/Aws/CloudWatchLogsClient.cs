@@ -1,15 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BatchSync.Domain;
 using BatchSync.Mapping;
 
 namespace BatchSync.Aws;
-
-/// <summary>The CloudWatch Logs operation BatchSync uses: the last lines of a log stream.</summary>
-public interface ILogsApi
-{
-    /// <summary>The messages of the stream's last <paramref name="limit"/> events, oldest first.</summary>
-    Task<IReadOnlyList<string>> GetLastLinesAsync(string logGroupName, string logStreamName, int limit, CancellationToken cancellationToken = default);
-}
 
 /// <summary>
 /// CloudWatch Logs over awsJson1_1 (POST / with X-Amz-Target: Logs_20140328.&lt;Operation&gt;), as the official model

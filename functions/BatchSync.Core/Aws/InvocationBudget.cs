@@ -1,3 +1,5 @@
+using BatchSync.Domain;
+
 namespace BatchSync.Aws;
 
 /// <summary>
@@ -34,4 +36,13 @@ public static class InvocationBudget
 /// <summary>The invocation's budget ran out before a call could be made or retried.</summary>
 public sealed class BudgetExhaustedException(string service, string operation, Exception? last)
     : Exception($"{service} {operation}: the invocation's time budget is spent; failing so the platform retries the invocation." +
-        (last is null ? "" : $" Last error: {last.Message}"), last);
+        (last is null ? "" : $" Last error: {last.Message}"), last), IServiceCallFailure
+{
+    string? IServiceCallFailure.ErrorCode => null;
+    string? IServiceCallFailure.NativeCause => null;
+    string? IServiceCallFailure.RequestId => null;
+    bool IServiceCallFailure.IsThrottling => false;
+    bool IServiceCallFailure.IsServerError => false;
+    bool IServiceCallFailure.MayHaveReachedService => false;
+    bool IServiceCallFailure.BudgetSpent => true;
+}

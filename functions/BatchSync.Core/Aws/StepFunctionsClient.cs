@@ -1,26 +1,8 @@
 using System.Text.Json.Nodes;
+using BatchSync.Domain;
 using BatchSync.Mapping;
 
 namespace BatchSync.Aws;
-
-/// <summary>What Step Functions said to a SendTask* call.</summary>
-public enum TaskReply
-{
-    /// <summary>Accepted: the task took the result (or the heartbeat).</summary>
-    Accepted,
-    /// <summary>TaskTimedOut or TaskDoesNotExist: the task is already closed (timed out, completed, or its execution ended).</summary>
-    TaskClosed,
-    /// <summary>InvalidToken: the token is not one Step Functions knows.</summary>
-    InvalidToken,
-}
-
-/// <summary>The Step Functions task-token operations BatchSync uses.</summary>
-public interface IStepFunctionsApi
-{
-    Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default);
-    Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default);
-    Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default);
-}
 
 /// <summary>Step Functions over awsJson1_0 (POST / with X-Amz-Target: AWSStepFunctions.&lt;Operation&gt;).</summary>
 public sealed class StepFunctionsClient(AwsTransport transport) : IStepFunctionsApi

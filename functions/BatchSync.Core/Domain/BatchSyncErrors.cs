@@ -1,4 +1,3 @@
-using BatchSync.Mapping;
 
 namespace BatchSync.Domain;
 
@@ -41,7 +40,7 @@ public sealed class TaskAlreadyFinishedException(string jobId, RecordStatus stat
 
 /// <summary>BatchSync.ResultTooLarge: a callback Result that could not fit the task output.</summary>
 public sealed class ResultTooLargeException(int bytes, int limit)
-    : BatchSyncException(Name, $"The Result is {bytes} bytes; a Result may be at most {limit} bytes so that the task output fits Step Functions' limit of {OutputBudget.MaxOutputBytes} bytes.")
+    : BatchSyncException(Name, $"The Result is {bytes} bytes; a Result may be at most {limit} bytes so that the task output fits Step Functions' limit of {StepFunctionsLimits.OutputBytes} bytes.")
 {
     public const string Name = "BatchSync.ResultTooLarge";
 }

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using BatchSync.Mapping;
 
 namespace BatchSync.Domain;
 
@@ -13,7 +12,7 @@ public enum CallbackKind { Result, Heartbeat, Failure }
 public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? ResultJson, string? Error, string? Cause)
 {
     /// <summary>A Result must leave room in the task output for the job's own JobDetail members.</summary>
-    public const int MaxResultBytes = OutputBudget.MaxOutputBytes - 8 * 1024;
+    public const int MaxResultBytes = StepFunctionsLimits.OutputBytes - 8 * 1024;
 
     private static readonly HashSet<string> Members = new(StringComparer.Ordinal) { "JobId", "Result", "Heartbeat", "Error", "Cause" };
 
@@ -75,13 +74,13 @@ public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? Re
             }
             if (hasError)
             {
-                if (error.ValueKind != JsonValueKind.String || error.GetString()!.Length is 0 or > OutputBudget.MaxErrorChars)
+                if (error.ValueKind != JsonValueKind.String || error.GetString()!.Length is 0 or > StepFunctionsLimits.ErrorChars)
                 {
-                    problems.Add(new InputProblem("Error", $"must be a string of 1 to {OutputBudget.MaxErrorChars} characters"));
+                    problems.Add(new InputProblem("Error", $"must be a string of 1 to {StepFunctionsLimits.ErrorChars} characters"));
                 }
-                if (hasCause && (cause.ValueKind != JsonValueKind.String || cause.GetString()!.Length > OutputBudget.MaxCauseChars))
+                if (hasCause && (cause.ValueKind != JsonValueKind.String || cause.GetString()!.Length > StepFunctionsLimits.CauseChars))
                 {
-                    problems.Add(new InputProblem("Cause", $"must be a string of at most {OutputBudget.MaxCauseChars} characters"));
+                    problems.Add(new InputProblem("Cause", $"must be a string of at most {StepFunctionsLimits.CauseChars} characters"));
                 }
             }
             if (problems.Count > 0)

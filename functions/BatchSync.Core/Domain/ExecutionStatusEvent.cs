@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BatchSync.Mapping;
 
 namespace BatchSync.Domain;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BatchSync.Mapping;
 
 namespace BatchSync.Domain;
 
@@ -50,7 +49,7 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
     public static string? MarkerOf(JsonElement jobDetail) =>
         jobDetail.ValueKind == JsonValueKind.Object
         && jobDetail.TryGetProperty("parameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object
-        && parameters.TryGetProperty(SubmitRequestMapper.MarkerParameter, out var marker) && marker.ValueKind == JsonValueKind.String
+        && parameters.TryGetProperty(TaskKey.MarkerParameter, out var marker) && marker.ValueKind == JsonValueKind.String
             ? marker.GetString()
             : null;
 

@@ -1,4 +1,3 @@
-using BatchSync.Aws;
 
 namespace BatchSync.Domain;
 
@@ -393,13 +392,13 @@ public static class TaskDecisions
     /// <summary>What a failed unsafe call means; null when the failure is not a call's (a bug: let it surface).</summary>
     public static CallFailure? OnCallFailure(Exception failure) => failure switch
     {
-        AwsServiceException { IsThrottling: true } => CallFailure.NotSent,
-        AwsServiceException { IsServerError: true } => CallFailure.OutcomeUnknown,
-        AwsServiceException => CallFailure.Refused,
         // Unsafe calls are retried only after throttling or a connection never made, so a spent budget means nothing was sent.
-        BudgetExhaustedException => CallFailure.NotSent,
-        AwsTransportException { MayHaveReachedService: false } => CallFailure.NotSent,
-        AwsTransportException or OperationCanceledException => CallFailure.OutcomeUnknown,
+        IServiceCallFailure { BudgetSpent: true } => CallFailure.NotSent,
+        IServiceCallFailure { ErrorCode: not null, IsThrottling: true } => CallFailure.NotSent,
+        IServiceCallFailure { ErrorCode: not null, IsServerError: true } => CallFailure.OutcomeUnknown,
+        IServiceCallFailure { ErrorCode: not null } => CallFailure.Refused,
+        IServiceCallFailure { MayHaveReachedService: false } => CallFailure.NotSent,
+        IServiceCallFailure or OperationCanceledException => CallFailure.OutcomeUnknown,
         _ => null,
     };
 

@@ -145,6 +145,9 @@ public static class TaskKey
     public static string For(string taskToken) =>
         Base64Url(SHA256.HashData(Encoding.UTF8.GetBytes(taskToken)));
 
+    /// <summary>The job parameter that carries the marker.</summary>
+    public const string MarkerParameter = "BatchSyncTask";
+
     /// <summary>The marker parameter's value: <c>&lt;namespace&gt;:&lt;task key&gt;</c>.</summary>
     public static string Marker(string ns, string taskKey) => $"{ns}:{taskKey}";
 

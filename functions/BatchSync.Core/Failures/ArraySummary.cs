@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Aws;
+using BatchSync.Domain;
 using BatchSync.Logging;
 
 namespace BatchSync.Failures;
@@ -97,7 +97,7 @@ public static class ArraySummary
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            summary["Omitted"] = e is AwsServiceException s ? $"the children could not be listed: {s.ErrorCode}"
+            summary["Omitted"] = e is IServiceCallFailure { ErrorCode: { } code } ? $"the children could not be listed: {code}"
                 : $"Batch did not list the children within {timeout.TotalMilliseconds:0} ms";
             Log.Warn("Array summary of job {JobId} left out: {Reason}", parentId, (string)summary["Omitted"]!);
         }

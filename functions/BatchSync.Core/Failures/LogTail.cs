@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Aws;
+using BatchSync.Domain;
 using BatchSync.Logging;
 
 namespace BatchSync.Failures;
@@ -54,8 +54,8 @@ public static class LogTail
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
-                omitted = e is AwsServiceException s ? $"GetLogEvents failed: {s.ErrorCode}"
-                    : timeout.IsCancellationRequested || e is AwsTransportException or TimeoutException or OperationCanceledException
+                omitted = e is IServiceCallFailure { ErrorCode: { } code } ? $"GetLogEvents failed: {code}"
+                    : timeout.IsCancellationRequested || e is IServiceCallFailure { BudgetSpent: false } or TimeoutException or OperationCanceledException
                         ? $"no answer from CloudWatch Logs within {settings.LogTailTimeout.TotalMilliseconds:0} ms"
                         : $"GetLogEvents failed: {e.GetType().Name}";
                 Log.Warn("Log tail of job {JobId} left out: {Reason}", jobDetail.TryGetProperty("jobId", out var id) ? id.GetString() : null, omitted);

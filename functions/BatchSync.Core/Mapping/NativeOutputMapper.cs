@@ -1,3 +1,4 @@
+using BatchSync.Domain;
 using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;

@@ -1,3 +1,4 @@
+using BatchSync.Domain;
 using System.Text;
 using System.Text.Json;
 
@@ -38,9 +39,9 @@ internal sealed class Omissions
 /// </summary>
 public static class OutputBudget
 {
-    public const int MaxOutputBytes = 262_144;
-    public const int MaxCauseChars = 32_768;
-    public const int MaxErrorChars = 256;
+    public const int MaxOutputBytes = StepFunctionsLimits.OutputBytes;
+    public const int MaxCauseChars = StepFunctionsLimits.CauseChars;
+    public const int MaxErrorChars = StepFunctionsLimits.ErrorChars;
     public const string OmittedMember = "BatchSyncOmitted";
 
     /// <summary>The limit of a SendTaskSuccess output.</summary>

@@ -1,3 +1,4 @@
+using BatchSync.Domain;
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
@@ -34,7 +35,7 @@ public static class SubmitRequestMapper
     /// <summary>The largest TimeoutSeconds the Amazon States Language takes.</summary>
     public const int MaxTimeoutSeconds = 99_999_999;
     /// <summary>The job parameter that marks a job as BatchSync's and carries its record key (see TaskKey).</summary>
-    public const string MarkerParameter = "BatchSyncTask";
+    public const string MarkerParameter = TaskKey.MarkerParameter;
     public const int MaxTaskTokenLength = 2048;
     /// <summary>Batch's limit on a SubmitJob request body.</summary>
     public const int MaxRequestBytes = 30 * 1024;

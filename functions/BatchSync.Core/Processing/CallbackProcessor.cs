@@ -1,6 +1,4 @@
-using BatchSync.Aws;
 using BatchSync.Logging;
-using BatchSync.Store;
 using BatchSync.Domain;
 
 namespace BatchSync.Processing;

@@ -1,8 +1,6 @@
 using System.Text.Json;
-using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Mapping;
-using BatchSync.Store;
 using BatchSync.Domain;
 
 namespace BatchSync.Processing;

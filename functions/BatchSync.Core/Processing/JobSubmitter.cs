@@ -148,10 +148,10 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
             switch (failure)
             {
                 case CallFailure.Refused:
-                    var refusal = (AwsServiceException)e;
+                    var refusal = (IServiceCallFailure)e;
                     Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, refusal.ErrorCode, refusal.RequestId);
                     return await FailTaskAsync(new TaskRecord { TaskKey = taskKey, TaskToken = request.TaskToken!, Status = RecordStatus.Submitting, JobName = request.JobName },
-                        $"Batch.{refusal.ErrorCode}", refusal.NativeCause, cancellationToken).ConfigureAwait(false);
+                        $"Batch.{refusal.ErrorCode}", refusal.NativeCause!, cancellationToken).ConfigureAwait(false);
                 case CallFailure.NotSent:
                     // Nothing was created: say so on the record, so a re-invocation with this token submits again.
                     Log.Warn("SubmitJob for task {TaskKey} never reached Batch: {Error}", taskKey, e.Message);
@@ -240,10 +240,10 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
         {
             return await batch.SubmitJobAsync(body, cancellationToken).ConfigureAwait(false);
         }
-        catch (AwsServiceException e)
+        catch (Exception e) when (e is IServiceCallFailure { ErrorCode: { } code, NativeCause: { } cause })
         {
             // Request-response, as natively: any error answer is the task's error (there is no record to keep it open).
-            throw new BatchSubmitException(e.ErrorCode, e.NativeCause);
+            throw new BatchSubmitException(code, cause);
         }
     }
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Aws;
 using BatchSync.Domain;
 
 namespace BatchSync.Processing;
@@ -47,7 +46,7 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
             {
                 (jobs, nextToken) = await batch.ListJobsAsync(request, cancellationToken).ConfigureAwait(false);
             }
-            catch (AwsServiceException e) when (e.ErrorCode == "ClientException" && !e.IsThrottling)
+            catch (Exception e) when (e is IServiceCallFailure { ErrorCode: "ClientException", IsThrottling: false })
             {
                 // Batch refuses to list a queue that does not exist (the submit was refused for the same reason): no
                 // job can be there.
@@ -58,7 +57,7 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
                 .Where(j => string.Equals(j.JobName, record.JobName, StringComparison.Ordinal))
                 .Select(j => j.JobId)
                 .ToList();
-            foreach (var chunk in candidates.Chunk(BatchClient.MaxDescribeJobs))
+            foreach (var chunk in candidates.Chunk(IBatchApi.MaxDescribeJobs))
             {
                 foreach (var detail in await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false))
                 {

@@ -120,7 +120,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
                 oldest = oldest is { } o ? Math.Min(o, oldestCreated) : oldestCreated;
             }
             var described = new System.Collections.Concurrent.ConcurrentDictionary<string, JsonElement>();
-            var ids = due.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().Chunk(BatchClient.MaxDescribeJobs).ToList();
+            var ids = due.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().Chunk(IBatchApi.MaxDescribeJobs).ToList();
             await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (chunk, token) =>
             {
                 foreach (var job in await batch.DescribeJobsAsync(chunk, token).ConfigureAwait(false))

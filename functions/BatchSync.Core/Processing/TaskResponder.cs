@@ -1,9 +1,7 @@
 using System.Text.Json;
-using BatchSync.Aws;
 using BatchSync.Failures;
 using BatchSync.Logging;
 using BatchSync.Mapping;
-using BatchSync.Store;
 using BatchSync.Domain;
 
 namespace BatchSync.Processing;

@@ -1,7 +1,4 @@
-using BatchSync.Aws;
-using BatchSync.Domain;
-
-namespace BatchSync.Store;
+namespace BatchSync.Domain;
 
 /// <summary>Where task records live (DynamoDB in AWS; an in-memory fake in unit tests).</summary>
 public interface IRecordStore

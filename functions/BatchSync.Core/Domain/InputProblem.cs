@@ -1,4 +1,4 @@
-namespace BatchSync.Mapping;
+namespace BatchSync.Domain;
 
 /// <summary>One thing wrong with a request, located by its path (e.g. <c>ContainerOverrides.Environment[0].Name</c>).</summary>
 public sealed record InputProblem(string Path, string Message)

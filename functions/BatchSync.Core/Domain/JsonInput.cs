@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Unicode;
 
-namespace BatchSync.Mapping;
+namespace BatchSync.Domain;
 
 /// <summary>
 /// Parses an invocation payload. Invalid UTF-8 is refused here, whole: JsonDocument itself only notices it when a

@@ -1,0 +1,12 @@
+namespace BatchSync.Domain;
+
+/// <summary>
+/// What Step Functions takes in a task answer (its API model: SendTaskSuccess <c>output</c> ≤ 262,144 bytes,
+/// SendTaskFailure <c>error</c> ≤ 256 and <c>cause</c> ≤ 32,768 characters).
+/// </summary>
+public static class StepFunctionsLimits
+{
+    public const int OutputBytes = 262_144;
+    public const int CauseChars = 32_768;
+    public const int ErrorChars = 256;
+}
