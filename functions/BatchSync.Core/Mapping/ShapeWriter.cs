@@ -431,7 +431,7 @@ internal sealed class ShapeWriter
     private static string UnknownMember(string name, Shape shape)
     {
         var suggestion = shape.MembersByPascal.Keys
-            .Select(known => (known, distance: Distance(name.ToLowerInvariant(), known.ToLowerInvariant())))
+            .Select(known => (known, distance: Spelling.Distance(name.ToLowerInvariant(), known.ToLowerInvariant())))
             .Where(c => c.distance <= Math.Max(2, name.Length / 4))
             .OrderBy(c => c.distance).ThenBy(c => c.known, StringComparer.Ordinal)
             .Select(c => c.known)
@@ -440,27 +440,6 @@ internal sealed class ShapeWriter
         return suggestion is null
             ? $"unknown member (expected one of: {known})"
             : $"unknown member (did you mean {suggestion}?)";
-    }
-
-    internal static int Distance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-            }
-            (previous, current) = (current, previous);
-        }
-        return previous[b.Length];
     }
 
     private static string Clip(string text) => text.Length <= 64 ? text : text[..64] + "…";
