@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using BatchSync.Model;
 
 namespace BatchSync.Mapping;
 
@@ -43,26 +42,6 @@ public static class SubmitRequestMapper
     public const string StepFunctionsEnvironmentName = "MANAGED_BY_AWS";
     public const string StepFunctionsEnvironmentValue = "STARTED_BY_STEP_FUNCTIONS";
 
-    // In this order: the token is read first (index 0); the options (BatchSync) are read whole.
-    private const int OptionsIndex = 3;
-    private const int TimeoutIndex = 4;
-    private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember, Failures.TaskOptions.Member, TimeoutSecondsMember];
-    private static readonly byte[][] ReservedUtf8 = [.. ReservedNames.Select(Encoding.UTF8.GetBytes)];
-
-    /// <summary>Which of BatchSync's own members the reader's property name is, or -1.</summary>
-    internal static int ReservedIndex(ref Utf8JsonReader reader)
-    {
-        var escaped = reader.ValueIsEscaped || reader.HasValueSequence;
-        for (var i = 0; i < ReservedUtf8.Length; i++)
-        {
-            if (escaped ? reader.ValueTextEquals(ReservedUtf8[i]) : reader.ValueSpan.SequenceEqual(ReservedUtf8[i]))
-            {
-                return i;
-            }
-        }
-        return -1;
-    }
-
     [ThreadStatic]
     private static (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Writer)? _output;
 
@@ -81,14 +60,9 @@ public static class SubmitRequestMapper
         var (buffer, writer) = _output ??= NewOutput();
         buffer.ResetWrittenCount();
         writer.Reset(buffer);
-        var own = new OwnMembers();
+        var own = new SubmitJobRules.OwnMembers();
         var problems = new List<InputProblem>();
-        var walker = new ShapeWriter(payload, writer, problems)
-        {
-            ReadOwnMember = own.Read,
-            ReservedParameter = MarkerParameter,
-            AddedEnvironment = new(StepFunctionsEnvironmentName, StepFunctionsEnvironmentValue),
-        };
+        var walker = new ShapeWalker<SubmitJobRules>(payload, writer, problems, new SubmitJobRules(own));
         try
         {
             JsonInput.CheckUtf8(payload.Span);
@@ -100,7 +74,7 @@ public static class SubmitRequestMapper
             var rootType = reader.TokenType;
             if (rootType == JsonTokenType.StartObject)
             {
-                walker.WriteRoot(ref reader, BatchShapes.Instance["SubmitJobRequest"]);
+                walker.WriteRoot(ref reader, SubmitJobRules.Request);
             }
             else
             {
@@ -127,8 +101,9 @@ public static class SubmitRequestMapper
             return new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]);
         }
 
+        ref var found = ref walker.Rules;
         var written = buffer.WrittenSpan;
-        if (walker.ContainerOverridesOutput is { } overrides)
+        if (found.ContainerOverridesOutput is { } overrides)
         {
             var characters = Encoding.UTF8.GetCharCount(written[overrides]);
             if (characters > MaxContainerOverridesChars)
@@ -138,7 +113,7 @@ public static class SubmitRequestMapper
             }
         }
         var body = token is not null && markerFor is not null
-            ? WithMarker(written, walker.ParametersEnd, markerFor(token))
+            ? WithMarker(written, found.ParametersEnd, markerFor(token))
             : written.ToArray();
         if (body.Length > MaxRequestBytes)
         {
@@ -148,7 +123,7 @@ public static class SubmitRequestMapper
         {
             return new SubmitMapping(null, token, problems);
         }
-        return new SubmitMapping(new SubmitRequest(body, walker.JobName!, walker.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, []);
+        return new SubmitMapping(new SubmitRequest(body, found.JobName!, found.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, []);
     }
 
     private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
@@ -188,119 +163,4 @@ public static class SubmitRequestMapper
         var buffer = new ArrayBufferWriter<byte>(4096);
         return (buffer, new Utf8JsonWriter(buffer, JsonText.WriterOptions with { SkipValidation = true }));
     }
-
-    /// <summary>
-    /// BatchSync's own members of the payload, read as the request is walked. Their problems are kept apart so they can
-    /// be reported in a fixed order: the token's first, then the request's, then ExecutionArn's and StateName's.
-    /// </summary>
-    private sealed class OwnMembers
-    {
-        private int _seen;
-
-        public string? TaskToken { get; private set; }
-        public string? ExecutionArn { get; private set; }
-        public string? StateName { get; private set; }
-        public int? TimeoutSeconds { get; private set; }
-        /// <summary>The task's opt-ins (the <c>BatchSync</c> member), if it gave any.</summary>
-        public Failures.TaskOptions? Options { get; private set; }
-        public List<InputProblem>? TokenProblems { get; private set; }
-        public List<InputProblem>? Problems { get; private set; }
-
-        public bool Read(ref Utf8JsonReader reader)
-        {
-            var index = ReservedIndex(ref reader);
-            if (index < 0)
-            {
-                return false;
-            }
-            reader.Read();
-            var member = ReservedNames[index];
-            if (index == OptionsIndex)
-            {
-                ReadOptions(ref reader);
-                return true;
-            }
-            var type = reader.TokenType;
-            var value = type == JsonTokenType.String ? reader.GetString()! : null;
-            int? seconds = type == JsonTokenType.Number && reader.TryGetInt32(out var n) ? n : null;
-            reader.Skip();
-            InputProblem? problem;
-            if ((_seen & (1 << index)) != 0)
-            {
-                // Given twice, neither is the one: a duplicated token leaves no single task to report to.
-                problem = new InputProblem(member, "is given more than once");
-            }
-            else
-            {
-                _seen |= 1 << index;
-                switch (index)
-                {
-                    case 0:
-                        TaskToken = ReadTaskToken(value, type, out problem);
-                        break;
-                    case TimeoutIndex:
-                        problem = seconds is >= 1 and <= MaxTimeoutSeconds ? null
-                            : new InputProblem(member, $"must be a whole number of seconds from 1 to {MaxTimeoutSeconds} (the state's own TimeoutSeconds), not {(type == JsonTokenType.Number ? "that number" : JsonInput.Describe(type))}");
-                        TimeoutSeconds = problem is null ? seconds : null;
-                        break;
-                    case 1:
-                        ExecutionArn = Checked(value, type, member, IsExecutionArn,
-                            "must be an execution ARN (use \"ExecutionArn.$\": \"$$.Execution.Id\")", out problem);
-                        break;
-                    default:
-                        StateName = Checked(value, type, member, n => n.Length is > 0 and <= MaxStateNameLength,
-                            $"must be 1 to {MaxStateNameLength} characters (use \"StateName.$\": \"$$.State.Name\")", out problem);
-                        break;
-                }
-            }
-            if (problem is not null)
-            {
-                (index == 0 ? TokenProblems ??= [] : Problems ??= []).Add(problem);
-            }
-            return true;
-        }
-
-        private void ReadOptions(ref Utf8JsonReader reader)
-        {
-            using var value = JsonDocument.ParseValue(ref reader);
-            if ((_seen & (1 << OptionsIndex)) != 0)
-            {
-                (Problems ??= []).Add(new InputProblem(Failures.TaskOptions.Member, "is given more than once"));
-                Options = null;
-                return;
-            }
-            _seen |= 1 << OptionsIndex;
-            var problems = new List<InputProblem>();
-            Options = Failures.TaskOptions.Read(value.RootElement, problems);
-            if (problems.Count > 0)
-            {
-                (Problems ??= []).AddRange(problems);
-            }
-        }
-    }
-
-    private static string? ReadTaskToken(string? token, JsonTokenType type, out InputProblem? problem)
-    {
-        problem = token is null
-            ? new InputProblem(TaskTokenMember, $"must be a string (use \"TaskToken.$\": \"$$.Task.Token\"), not {JsonInput.Describe(type)}")
-            : token.Length is 0 or > MaxTaskTokenLength
-                ? new InputProblem(TaskTokenMember, $"must be 1 to {MaxTaskTokenLength} characters (is {token.Length})")
-                : null;
-        return problem is null ? token : null;
-    }
-
-    private static string? Checked(string? value, JsonTokenType type, string member, Func<string, bool> valid, string rule, out InputProblem? problem)
-    {
-        problem = value is null ? new InputProblem(member, $"{rule}, not {JsonInput.Describe(type)}")
-            : !valid(value) ? new InputProblem(member, rule)
-            : null;
-        return problem is null ? value : null;
-    }
-
-    private static bool IsExecutionArn(string arn)
-    {
-        var parts = arn.Split(':');
-        return arn.Length <= 2048 && parts.Length >= 8 && parts[0] == "arn" && parts[2] == "states" && parts[5] is "execution" or "express";
-    }
-
 }
