@@ -44,22 +44,26 @@ public static class SubmitRequestMapper
 
     [ThreadStatic]
     private static (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Writer)? _output;
+    // Bumped by every Read on the thread: a draft's bytes are the thread's buffer only until the next Read.
+    [ThreadStatic]
+    private static int _generation;
 
     /// <summary>Maps without a marker (nothing will wait for the job's events).</summary>
-    public static SubmitMapping Map(ReadOnlyMemory<byte> payload) => Map(payload, null);
+    public static SubmitMapping Map(ReadOnlyMemory<byte> payload) => Read(payload).WithMarker(null);
 
     /// <summary>
-    /// Checks the payload against the official model and writes the Batch request, in one pass. What BatchSync adds to
-    /// every job goes in too: the marker parameter (<paramref name="markerFor"/>, given the task token, so the job's
-    /// events find their record; none without a token) and, as the native integration does, MANAGED_BY_AWS in the
-    /// container environment when the caller passed ContainerOverrides. Requests that Batch would refuse or fail late
-    /// (too large, container overrides too long) are problems here.
+    /// Checks the payload against the official model and writes the Batch request, in one pass, with what BatchSync
+    /// adds to every job but the marker: as the native integration does, MANAGED_BY_AWS in the container environment
+    /// when the caller passed ContainerOverrides. The marker derives from the task token, which may come anywhere in
+    /// the payload, so the caller puts it in with <see cref="SubmitDraft.WithMarker"/> (before the next Read on the
+    /// thread), which also checks what Batch would refuse or fail late (container overrides too long, too large).
     /// </summary>
-    public static SubmitMapping Map(ReadOnlyMemory<byte> payload, Func<string, string>? markerFor)
+    public static SubmitDraft Read(ReadOnlyMemory<byte> payload)
     {
         var (buffer, writer) = _output ??= NewOutput();
         buffer.ResetWrittenCount();
         writer.Reset(buffer);
+        var generation = ++_generation;
         var own = new SubmitJobRules.OwnMembers();
         var problems = new List<InputProblem>();
         var walker = new ShapeWalker<SubmitJobRules>(payload, writer, problems, new SubmitJobRules(own));
@@ -85,44 +89,52 @@ public static class SubmitRequestMapper
             }
             if (rootType != JsonTokenType.StartObject)
             {
-                return new SubmitMapping(null, null, [new InputProblem("", $"the payload must be a JSON object, not {JsonInput.Describe(rootType)}")]);
+                return new SubmitDraft(new SubmitMapping(null, null, [new InputProblem("", $"the payload must be a JSON object, not {JsonInput.Describe(rootType)}")]));
             }
         }
         catch (JsonException e)
         {
             // Only the syntax is reported: whatever was found before the error is moot.
-            return NotJson(e);
+            return new SubmitDraft(NotJson(e));
         }
         writer.Flush();
 
         var token = own.TokenProblems is null ? own.TaskToken : null;
         if (own.TokenProblems is not null || own.Problems is not null || problems.Count > 0)
         {
-            return new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]);
+            return new SubmitDraft(new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]));
         }
+        return new SubmitDraft(walker.Rules, token, generation);
+    }
 
-        ref var found = ref walker.Rules;
-        var written = buffer.WrittenSpan;
+    /// <summary>The request a draft found, once the marker is in (null: none).</summary>
+    internal static SubmitMapping Finish(in SubmitJobRules found, string? token, int generation, string? marker)
+    {
+        if (generation != _generation || _output is not { } output)
+        {
+            throw new InvalidOperationException("The SubmitJob draft's bytes were overwritten: call WithMarker before the next Read on the thread.");
+        }
+        var written = output.Buffer.WrittenSpan;
+        List<InputProblem>? problems = null;
         if (found.ContainerOverridesOutput is { } overrides)
         {
             var characters = Encoding.UTF8.GetCharCount(written[overrides]);
             if (characters > MaxContainerOverridesChars)
             {
-                problems.Add(new InputProblem("ContainerOverrides",
+                (problems ??= []).Add(new InputProblem("ContainerOverrides",
                     $"is {characters} characters; Batch fails jobs whose container overrides exceed {MaxContainerOverridesChars}"));
             }
         }
-        var body = token is not null && markerFor is not null
-            ? WithMarker(written, found.ParametersEnd, markerFor(token))
-            : written.ToArray();
+        var body = marker is not null ? WithMarker(written, found.ParametersEnd, marker) : written.ToArray();
         if (body.Length > MaxRequestBytes)
         {
-            problems.Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
+            (problems ??= []).Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
         }
-        if (problems.Count > 0)
+        if (problems is not null)
         {
             return new SubmitMapping(null, token, problems);
         }
+        var own = found.Own;
         return new SubmitMapping(new SubmitRequest(body, found.JobName!, found.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, []);
     }
 
@@ -132,6 +144,8 @@ public static class SubmitRequestMapper
     /// The request with the marker parameter put in: last in Parameters, or as a Parameters of its own at the end. The
     /// token it derives from may come anywhere in the payload, after Parameters too, so it goes in once all is read.
     /// </summary>
+    private static readonly byte[] MarkerMember = Encoding.UTF8.GetBytes($"{MarkerParameter}\":\"");
+
     private static byte[] WithMarker(ReadOnlySpan<byte> request, (int Position, bool Empty)? parametersEnd, string marker)
     {
         var value = JsonEncodedText.Encode(marker, JsonText.WriterOptions.Encoder).EncodedUtf8Bytes;
@@ -140,7 +154,7 @@ public static class SubmitRequestMapper
         var at = parametersEnd?.Position ?? request.Length - 1;
         var prefix = !inParameters ? ",\"parameters\":{\""u8 : parametersEnd!.Value.Empty ? "\""u8 : ",\""u8;
         var suffix = inParameters ? "\""u8 : "\"}"u8;
-        var member = "BatchSyncTask\":\""u8;
+        var member = MarkerMember;
         var body = new byte[request.Length + prefix.Length + member.Length + value.Length + suffix.Length];
         var rest = body.AsSpan();
         Append(ref rest, request[..at]);
@@ -163,4 +177,44 @@ public static class SubmitRequestMapper
         var buffer = new ArrayBufferWriter<byte>(4096);
         return (buffer, new Utf8JsonWriter(buffer, JsonText.WriterOptions with { SkipValidation = true }));
     }
+}
+
+/// <summary>
+/// A SubmitJob payload read and checked (<see cref="SubmitRequestMapper.Read"/>): the task token it gave, if usable, and
+/// where the marker goes. Its request bytes are the thread's buffer until the next Read on the thread.
+/// </summary>
+public readonly struct SubmitDraft
+{
+    private readonly SubmitMapping? _done;
+    private readonly SubmitJobRules _found;
+    private readonly int _generation;
+
+    /// <summary>A payload that stopped before the request: not JSON, not an object, or with problems.</summary>
+    internal SubmitDraft(SubmitMapping done)
+    {
+        _done = done;
+        TaskToken = done.TaskToken;
+    }
+
+    internal SubmitDraft(in SubmitJobRules found, string? token, int generation)
+    {
+        _found = found;
+        _generation = generation;
+        TaskToken = token;
+    }
+
+    /// <summary>The task token, if the payload gave a usable one (the problems are reported to it).</summary>
+    public string? TaskToken { get; }
+
+    /// <summary>Where the marker goes in the request: before Parameters' closing brace (and whether Parameters is
+    /// empty), or, when null, in a Parameters of its own at the end.</summary>
+    public (int Position, bool Empty)? ParametersEnd => _found.ParametersEnd;
+
+    /// <summary>
+    /// The mapping with the marker parameter put in (null: none; given with the token, so the job's events find their
+    /// record), and the checks that need the final bytes, in this order: the container overrides' length, then the
+    /// request's size, the marker included.
+    /// </summary>
+    public SubmitMapping WithMarker(string? marker) =>
+        _done ?? SubmitRequestMapper.Finish(_found, TaskToken, _generation, marker);
 }
