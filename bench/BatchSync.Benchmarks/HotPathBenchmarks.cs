@@ -31,7 +31,7 @@ public class HotPathBenchmarks
     [Benchmark(Description = "SubmitJob payload -> validated Batch request bytes")]
     public int SubmitPayloadToBatchRequest()
     {
-        var mapping = SubmitRequestMapper.Map(_submit, _ => "stack:key");
+        var mapping = SubmitRequestMapper.Read(_submit).WithMarker("stack:key");
         return mapping.Request!.Body.Length;
     }
 

@@ -54,8 +54,15 @@ public class SubmitGoldenTests
         return $"token={mapping.TaskToken} | {request} | problems={InputProblem.Describe(mapping.Problems)}";
     }
 
+    // The marker as JobSubmitter puts it in: from the token, only when there is one.
+    private static SubmitMapping Mapped(ReadOnlyMemory<byte> payload)
+    {
+        var draft = SubmitRequestMapper.Read(payload);
+        return draft.WithMarker(draft.TaskToken is { } token ? $"golden:{token.Length}" : null);
+    }
+
     private static List<string> Lines() =>
-        Inputs().Select(input => $"{input.Name}\t{Describe(SubmitRequestMapper.Map(input.Payload, token => $"golden:{token.Length}"))}").ToList();
+        Inputs().Select(input => $"{input.Name}\t{Describe(Mapped(input.Payload))}").ToList();
 
     [Fact]
     public void Every_payload_maps_to_the_recorded_bytes_and_problems()

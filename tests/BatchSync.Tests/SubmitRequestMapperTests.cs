@@ -8,8 +8,12 @@ public class SubmitRequestMapperTests
 {
     private const string Minimal = """{"JobName":"j","JobQueue":"q","JobDefinition":"d"}""";
 
-    private static SubmitMapping Map(string json, string? marker = null) =>
-        SubmitRequestMapper.Map(Fixtures.Utf8(json), marker is null ? null : _ => marker);
+    // The marker as JobSubmitter puts it in: only when the payload gave a token.
+    private static SubmitMapping Map(string json, string? marker = null)
+    {
+        var draft = SubmitRequestMapper.Read(Fixtures.Utf8(json));
+        return draft.WithMarker(draft.TaskToken is null ? null : marker);
+    }
 
     private static JsonObject Request(string json, string? marker = null)
     {
@@ -169,15 +173,27 @@ public class SubmitRequestMapperTests
     [Fact]
     public void The_request_keeps_what_BatchSync_records_and_the_marker_is_asked_for_with_the_token()
     {
-        string? askedWith = null;
-        var mapping = SubmitRequestMapper.Map(Fixtures.Utf8("""{"Parameters":{"a":"b"},"JobName":"j\u00e9","JobQueue":"q","JobDefinition":"d","TaskToken":"tok","ExecutionArn":"arn:aws:states:us-east-1:123456789012:execution:sm:run","StateName":"Run"}"""),
-            token => { askedWith = token; return "ns:k"; });
+        var draft = SubmitRequestMapper.Read(Fixtures.Utf8("""{"Parameters":{"a":"b"},"JobName":"j\u00e9","JobQueue":"q","JobDefinition":"d","TaskToken":"tok","ExecutionArn":"arn:aws:states:us-east-1:123456789012:execution:sm:run","StateName":"Run"}"""));
+        Assert.Equal("tok", draft.TaskToken);
+        var mapping = draft.WithMarker("ns:k");
         Assert.True(mapping.IsValid);
-        Assert.Equal("tok", askedWith);
         var request = mapping.Request!;
         Assert.Equal(("jé", "q", "tok", "Run"), (request.JobName, request.JobQueue, request.TaskToken, request.StateName));
         Assert.Equal("arn:aws:states:us-east-1:123456789012:execution:sm:run", request.ExecutionArn);
         Assert.Equal("""{"parameters":{"a":"b","BatchSyncTask":"ns:k"},"jobName":"jé","jobQueue":"q","jobDefinition":"d"}""", System.Text.Encoding.UTF8.GetString(request.Body));
+    }
+
+    [Fact]
+    public void A_draft_is_finished_before_the_next_read_on_the_thread()
+    {
+        var first = SubmitRequestMapper.Read(Fixtures.Utf8(Minimal));
+        var second = SubmitRequestMapper.Read(Fixtures.Utf8("""{"JobName":"k","JobQueue":"q","JobDefinition":"d"}"""));
+        Assert.Throws<InvalidOperationException>(() => first.WithMarker(null));
+        Assert.Equal("k", second.WithMarker(null).Request!.JobName);
+        // A payload that stopped before the request keeps its answer: it has no bytes to lose.
+        var notJson = SubmitRequestMapper.Read(Fixtures.Utf8("{"));
+        SubmitRequestMapper.Read(Fixtures.Utf8(Minimal));
+        Assert.Contains("not valid JSON", InputProblem.Describe(notJson.WithMarker(null).Problems));
     }
 
     [Fact]

@@ -240,7 +240,7 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
     private static string UnknownMember(string name)
     {
         var suggestion = Known
-            .Select(known => (known, distance: ShapeWriter.Distance(name.ToLowerInvariant(), known.ToLowerInvariant())))
+            .Select(known => (known, distance: Spelling.Distance(name.ToLowerInvariant(), known.ToLowerInvariant())))
             .Where(c => c.distance <= Math.Max(2, name.Length / 4))
             .OrderBy(c => c.distance).ThenBy(c => c.known, StringComparer.Ordinal)
             .Select(c => c.known)

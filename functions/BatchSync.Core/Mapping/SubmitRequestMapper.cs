@@ -2,7 +2,6 @@ using BatchSync.Domain;
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using BatchSync.Model;
 
 namespace BatchSync.Mapping;
 
@@ -44,52 +43,31 @@ public static class SubmitRequestMapper
     public const string StepFunctionsEnvironmentName = "MANAGED_BY_AWS";
     public const string StepFunctionsEnvironmentValue = "STARTED_BY_STEP_FUNCTIONS";
 
-    // In this order: the token is read first (index 0); the options (BatchSync) are read whole.
-    private const int OptionsIndex = 3;
-    private const int TimeoutIndex = 4;
-    private static readonly string[] ReservedNames = [TaskTokenMember, ExecutionArnMember, StateNameMember, Failures.TaskOptions.Member, TimeoutSecondsMember];
-    private static readonly byte[][] ReservedUtf8 = [.. ReservedNames.Select(Encoding.UTF8.GetBytes)];
-
-    /// <summary>Which of BatchSync's own members the reader's property name is, or -1.</summary>
-    internal static int ReservedIndex(ref Utf8JsonReader reader)
-    {
-        var escaped = reader.ValueIsEscaped || reader.HasValueSequence;
-        for (var i = 0; i < ReservedUtf8.Length; i++)
-        {
-            if (escaped ? reader.ValueTextEquals(ReservedUtf8[i]) : reader.ValueSpan.SequenceEqual(ReservedUtf8[i]))
-            {
-                return i;
-            }
-        }
-        return -1;
-    }
-
     [ThreadStatic]
     private static (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Writer)? _output;
+    // Bumped by every Read on the thread: a draft's bytes are the thread's buffer only until the next Read.
+    [ThreadStatic]
+    private static int _generation;
 
     /// <summary>Maps without a marker (nothing will wait for the job's events).</summary>
-    public static SubmitMapping Map(ReadOnlyMemory<byte> payload) => Map(payload, null);
+    public static SubmitMapping Map(ReadOnlyMemory<byte> payload) => Read(payload).WithMarker(null);
 
     /// <summary>
-    /// Checks the payload against the official model and writes the Batch request, in one pass. What BatchSync adds to
-    /// every job goes in too: the marker parameter (<paramref name="markerFor"/>, given the task token, so the job's
-    /// events find their record; none without a token) and, as the native integration does, MANAGED_BY_AWS in the
-    /// container environment when the caller passed ContainerOverrides. Requests that Batch would refuse or fail late
-    /// (too large, container overrides too long) are problems here.
+    /// Checks the payload against the official model and writes the Batch request, in one pass, with what BatchSync
+    /// adds to every job but the marker: as the native integration does, MANAGED_BY_AWS in the container environment
+    /// when the caller passed ContainerOverrides. The marker derives from the task token, which may come anywhere in
+    /// the payload, so the caller puts it in with <see cref="SubmitDraft.WithMarker"/> (before the next Read on the
+    /// thread), which also checks what Batch would refuse or fail late (container overrides too long, too large).
     /// </summary>
-    public static SubmitMapping Map(ReadOnlyMemory<byte> payload, Func<string, string>? markerFor)
+    public static SubmitDraft Read(ReadOnlyMemory<byte> payload)
     {
         var (buffer, writer) = _output ??= NewOutput();
         buffer.ResetWrittenCount();
         writer.Reset(buffer);
-        var own = new OwnMembers();
+        var generation = ++_generation;
+        var own = new SubmitJobRules.OwnMembers();
         var problems = new List<InputProblem>();
-        var walker = new ShapeWriter(payload, writer, problems)
-        {
-            ReadOwnMember = own.Read,
-            ReservedParameter = MarkerParameter,
-            AddedEnvironment = new(StepFunctionsEnvironmentName, StepFunctionsEnvironmentValue),
-        };
+        var walker = new ShapeWalker<SubmitJobRules>(payload, writer, problems, new SubmitJobRules(own));
         try
         {
             JsonInput.CheckUtf8(payload.Span);
@@ -101,7 +79,7 @@ public static class SubmitRequestMapper
             var rootType = reader.TokenType;
             if (rootType == JsonTokenType.StartObject)
             {
-                walker.WriteRoot(ref reader, BatchShapes.Instance["SubmitJobRequest"]);
+                walker.WriteRoot(ref reader, SubmitJobRules.Request);
             }
             else
             {
@@ -112,44 +90,53 @@ public static class SubmitRequestMapper
             }
             if (rootType != JsonTokenType.StartObject)
             {
-                return new SubmitMapping(null, null, [new InputProblem("", $"the payload must be a JSON object, not {JsonInput.Describe(rootType)}")]);
+                return new SubmitDraft(new SubmitMapping(null, null, [new InputProblem("", $"the payload must be a JSON object, not {JsonInput.Describe(rootType)}")]));
             }
         }
         catch (JsonException e)
         {
             // Only the syntax is reported: whatever was found before the error is moot.
-            return NotJson(e);
+            return new SubmitDraft(NotJson(e));
         }
         writer.Flush();
 
         var token = own.TokenProblems is null ? own.TaskToken : null;
         if (own.TokenProblems is not null || own.Problems is not null || problems.Count > 0)
         {
-            return new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]);
+            return new SubmitDraft(new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]));
         }
+        return new SubmitDraft(walker.Rules, token, generation);
+    }
 
-        var written = buffer.WrittenSpan;
-        if (walker.ContainerOverridesOutput is { } overrides)
+    /// <summary>The request a draft found, once the marker is in (null: none).</summary>
+    internal static SubmitMapping Finish(in SubmitJobRules found, string? token, int generation, string? marker)
+    {
+        if (generation != _generation || _output is not { } output)
+        {
+            throw new InvalidOperationException("The SubmitJob draft's bytes were overwritten: call WithMarker before the next Read on the thread.");
+        }
+        var written = output.Buffer.WrittenSpan;
+        List<InputProblem>? problems = null;
+        if (found.ContainerOverridesOutput is { } overrides)
         {
             var characters = Encoding.UTF8.GetCharCount(written[overrides]);
             if (characters > MaxContainerOverridesChars)
             {
-                problems.Add(new InputProblem("ContainerOverrides",
+                (problems ??= []).Add(new InputProblem("ContainerOverrides",
                     $"is {characters} characters; Batch fails jobs whose container overrides exceed {MaxContainerOverridesChars}"));
             }
         }
-        var body = token is not null && markerFor is not null
-            ? WithMarker(written, walker.ParametersEnd, markerFor(token))
-            : written.ToArray();
+        var body = marker is not null ? WithMarker(written, found.ParametersEnd, marker) : written.ToArray();
         if (body.Length > MaxRequestBytes)
         {
-            problems.Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
+            (problems ??= []).Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
         }
-        if (problems.Count > 0)
+        if (problems is not null)
         {
             return new SubmitMapping(null, token, problems);
         }
-        return new SubmitMapping(new SubmitRequest(body, walker.JobName!, walker.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, []);
+        var own = found.Own;
+        return new SubmitMapping(new SubmitRequest(body, found.JobName!, found.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, []);
     }
 
     private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
@@ -158,6 +145,8 @@ public static class SubmitRequestMapper
     /// The request with the marker parameter put in: last in Parameters, or as a Parameters of its own at the end. The
     /// token it derives from may come anywhere in the payload, after Parameters too, so it goes in once all is read.
     /// </summary>
+    private static readonly byte[] MarkerMember = Encoding.UTF8.GetBytes($"{MarkerParameter}\":\"");
+
     private static byte[] WithMarker(ReadOnlySpan<byte> request, (int Position, bool Empty)? parametersEnd, string marker)
     {
         var value = JsonEncodedText.Encode(marker, JsonText.WriterOptions.Encoder).EncodedUtf8Bytes;
@@ -166,7 +155,7 @@ public static class SubmitRequestMapper
         var at = parametersEnd?.Position ?? request.Length - 1;
         var prefix = !inParameters ? ",\"parameters\":{\""u8 : parametersEnd!.Value.Empty ? "\""u8 : ",\""u8;
         var suffix = inParameters ? "\""u8 : "\"}"u8;
-        var member = "BatchSyncTask\":\""u8;
+        var member = MarkerMember;
         var body = new byte[request.Length + prefix.Length + member.Length + value.Length + suffix.Length];
         var rest = body.AsSpan();
         Append(ref rest, request[..at]);
@@ -189,119 +178,44 @@ public static class SubmitRequestMapper
         var buffer = new ArrayBufferWriter<byte>(4096);
         return (buffer, new Utf8JsonWriter(buffer, JsonText.WriterOptions with { SkipValidation = true }));
     }
+}
+
+/// <summary>
+/// A SubmitJob payload read and checked (<see cref="SubmitRequestMapper.Read"/>): the task token it gave, if usable, and
+/// where the marker goes. Its request bytes are the thread's buffer until the next Read on the thread.
+/// </summary>
+public readonly struct SubmitDraft
+{
+    private readonly SubmitMapping? _done;
+    private readonly SubmitJobRules _found;
+    private readonly int _generation;
+
+    /// <summary>A payload that stopped before the request: not JSON, not an object, or with problems.</summary>
+    internal SubmitDraft(SubmitMapping done)
+    {
+        _done = done;
+        TaskToken = done.TaskToken;
+    }
+
+    internal SubmitDraft(in SubmitJobRules found, string? token, int generation)
+    {
+        _found = found;
+        _generation = generation;
+        TaskToken = token;
+    }
+
+    /// <summary>The task token, if the payload gave a usable one (the problems are reported to it).</summary>
+    public string? TaskToken { get; }
+
+    /// <summary>Where the marker goes in the request: before Parameters' closing brace (and whether Parameters is
+    /// empty), or, when null, in a Parameters of its own at the end.</summary>
+    public (int Position, bool Empty)? ParametersEnd => _found.ParametersEnd;
 
     /// <summary>
-    /// BatchSync's own members of the payload, read as the request is walked. Their problems are kept apart so they can
-    /// be reported in a fixed order: the token's first, then the request's, then ExecutionArn's and StateName's.
+    /// The mapping with the marker parameter put in (null: none; given with the token, so the job's events find their
+    /// record), and the checks that need the final bytes, in this order: the container overrides' length, then the
+    /// request's size, the marker included.
     /// </summary>
-    private sealed class OwnMembers
-    {
-        private int _seen;
-
-        public string? TaskToken { get; private set; }
-        public string? ExecutionArn { get; private set; }
-        public string? StateName { get; private set; }
-        public int? TimeoutSeconds { get; private set; }
-        /// <summary>The task's opt-ins (the <c>BatchSync</c> member), if it gave any.</summary>
-        public Failures.TaskOptions? Options { get; private set; }
-        public List<InputProblem>? TokenProblems { get; private set; }
-        public List<InputProblem>? Problems { get; private set; }
-
-        public bool Read(ref Utf8JsonReader reader)
-        {
-            var index = ReservedIndex(ref reader);
-            if (index < 0)
-            {
-                return false;
-            }
-            reader.Read();
-            var member = ReservedNames[index];
-            if (index == OptionsIndex)
-            {
-                ReadOptions(ref reader);
-                return true;
-            }
-            var type = reader.TokenType;
-            var value = type == JsonTokenType.String ? reader.GetString()! : null;
-            int? seconds = type == JsonTokenType.Number && reader.TryGetInt32(out var n) ? n : null;
-            reader.Skip();
-            InputProblem? problem;
-            if ((_seen & (1 << index)) != 0)
-            {
-                // Given twice, neither is the one: a duplicated token leaves no single task to report to.
-                problem = new InputProblem(member, "is given more than once");
-            }
-            else
-            {
-                _seen |= 1 << index;
-                switch (index)
-                {
-                    case 0:
-                        TaskToken = ReadTaskToken(value, type, out problem);
-                        break;
-                    case TimeoutIndex:
-                        problem = seconds is >= 1 and <= MaxTimeoutSeconds ? null
-                            : new InputProblem(member, $"must be a whole number of seconds from 1 to {MaxTimeoutSeconds} (the state's own TimeoutSeconds), not {(type == JsonTokenType.Number ? "that number" : JsonInput.Describe(type))}");
-                        TimeoutSeconds = problem is null ? seconds : null;
-                        break;
-                    case 1:
-                        ExecutionArn = Checked(value, type, member, IsExecutionArn,
-                            "must be an execution ARN (use \"ExecutionArn.$\": \"$$.Execution.Id\")", out problem);
-                        break;
-                    default:
-                        StateName = Checked(value, type, member, n => n.Length is > 0 and <= MaxStateNameLength,
-                            $"must be 1 to {MaxStateNameLength} characters (use \"StateName.$\": \"$$.State.Name\")", out problem);
-                        break;
-                }
-            }
-            if (problem is not null)
-            {
-                (index == 0 ? TokenProblems ??= [] : Problems ??= []).Add(problem);
-            }
-            return true;
-        }
-
-        private void ReadOptions(ref Utf8JsonReader reader)
-        {
-            using var value = JsonDocument.ParseValue(ref reader);
-            if ((_seen & (1 << OptionsIndex)) != 0)
-            {
-                (Problems ??= []).Add(new InputProblem(Failures.TaskOptions.Member, "is given more than once"));
-                Options = null;
-                return;
-            }
-            _seen |= 1 << OptionsIndex;
-            var problems = new List<InputProblem>();
-            Options = Failures.TaskOptions.Read(value.RootElement, problems);
-            if (problems.Count > 0)
-            {
-                (Problems ??= []).AddRange(problems);
-            }
-        }
-    }
-
-    private static string? ReadTaskToken(string? token, JsonTokenType type, out InputProblem? problem)
-    {
-        problem = token is null
-            ? new InputProblem(TaskTokenMember, $"must be a string (use \"TaskToken.$\": \"$$.Task.Token\"), not {JsonInput.Describe(type)}")
-            : token.Length is 0 or > MaxTaskTokenLength
-                ? new InputProblem(TaskTokenMember, $"must be 1 to {MaxTaskTokenLength} characters (is {token.Length})")
-                : null;
-        return problem is null ? token : null;
-    }
-
-    private static string? Checked(string? value, JsonTokenType type, string member, Func<string, bool> valid, string rule, out InputProblem? problem)
-    {
-        problem = value is null ? new InputProblem(member, $"{rule}, not {JsonInput.Describe(type)}")
-            : !valid(value) ? new InputProblem(member, rule)
-            : null;
-        return problem is null ? value : null;
-    }
-
-    private static bool IsExecutionArn(string arn)
-    {
-        var parts = arn.Split(':');
-        return arn.Length <= 2048 && parts.Length >= 8 && parts[0] == "arn" && parts[2] == "states" && parts[5] is "execution" or "express";
-    }
-
+    public SubmitMapping WithMarker(string? marker) =>
+        _done ?? SubmitRequestMapper.Finish(_found, TaskToken, _generation, marker);
 }

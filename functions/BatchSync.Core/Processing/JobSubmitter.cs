@@ -22,11 +22,12 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
 
     public async Task<SubmitJobResponse> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
-        string? taskKey = null;
-        var mapping = SubmitRequestMapper.Map(payload, token => TaskKey.Marker(ns, taskKey = TaskKey.For(token)));
+        // The marker carries the record key, which derives from the token: read the payload, then put it in.
+        var draft = SubmitRequestMapper.Read(payload);
+        var taskKey = draft.TaskToken is { } given ? TaskKey.For(given) : null;
+        var mapping = draft.WithMarker(taskKey is null ? null : TaskKey.Marker(ns, taskKey));
         var token = mapping.TaskToken;
         var problems = mapping.Problems;
-        taskKey ??= token is null ? null : TaskKey.For(token);
         var notAllowed = mapping.Request is { } valid && mapping.IsValid ? Permissions.Check(valid.Body) : null;
         if (mapping.Request is not { } request || !mapping.IsValid || notAllowed is not null)
         {

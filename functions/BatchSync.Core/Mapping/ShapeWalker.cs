@@ -5,18 +5,55 @@ using BatchSync.Model;
 
 namespace BatchSync.Mapping;
 
-/// <summary>What a value is to the request being written, where SubmitJob adds or reads something of its own.</summary>
-internal enum ValueRole { None, JobName, JobQueue, Parameters, ContainerOverrides, Environment, EnvironmentItem, EnvironmentName }
+/// <summary>
+/// What a caller of <see cref="ShapeWalker{TRules}"/> adds to the walk: it marks the values it cares about with a
+/// context (a number of its own; 0 is "none"), reads or checks them, and may add members or items. The walker calls a
+/// hook only for a non-zero context, so a plain value costs one compare.
+/// </summary>
+internal interface IWalkRules
+{
+    /// <summary>The root object's context.</summary>
+    int RootContext { get; }
 
-/// <summary>Reads a root member that is not the request's, if it is one (the reader is on its name): true when it did.</summary>
-internal delegate bool RootMemberReader(ref Utf8JsonReader reader);
+    /// <summary>Reads a root member that is not the model's, if it is one (the reader is on its name): true when it did.</summary>
+    bool ReadRootMember(ref Utf8JsonReader reader);
+
+    /// <summary>A structure member's context, given its parent's (never 0).</summary>
+    int MemberContext(int parent, ShapeMember member);
+
+    /// <summary>A list item's context, given the list's (never 0).</summary>
+    int ItemContext(int list);
+
+    /// <summary>Whether to note where the member's value lies in the output (the walker flushes for it, so only when needed).</summary>
+    bool WantsOutputRange(int context);
+
+    /// <summary>Where the member's value lies in the output, once written (only while writing).</summary>
+    void OutputRange(int context, Range output);
+
+    /// <summary>A string value that passed the shape's checks; the reader is on it.</summary>
+    void StringValue(int context, ref Utf8JsonReader reader);
+
+    /// <summary>A problem with a map key beyond the shape's (null: none); the reader is on it.</summary>
+    string? MapKeyProblem(int context, ref Utf8JsonReader reader);
+
+    /// <summary>Where the map's closing brace goes in the output, and whether the map is empty (only while writing).</summary>
+    void MapEnd(int context, int position, bool empty);
+
+    /// <summary>The structure is read (<paramref name="seen"/>: a bit per member ordinal); members may be added to <paramref name="output"/> (null: not writing).</summary>
+    void StructureEnd(int context, Shape shape, ulong seen, Utf8JsonWriter? output);
+
+    /// <summary>The list is read; items may be added to <paramref name="output"/> (null: not writing).</summary>
+    void ListEnd(int context, Utf8JsonWriter? output);
+}
 
 /// <summary>
 /// Reads a PascalCase JSON value with a Utf8JsonReader, checks it against a Batch model shape and writes its wire form
 /// in the same pass: structure members camelCase, map keys and all string values exactly as given. Every problem is
-/// collected, not just the first; once there is one, nothing more is written (the output will not be used).
+/// collected, not just the first; once there is one, nothing more is written (the output will not be used). It knows
+/// nothing of any one request: what a caller adds comes from <typeparamref name="TRules"/>, a struct so that the JIT
+/// makes a walker for it whose hook calls are direct (and inlined).
 /// </summary>
-internal sealed class ShapeWriter
+internal sealed class ShapeWalker<TRules> where TRules : struct, IWalkRules
 {
     private const int MaxProblems = 20;
     private readonly ReadOnlyMemory<byte> _payload;
@@ -25,34 +62,19 @@ internal sealed class ShapeWriter
     // The path to the value being read, as segments spelled out only when a problem is reported, so valid input costs
     // no path strings: a member name, a list index, or a map key as a range of the payload's bytes.
     private readonly List<Segment> _path = [];
+    // Not readonly: the hooks change the rules' own fields in place.
+    private TRules _rules;
 
-    public ShapeWriter(ReadOnlyMemory<byte> payload, Utf8JsonWriter writer, List<InputProblem> problems)
+    public ShapeWalker(ReadOnlyMemory<byte> payload, Utf8JsonWriter writer, List<InputProblem> problems, TRules rules)
     {
         _payload = payload;
         _writer = writer;
         _problems = problems;
+        _rules = rules;
     }
 
-
-    /// <summary>A job parameter name the caller may not set.</summary>
-    public string? ReservedParameter { get; init; }
-
-    /// <summary>An environment entry to add to ContainerOverrides.Environment unless the caller set that name.</summary>
-    public KeyValuePair<string, string>? AddedEnvironment { get; init; }
-
-    /// <summary>Reads the root object's members that are not the request's (the caller's own).</summary>
-    public RootMemberReader? ReadOwnMember { get; init; }
-
-    public string? JobName { get; private set; }
-    public string? JobQueue { get; private set; }
-
-    /// <summary>Where the Parameters object's closing brace is in the output, and whether it is empty, once written.</summary>
-    public (int Position, bool Empty)? ParametersEnd { get; private set; }
-
-    /// <summary>Where the ContainerOverrides value lies in the output, once written.</summary>
-    public Range? ContainerOverridesOutput { get; private set; }
-
-    private bool _environmentHasAddedName;
+    /// <summary>The rules, with what they found, to read after the walk (a reference: no copy).</summary>
+    public ref TRules Rules => ref _rules;
 
     private Utf8JsonWriter? Out => _problems.Count == 0 ? _writer : null;
 
@@ -67,9 +89,9 @@ internal sealed class ShapeWriter
     private void Report(string message) => Report(Path, message);
 
     /// <summary>Reads and writes the request object; the reader is on its StartObject.</summary>
-    public void WriteRoot(ref Utf8JsonReader reader, Shape shape) => WriteValue(ref reader, shape, ValueRole.None, root: true);
+    public void WriteRoot(ref Utf8JsonReader reader, Shape shape) => WriteValue(ref reader, shape, _rules.RootContext, root: true);
 
-    private void WriteValue(ref Utf8JsonReader reader, Shape shape, ValueRole role, bool root = false)
+    private void WriteValue(ref Utf8JsonReader reader, Shape shape, int context, bool root = false)
     {
         var token = reader.TokenType;
         if (token == JsonTokenType.Null)
@@ -85,7 +107,7 @@ internal sealed class ShapeWriter
                     Mismatch(ref reader, "must be an object");
                     return;
                 }
-                WriteStructure(ref reader, shape, role, root);
+                WriteStructure(ref reader, shape, context, root);
                 return;
             case ShapeKind.List:
                 if (token != JsonTokenType.StartArray)
@@ -93,7 +115,7 @@ internal sealed class ShapeWriter
                     Mismatch(ref reader, "must be an array");
                     return;
                 }
-                WriteList(ref reader, shape, role);
+                WriteList(ref reader, shape, context);
                 return;
             case ShapeKind.Map:
                 if (token != JsonTokenType.StartObject)
@@ -101,7 +123,7 @@ internal sealed class ShapeWriter
                     Mismatch(ref reader, "must be an object of name/value pairs");
                     return;
                 }
-                WriteMap(ref reader, shape, role);
+                WriteMap(ref reader, shape, context);
                 return;
             case ShapeKind.String:
                 if (token != JsonTokenType.String)
@@ -110,17 +132,9 @@ internal sealed class ShapeWriter
                     return;
                 }
                 CheckString(ref reader, shape, "value");
-                switch (role)
+                if (context != 0)
                 {
-                    case ValueRole.JobName:
-                        JobName = reader.GetString();
-                        break;
-                    case ValueRole.JobQueue:
-                        JobQueue = reader.GetString();
-                        break;
-                    case ValueRole.EnvironmentName when AddedEnvironment is { } added && reader.ValueTextEquals(added.Key):
-                        _environmentHasAddedName = true;
-                        break;
+                    _rules.StringValue(context, ref reader);
                 }
                 WriteString(ref reader);
                 return;
@@ -162,13 +176,13 @@ internal sealed class ShapeWriter
         }
     }
 
-    private void WriteStructure(ref Utf8JsonReader reader, Shape shape, ValueRole role, bool root)
+    private void WriteStructure(ref Utf8JsonReader reader, Shape shape, int context, bool root)
     {
         Out?.WriteStartObject();
         var seen = 0UL;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (root && ReadOwnMember?.Invoke(ref reader) == true)
+            if (root && _rules.ReadRootMember(ref reader))
             {
                 continue;
             }
@@ -194,13 +208,14 @@ internal sealed class ShapeWriter
             else
             {
                 seen |= bit;
-                var memberRole = MemberRole(role, root, member.WireName);
+                var memberContext = context != 0 ? _rules.MemberContext(context, member) : 0;
                 Out?.WritePropertyName(member.WireText);
-                var start = memberRole == ValueRole.ContainerOverrides ? OutputPosition() : 0;
-                WriteValue(ref reader, member.Shape, memberRole);
-                if (memberRole == ValueRole.ContainerOverrides && Out is not null)
+                var range = memberContext != 0 && _rules.WantsOutputRange(memberContext);
+                var start = range ? OutputPosition() : 0;
+                WriteValue(ref reader, member.Shape, memberContext);
+                if (range && Out is not null)
                 {
-                    ContainerOverridesOutput = start..OutputPosition();
+                    _rules.OutputRange(memberContext, start..OutputPosition());
                 }
             }
             _path.RemoveAt(_path.Count - 1);
@@ -214,57 +229,33 @@ internal sealed class ShapeWriter
                 _path.RemoveAt(_path.Count - 1);
             }
         }
-        if (role == ValueRole.ContainerOverrides && AddedEnvironment is { } environment && !Has(shape, seen, "environment"))
+        if (context != 0)
         {
-            Out?.WriteStartArray("environment");
-            WriteEnvironmentEntry(environment);
-            Out?.WriteEndArray();
+            _rules.StructureEnd(context, shape, seen, Out);
         }
         Out?.WriteEndObject();
     }
 
-    private static bool Has(Shape shape, ulong seen, string wireName) =>
-        shape.MembersByWire.TryGetValue(wireName, out var member) && (seen & (1UL << member.Ordinal)) != 0;
-
-    private static ValueRole MemberRole(ValueRole parent, bool root, string wireName) => (parent, root, wireName) switch
-    {
-        (_, true, "jobName") => ValueRole.JobName,
-        (_, true, "jobQueue") => ValueRole.JobQueue,
-        (_, true, "parameters") => ValueRole.Parameters,
-        (_, true, "containerOverrides") => ValueRole.ContainerOverrides,
-        (ValueRole.ContainerOverrides, _, "environment") => ValueRole.Environment,
-        (ValueRole.EnvironmentItem, _, "name") => ValueRole.EnvironmentName,
-        _ => ValueRole.None,
-    };
-
-    private void WriteList(ref Utf8JsonReader reader, Shape shape, ValueRole role)
+    private void WriteList(ref Utf8JsonReader reader, Shape shape, int context)
     {
         Out?.WriteStartArray();
-        var itemRole = role == ValueRole.Environment ? ValueRole.EnvironmentItem : ValueRole.None;
+        var itemContext = context != 0 ? _rules.ItemContext(context) : 0;
         var count = 0;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
             _path.Add(Segment.Item(count++));
-            WriteValue(ref reader, shape.MemberShape!, itemRole);
+            WriteValue(ref reader, shape.MemberShape!, itemContext);
             _path.RemoveAt(_path.Count - 1);
         }
-        if (role == ValueRole.Environment && AddedEnvironment is { } environment && !_environmentHasAddedName)
+        if (context != 0)
         {
-            WriteEnvironmentEntry(environment);
+            _rules.ListEnd(context, Out);
         }
         Out?.WriteEndArray();
         CheckCount(count, shape, "items");
     }
 
-    private void WriteEnvironmentEntry(KeyValuePair<string, string> entry)
-    {
-        Out?.WriteStartObject();
-        Out?.WriteString("name"u8, entry.Key);
-        Out?.WriteString("value"u8, entry.Value);
-        Out?.WriteEndObject();
-    }
-
-    private void WriteMap(ref Utf8JsonReader reader, Shape shape, ValueRole role)
+    private void WriteMap(ref Utf8JsonReader reader, Shape shape, int context)
     {
         Out?.WriteStartObject();
         HashSet<ReadOnlyMemory<byte>>? keys = null;
@@ -282,19 +273,20 @@ internal sealed class ShapeWriter
             {
                 Report("is given more than once");
             }
-            if (role == ValueRole.Parameters && ReservedParameter is { } reserved && reader.ValueTextEquals(reserved))
+            if (context != 0 && _rules.MapKeyProblem(context, ref reader) is { } problem)
             {
-                Report("is reserved for BatchSync's own use");
+                Report(problem);
             }
             CheckString(ref reader, shape.KeyShape!, "key");
             WritePropertyName(ref reader);
             reader.Read();
-            WriteValue(ref reader, shape.ValueShape!, ValueRole.None);
+            WriteValue(ref reader, shape.ValueShape!, 0);
             _path.RemoveAt(_path.Count - 1);
         }
-        if (role == ValueRole.Parameters && Out is not null)
+        if (context != 0 && Out is not null)
         {
-            ParametersEnd = (OutputPosition(), count == 0);
+            // The walker flushes to give the position: a caller gives a map a context only to learn where it ends.
+            _rules.MapEnd(context, OutputPosition(), count == 0);
         }
         Out?.WriteEndObject();
         CheckCount(count, shape, "entries");
@@ -432,7 +424,7 @@ internal sealed class ShapeWriter
     private static string UnknownMember(string name, Shape shape)
     {
         var suggestion = shape.MembersByPascal.Keys
-            .Select(known => (known, distance: Distance(name.ToLowerInvariant(), known.ToLowerInvariant())))
+            .Select(known => (known, distance: Spelling.Distance(name.ToLowerInvariant(), known.ToLowerInvariant())))
             .Where(c => c.distance <= Math.Max(2, name.Length / 4))
             .OrderBy(c => c.distance).ThenBy(c => c.known, StringComparer.Ordinal)
             .Select(c => c.known)
@@ -441,27 +433,6 @@ internal sealed class ShapeWriter
         return suggestion is null
             ? $"unknown member (expected one of: {known})"
             : $"unknown member (did you mean {suggestion}?)";
-    }
-
-    internal static int Distance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-            }
-            (previous, current) = (current, previous);
-        }
-        return previous[b.Length];
     }
 
     private static string Clip(string text) => text.Length <= 64 ? text : text[..64] + "…";
