@@ -1,3 +1,4 @@
+using BatchSync.Domain;
 using System.Text;
 using System.Text.Json;
 using BatchSync.Model;
