@@ -278,6 +278,26 @@ public class AwsTransportTests
         Assert.Equal(expected, new AwsSettings(n => env.GetValueOrDefault(n)).Endpoint("BATCH", "batch").ToString());
     }
 
+    [Theory]
+    [InlineData(null, null, null)]
+    [InlineData("http://all:1", null, "http://all:1")]
+    [InlineData("http://all:1", "http://dynamo:2", "http://dynamo:2")]
+    [InlineData(null, "http://dynamo:2", "http://dynamo:2")]
+    public void SDK_clients_take_the_same_endpoint_overrides(string? all, string? dynamo, string? expected)
+    {
+        var env = new Dictionary<string, string?> { ["AWS_REGION"] = "eu-west-1", ["AWS_ENDPOINT_URL"] = all, ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamo };
+        var config = new Amazon.DynamoDBv2.AmazonDynamoDBConfig();
+        new AwsSettings(n => env.GetValueOrDefault(n)).ApplyEndpoint(config, "DYNAMODB");
+        if (expected is null)
+        {
+            Assert.Equal("eu-west-1", config.RegionEndpoint!.SystemName);
+        }
+        else
+        {
+            Assert.Equal(expected, config.ServiceURL.TrimEnd('/'));
+        }
+    }
+
     [Fact]
     public void Region_is_required_and_china_has_its_own_domain()
     {

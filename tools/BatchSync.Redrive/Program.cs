@@ -27,14 +27,7 @@ var max = options.TryGetValue("max", out var m) && int.TryParse(m, out var n) ? 
 var settings = AwsSettings.FromEnvironment();
 var lambda = AwsTransport.Create(settings, "LAMBDA", "lambda", "lambda", "AWSLambda");
 var sqsConfig = new AmazonSQSConfig { AuthenticationRegion = settings.Region };
-if ((settings.Value("AWS_ENDPOINT_URL_SQS") ?? settings.Value("AWS_ENDPOINT_URL")) is { } endpoint)
-{
-    sqsConfig.ServiceURL = endpoint;
-}
-else
-{
-    sqsConfig.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(settings.Region);
-}
+settings.ApplyEndpoint(sqsConfig, "SQS");
 
 var redriver = new Redriver(new AmazonSQSClient(sqsConfig), async (function, payload) =>
 {

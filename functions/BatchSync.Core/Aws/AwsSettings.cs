@@ -22,13 +22,29 @@ public sealed class AwsSettings
     /// </summary>
     public Uri Endpoint(string serviceEnvName, string endpointPrefix)
     {
-        var configured = Value($"AWS_ENDPOINT_URL_{serviceEnvName}") ?? Value("AWS_ENDPOINT_URL");
+        var configured = ConfiguredEndpoint(serviceEnvName);
         if (configured is not null)
         {
             return new Uri(configured.EndsWith('/') ? configured : configured + "/");
         }
         var domain = Region.StartsWith("cn-", StringComparison.Ordinal) ? "amazonaws.com.cn" : "amazonaws.com";
         return new Uri($"https://{endpointPrefix}.{Region}.{domain}/");
+    }
+
+    /// <summary>The endpoint the environment names for a service (AWS_ENDPOINT_URL_&lt;SERVICE&gt;, else AWS_ENDPOINT_URL), or null.</summary>
+    public string? ConfiguredEndpoint(string serviceEnvName) => Value($"AWS_ENDPOINT_URL_{serviceEnvName}") ?? Value("AWS_ENDPOINT_URL");
+
+    /// <summary>Points an AWS SDK client's configuration at the configured endpoint, else at the region's.</summary>
+    public void ApplyEndpoint(Amazon.Runtime.ClientConfig config, string serviceEnvName)
+    {
+        if (ConfiguredEndpoint(serviceEnvName) is { } endpoint)
+        {
+            config.ServiceURL = endpoint;
+        }
+        else
+        {
+            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(Region);
+        }
     }
 
     public string? Value(string name)

@@ -8,12 +8,10 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
     public const string DetailType = "Batch Job State Change";
     public const string Source = "aws.batch";
 
-    public bool IsTerminal => Status is "SUCCEEDED" or "FAILED";
+    public bool IsTerminal => JobStatus.IsFinal(Status);
 
     /// <summary>Array children (<c>id:n</c>) and multi-node node jobs (<c>id#n</c>) carry their parent's marker.</summary>
-    public bool IsChildJob => IsChildJobId(JobId);
-
-    public static bool IsChildJobId(string jobId) => jobId.Contains(':') || jobId.Contains('#');
+    public bool IsChildJob => TaskDecisions.IsChildJob(JobId);
 
     /// <summary>Reads an event; its Detail is a copy that outlives <paramref name="root"/>'s document.</summary>
     public static JobStateEvent Parse(JsonElement root) => Parse(root, copyDetail: true);

@@ -9,4 +9,11 @@ public static class StepFunctionsLimits
     public const int OutputBytes = 262_144;
     public const int CauseChars = 32_768;
     public const int ErrorChars = 256;
+
+    /// <summary>Cuts a free-text error or cause to a limit, marking the cut.</summary>
+    public static string Clip(string text, int maxChars) =>
+        text.Length <= maxChars ? text : text[..(maxChars - 1)] + "…";
+
+    /// <summary>A SendTaskFailure error and cause as Step Functions takes them.</summary>
+    public static (string Error, string Cause) ClipFailure(string error, string cause) => (Clip(error, ErrorChars), Clip(cause, CauseChars));
 }

@@ -31,6 +31,32 @@ public abstract record EventDecision
 /// <summary>What DescribeJobs said of a job, as far as the decisions care.</summary>
 public sealed record JobView(string JobId, string Status);
 
+/// <summary>A Batch job status that ends the job, and how: the only place the two final statuses are named.</summary>
+public static class JobStatus
+{
+    public const string Succeeded = "SUCCEEDED";
+    public const string Failed = "FAILED";
+
+    /// <summary>True for SUCCEEDED, false for FAILED, null for a job still on its way.</summary>
+    public static bool? Outcome(string status) => status switch { Succeeded => true, Failed => false, _ => null };
+
+    public static bool IsFinal(string status) => Outcome(status) is not null;
+}
+
+/// <summary>Whose job it is, from its id and marker.</summary>
+public abstract record Ownership
+{
+    private Ownership() { }
+
+    /// <summary>A job this deployment submitted for the task with this record key.</summary>
+    public sealed record Ours(string TaskKey) : Ownership;
+
+    public sealed record NotOurs(string Why) : Ownership;
+}
+
+/// <summary>What SubmitJob answers: a job, or why there is none (yet).</summary>
+public sealed record SubmitStanding(string? JobArn, string? JobId, string? JobName, string? Note = null);
+
 /// <summary>What to do with a Callback request.</summary>
 public abstract record CallbackDecision
 {
@@ -224,19 +250,30 @@ public static class TaskDecisions
     public static string OrphanReason(TaskRecord record) =>
         record.ExecutionArn is { } execution ? AbortedReason(execution) : TaskClosedReason;
 
+    /// <summary>Array children (<c>id:n</c>) and multi-node node jobs (<c>id#n</c>) carry their parent's marker.</summary>
+    public static bool IsChildJob(string jobId) => jobId.Contains(':') || jobId.Contains('#');
+
+    /// <summary>Whether a job is this deployment's, for which task: by its id (never a child) and its marker.</summary>
+    public static Ownership OwnerOf(string jobId, string? marker, string ns)
+    {
+        if (IsChildJob(jobId))
+        {
+            return new Ownership.NotOurs("array child or multi-node node job: its parent's events answer the task");
+        }
+        if (TaskKey.ParseMarker(marker) is not { } parsed)
+        {
+            return new Ownership.NotOurs("job was not submitted by BatchSync");
+        }
+        return parsed.Namespace == ns
+            ? new Ownership.Ours(parsed.Key)
+            : new Ownership.NotOurs($"job belongs to BatchSync deployment '{parsed.Namespace}'");
+    }
+
     public static EventDecision OnJobEvent(JobStateEvent evt, string ns, TaskRecord? record)
     {
-        if (evt.IsChildJob)
+        if (OwnerOf(evt.JobId, evt.Marker, ns) is Ownership.NotOurs notOurs)
         {
-            return new EventDecision.Ignore("array child or multi-node node job: its parent's events answer the task");
-        }
-        if (TaskKey.ParseMarker(evt.Marker) is not { } marker)
-        {
-            return new EventDecision.Ignore("job was not submitted by BatchSync");
-        }
-        if (marker.Namespace != ns)
-        {
-            return new EventDecision.Ignore($"job belongs to BatchSync deployment '{marker.Namespace}'");
+            return new EventDecision.Ignore(notOurs.Why);
         }
         if (record is null)
         {
@@ -256,13 +293,58 @@ public static class TaskDecisions
         {
             return new EventDecision.Ignore($"task already finished ({record.Status}): duplicate or late event");
         }
-        return evt.Status switch
-        {
-            "SUCCEEDED" => new EventDecision.Deliver(Succeeded: true),
-            "FAILED" => new EventDecision.Deliver(Succeeded: false),
-            _ => new EventDecision.Heartbeat(AttachJobId: record.JobId is null),
-        };
+        return JobStatus.Outcome(evt.Status) is { } succeeded
+            ? new EventDecision.Deliver(succeeded)
+            : new EventDecision.Heartbeat(AttachJobId: record.JobId is null);
     }
+
+    /// <summary>The reason on the record a rejected payload writes, so that its failure is sent once, through it.</summary>
+    public const string RejectedPayloadReason = "the payload was rejected";
+
+    /// <summary>The record of a task whose SubmitJob payload was rejected: nothing submitted, the failure sent through it.</summary>
+    public static TaskRecord RejectedRecord(string taskKey, string taskToken, long now) => new()
+    {
+        TaskKey = taskKey, TaskToken = taskToken, Status = RecordStatus.Submitting, CreatedAt = now, UpdatedAt = now,
+        Submit = SubmitState.NotSent, Reason = RejectedPayloadReason,
+    };
+
+    /// <summary>
+    /// A rejected payload whose token has a record already: the failure goes through that record only if it is the
+    /// rejection's own (this payload delivered again); a token that belongs to an accepted submit is answered as it stands.
+    /// </summary>
+    public static bool IsRejectionRecord(TaskRecord existing) =>
+        existing.JobId is null && existing.Submit == SubmitState.NotSent && existing.Reason == RejectedPayloadReason;
+
+    /// <summary>What SubmitJob answers for a task as its record stands.</summary>
+    public static SubmitStanding StandingOf(TaskRecord record) => record switch
+    {
+        { JobId: not null } => new SubmitStanding(record.JobArn, record.JobId, record.JobName),
+        { IsFinished: true } => new SubmitStanding(null, null, record.JobName, Note: $"the task already ended ({record.Status}): {record.Reason}"),
+        _ => new SubmitStanding(null, null, record.JobName, Note: "the job is being submitted"),
+    };
+
+    /// <summary>
+    /// What SubmitJob answers after noting its job: the job, unless the record did not take it (the job was terminated):
+    /// then the record as it stands, or that it is gone.
+    /// </summary>
+    public static SubmitStanding StandingAfterAttach(SubmittedJob job, bool terminated, TaskRecord? after) => (terminated, after) switch
+    {
+        (false, _) => new SubmitStanding(job.JobArn, job.JobId, job.JobName),
+        (true, { } record) => StandingOf(record),
+        _ => new SubmitStanding(null, null, job.JobName, Note: "the task's record is gone"),
+    };
+
+    /// <summary>How much earlier than its record a job may say it was created (the clocks of two services).</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
+
+    /// <summary>A job listed under the record's name may be the record's job: not older than the record (less the skew).</summary>
+    public static bool MayBeTheJob(JobSummary job, TaskRecord record) =>
+        (job.CreatedAt is null || job.CreatedAt >= record.CreatedAt - (long)ClockSkew.TotalMilliseconds)
+        && string.Equals(job.JobName, record.JobName, StringComparison.Ordinal);
+
+    /// <summary>ListJobs gives the newest first: once a whole page is older than the record, the search is over.</summary>
+    public static bool SearchIsPast(IReadOnlyList<JobSummary> page, TaskRecord record) =>
+        page.Count > 0 && page.All(j => j.CreatedAt is { } at && at < record.CreatedAt - (long)ClockSkew.TotalMilliseconds);
 
     public static HeartbeatFollowUp AfterHeartbeat(TaskReply answer) => answer switch
     {
@@ -334,12 +416,7 @@ public static class TaskDecisions
                 ? new SweepDecision.Ignore($"Batch has not returned job {record.JobId} since {DateTimeOffset.FromUnixTimeMilliseconds(since):O}; looking again later")
                 : new SweepDecision.FailTask(JobNotFoundError, $"Batch no longer knows job {record.JobId}: its outcome cannot be read.");
         }
-        return job.Status switch
-        {
-            "SUCCEEDED" => new SweepDecision.Deliver(Succeeded: true),
-            "FAILED" => new SweepDecision.Deliver(Succeeded: false),
-            _ => new SweepDecision.Heartbeat(),
-        };
+        return JobStatus.Outcome(job.Status) is { } succeeded ? new SweepDecision.Deliver(succeeded) : new SweepDecision.Heartbeat();
     }
 
     /// <summary>

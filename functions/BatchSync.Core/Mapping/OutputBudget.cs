@@ -60,8 +60,7 @@ public static class OutputBudget
     };
 
     /// <summary>Cuts a free-text error or cause to a limit, marking the cut.</summary>
-    public static string Clip(string text, int maxChars) =>
-        text.Length <= maxChars ? text : text[..(maxChars - 1)] + "…";
+    public static string Clip(string text, int maxChars) => StepFunctionsLimits.Clip(text, maxChars);
 
     /// <summary>
     /// The first answer, in the order above, that fits <paramref name="limit"/>: <paramref name="write"/> writes the

@@ -54,18 +54,18 @@ public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsApi stepFun
     private async Task<(TaskRecord? Record, SubmittedJob? Job)> FindRecordAsync(string jobId, CancellationToken cancellationToken)
     {
         var record = await store.FindByJobIdAsync(jobId, cancellationToken).ConfigureAwait(false);
-        if (record is not null || JobStateEvent.IsChildJobId(jobId))
+        if (record is not null || TaskDecisions.IsChildJob(jobId))
         {
             return (record, null);
         }
         var jobs = await batch.DescribeJobsAsync([jobId], cancellationToken).ConfigureAwait(false);
         var detail = jobs.FirstOrDefault(j => JobStateEvent.MarkerOf(j) is not null);
-        if (TaskKey.ParseMarker(JobStateEvent.MarkerOf(detail)) is not { } parsed || parsed.Namespace != ns)
+        if (TaskDecisions.OwnerOf(jobId, JobStateEvent.MarkerOf(detail), ns) is not Ownership.Ours ours)
         {
             return (null, null);
         }
         var job = new SubmittedJob(Text(detail, "jobArn"), jobId, Text(detail, "jobName"));
-        return (await store.GetAsync(parsed.Key, cancellationToken).ConfigureAwait(false), job);
+        return (await store.GetAsync(ours.TaskKey, cancellationToken).ConfigureAwait(false), job);
     }
 
     private static string Text(System.Text.Json.JsonElement detail, string name) =>

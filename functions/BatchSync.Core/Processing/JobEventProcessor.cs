@@ -27,7 +27,7 @@ public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsApi stepFun
         using var _ = doc;
         var evt = JobStateEvent.Parse(doc.RootElement, copyDetail: false);
 
-        var taskKey = TaskKey.ParseMarker(evt.Marker) is { } marker && marker.Namespace == ns && !evt.IsChildJob ? marker.Key : null;
+        var taskKey = (TaskDecisions.OwnerOf(evt.JobId, evt.Marker, ns) as Ownership.Ours)?.TaskKey;
         // A final state: claim the answer and read the record in one call (most final events are answered).
         (ClaimOutcome Outcome, TaskRecord? Record)? claim = null;
         TaskRecord? record;

@@ -37,19 +37,18 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
                 throw invalid;
             }
             Log.Warn("Rejected SubmitJob input for task {TaskKey}: {Problems}", taskKey, invalid.Message);
-            var at = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            var rejected = new TaskRecord
-            {
-                TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, CreatedAt = at, UpdatedAt = at,
-                Submit = SubmitState.NotSent, Reason = "the payload was rejected",
-            };
+            var rejected = TaskDecisions.RejectedRecord(taskKey!, token, clock.GetUtcNow().ToUnixTimeMilliseconds());
             if (!await store.TryCreateAsync(rejected, cancellationToken).ConfigureAwait(false))
             {
                 // The token's record exists: this payload was answered before (or the token belongs to another submit).
                 var existing = await store.GetAsync(taskKey!, cancellationToken).ConfigureAwait(false);
-                if (existing is null || existing.JobId is not null || existing.Submit != SubmitState.NotSent || existing.Reason != rejected.Reason)
+                if (existing is null)
                 {
-                    return existing is null ? new SubmitJobResponse(null, null, null, invalid.ErrorName, invalid.Message) : AnswerOf(existing);
+                    return new SubmitJobResponse(null, null, null, invalid.ErrorName, invalid.Message);
+                }
+                if (!TaskDecisions.IsRejectionRecord(existing))
+                {
+                    return AnswerOf(existing);
                 }
             }
             return await FailTaskAsync(rejected, invalid.ErrorName, invalid.Message, cancellationToken).ConfigureAwait(false);
@@ -208,12 +207,8 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
     private async Task<SubmitJobResponse> AttachAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken) =>
         AnswerOf(job, await _responder.AttachOrTerminateAsync(taskKey, job, cancellationToken).ConfigureAwait(false));
 
-    private static SubmitJobResponse AnswerOf(SubmittedJob job, (AttachOutcome Outcome, TaskRecord? Record, bool Terminated) attach) => attach switch
-    {
-        { Terminated: false } => new SubmitJobResponse(job.JobArn, job.JobId, job.JobName),
-        { Record: { } record } => AnswerOf(record),
-        _ => new SubmitJobResponse(null, null, job.JobName, Note: "the task's record is gone"),
-    };
+    private static SubmitJobResponse AnswerOf(SubmittedJob job, (AttachOutcome Outcome, TaskRecord? Record, bool Terminated) attach) =>
+        SubmitJobResponse.Of(TaskDecisions.StandingAfterAttach(job, attach.Terminated, attach.Record));
 
     private async Task ReleaseQuietlyAsync(string taskKey, string leaseId, SubmitState state, string reason)
     {
@@ -228,12 +223,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
         }
     }
 
-    private static SubmitJobResponse AnswerOf(TaskRecord record) => record switch
-    {
-        { JobId: not null } => new SubmitJobResponse(record.JobArn, record.JobId, record.JobName),
-        { IsFinished: true } => new SubmitJobResponse(null, null, record.JobName, Note: $"the task already ended ({record.Status}): {record.Reason}"),
-        _ => new SubmitJobResponse(null, null, record.JobName, Note: "the job is being submitted"),
-    };
+    private static SubmitJobResponse AnswerOf(TaskRecord record) => SubmitJobResponse.Of(TaskDecisions.StandingOf(record));
 
     private async Task<SubmittedJob> SubmitOrThrowAsync(byte[] body, CancellationToken cancellationToken)
     {
@@ -256,7 +246,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
         {
             Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Answer}", error, record.TaskKey, reply.ToString());
         }
-        return new SubmitJobResponse(null, null, record.JobName, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars),
-            result.Sent ? null : result.NotSentBecause);
+        var (sentError, sentCause) = StepFunctionsLimits.ClipFailure(error, cause);
+        return new SubmitJobResponse(null, null, record.JobName, sentError, sentCause, result.Sent ? null : result.NotSentBecause);
     }
 }

@@ -14,8 +14,8 @@ namespace BatchSync.Processing;
 /// </summary>
 public sealed class OrphanFinder(IBatchApi batch, string ns)
 {
-    /// <summary>How much earlier than its record a job may say it was created (clocks of two services).</summary>
-    public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
+    /// <summary>How much earlier than its record a job may say it was created (<see cref="TaskDecisions.ClockSkew"/>).</summary>
+    public static readonly TimeSpan ClockSkew = TaskDecisions.ClockSkew;
 
     /// <summary>Every job carrying the record's marker, oldest first (normally one).</summary>
     public async Task<IReadOnlyList<SubmittedJob>> FindAllAsync(TaskRecord record, CancellationToken cancellationToken)
@@ -25,7 +25,6 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
             return [];
         }
         var marker = TaskKey.Marker(ns, record.TaskKey);
-        var notBefore = record.CreatedAt - (long)ClockSkew.TotalMilliseconds;
         var found = new List<(long CreatedAt, SubmittedJob Job)>();
         string? next = null;
         do
@@ -52,11 +51,7 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
                 // job can be there.
                 return [];
             }
-            var candidates = jobs
-                .Where(j => j.CreatedAt is null || j.CreatedAt >= notBefore)
-                .Where(j => string.Equals(j.JobName, record.JobName, StringComparison.Ordinal))
-                .Select(j => j.JobId)
-                .ToList();
+            var candidates = jobs.Where(j => TaskDecisions.MayBeTheJob(j, record)).Select(j => j.JobId).ToList();
             foreach (var chunk in candidates.Chunk(IBatchApi.MaxDescribeJobs))
             {
                 foreach (var detail in await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false))
@@ -68,9 +63,7 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
                     }
                 }
             }
-            // Newest first: once a whole page is older than the record, the rest is older still.
-            var pageIsOlder = jobs.Count > 0 && jobs.All(j => j.CreatedAt is { } at && at < notBefore);
-            next = pageIsOlder ? null : nextToken;
+            next = TaskDecisions.SearchIsPast(jobs, record) ? null : nextToken;
         }
         while (next is not null);
         return found.OrderBy(f => f.CreatedAt).ThenBy(f => f.Job.JobId, StringComparer.Ordinal).Select(f => f.Job)

@@ -16,7 +16,7 @@ namespace BatchSync.Processing;
 /// </summary>
 public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
-    public const string ScheduledEvent = "Scheduled Event";
+    public const string ScheduledEvent = ReconcileInput.ScheduledEventType;
 
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
@@ -25,46 +25,14 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
     /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>
     public TimeSpan SweepBudget { get; init; } = TimeSpan.FromSeconds(40);
 
-    public async Task<ReconcileResponse> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
-    {
-        string detailType;
-        ExecutionStatusEvent? stop = null;
-        SweepRequest? sweep = null;
-        try
+    public async Task<ReconcileResponse> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        ReconcileInput.Parse(payload) switch
         {
-            using var doc = JsonInput.Parse(payload);
-            var root = doc.RootElement;
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty(SweepRequest.Member, out var part))
-            {
-                sweep = SweepRequest.Parse(part);
-                detailType = ScheduledEvent;
-            }
-            else if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("detail-type", out var type) || type.ValueKind != JsonValueKind.String)
-            {
-                throw new InvalidEventException($"Reconcile takes EventBridge events with a detail-type, or {{\"{SweepRequest.Member}\": {{\"Part\": k, \"Parts\": n}}}}");
-            }
-            else
-            {
-                detailType = type.GetString()!;
-            }
-            if (detailType == ExecutionStatusEvent.DetailType)
-            {
-                stop = ExecutionStatusEvent.Parse(root);
-            }
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidEventException(JsonInput.NotJson("payload", e));
-        }
-
-        return detailType switch
-        {
-            ExecutionStatusEvent.DetailType when stop!.IsStop => await StopAsync(stop, cancellationToken).ConfigureAwait(false),
-            ExecutionStatusEvent.DetailType => new ReconcileResponse("Ignored", Reason: $"execution status {stop!.Status} stops nothing"),
-            ScheduledEvent => await SweepAsync(sweep ?? SweepRequest.Whole, cancellationToken).ConfigureAwait(false),
-            _ => throw new InvalidEventException($"detail-type \"{detailType}\" is neither \"{ExecutionStatusEvent.DetailType}\" nor \"{ScheduledEvent}\""),
+            ReconcileInput.ExecutionStatus { Event.IsStop: true } stop => await StopAsync(stop.Event, cancellationToken).ConfigureAwait(false),
+            ReconcileInput.ExecutionStatus other => new ReconcileResponse("Ignored", Reason: $"execution status {other.Event.Status} stops nothing"),
+            ReconcileInput.Sweep sweep => await SweepAsync(sweep.Part, cancellationToken).ConfigureAwait(false),
+            _ => throw new InvalidOperationException("Unhandled Reconcile input."),
         };
-    }
 
     /// <summary>An execution stopped: terminate the jobs it started and close their records (one index query).</summary>
     public async Task<ReconcileResponse> StopAsync(ExecutionStatusEvent stop, CancellationToken cancellationToken = default)
@@ -198,8 +166,8 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         var now = clock.GetUtcNow();
         switch (TaskDecisions.OnSweep(record, view, now, _timing))
         {
-            case SweepDecision.Deliver:
-                var result = await _responder.DeliverAsync(record, detail!.Value, view!.Status == "SUCCEEDED", cancellationToken).ConfigureAwait(false);
+            case SweepDecision.Deliver deliver:
+                var result = await _responder.DeliverAsync(record, detail!.Value, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Delivered, result.Sent ? 1 : 0);
                 break;
             case SweepDecision.Heartbeat:

@@ -1,3 +1,4 @@
+using BatchSync.Domain;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -16,6 +17,8 @@ public interface IFunctionResponse
 /// <summary>SubmitJob's answer: the native <c>batch:submitJob</c> output, or the error reported through the token.</summary>
 public sealed record SubmitJobResponse(string? JobArn, string? JobId, string? JobName, string? Error = null, string? Cause = null, string? Note = null) : IFunctionResponse
 {
+    public static SubmitJobResponse Of(SubmitStanding standing) => new(standing.JobArn, standing.JobId, standing.JobName, Note: standing.Note);
+
     public void WriteJson(Utf8JsonWriter writer)
     {
         writer.WriteStartObject();

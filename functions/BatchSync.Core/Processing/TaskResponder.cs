@@ -58,7 +58,8 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
     public async Task<AnswerResult> FailAsync(TaskRecord record, string error, string cause, string what, CancellationToken cancellationToken)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
-        return await AnswerAsync(record, false, _ => null, OutputBudget.Clip(error, OutputBudget.MaxErrorChars), OutputBudget.Clip(cause, OutputBudget.MaxCauseChars), what, cancellationToken).ConfigureAwait(false);
+        var (sentError, sentCause) = StepFunctionsLimits.ClipFailure(error, cause);
+        return await AnswerAsync(record, false, _ => null, sentError, sentCause, what, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<AnswerResult> AnswerAsync(TaskRecord record, bool succeeded, Func<TaskRecord, string?> output, string? error, string? cause,

@@ -32,15 +32,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
             AuthenticationRegion = settings.Region,
             HttpClientFactory = new SharedHttp.SdkClientFactory(),
         };
-        var endpoint = settings.Value("AWS_ENDPOINT_URL_DYNAMODB") ?? settings.Value("AWS_ENDPOINT_URL");
-        if (endpoint is not null)
-        {
-            config.ServiceURL = endpoint;
-        }
-        else
-        {
-            config.RegionEndpoint = RegionEndpoint.GetBySystemName(settings.Region);
-        }
+        settings.ApplyEndpoint(config, "DYNAMODB");
         return new DynamoRecordStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, TimeSpan.FromDays(days));
     }
 
