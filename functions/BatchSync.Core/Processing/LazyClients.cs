@@ -99,8 +99,8 @@ public sealed class LazyJobStore(Func<IJobStore> create) : IJobStore
     public Task<IReadOnlyList<JobRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) =>
         _store.Value.FindOpenByExecutionAsync(executionArn, cancellationToken);
 
-    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, CancellationToken cancellationToken = default) =>
-        _store.Value.ListDueAsync(dueBy, limit, cancellationToken);
+    public Task<IReadOnlyList<JobRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default) =>
+        _store.Value.ListDueAsync(dueBy, limit, shards, cancellationToken);
 
     public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default) =>
         _store.Value.RescheduleAsync(checks, cancellationToken);
