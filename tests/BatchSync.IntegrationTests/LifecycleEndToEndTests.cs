@@ -100,7 +100,11 @@ public class LifecycleEndToEndTests(MotoFixture moto)
     {
         var world = new AwsWorld(moto.Server, "eu-central-1");
         var (executionArn, _) = await EndToEndTests.StartReadmeExampleAsync(world);
-        await EndToEndTests.SubmitAndBuildEventAsync(world, executionArn); // the event is built, and dropped
+        var (submitted, _) = await EndToEndTests.SubmitAndBuildEventAsync(world, executionArn); // the event is built, and dropped
+        // The record is first due a moment after submit (the test world's fast schedule): sweep once it is.
+        var record = (await world.Store.FindByJobIdAsync((string)submitted["JobId"]!))!;
+        var wait = DateTimeOffset.FromUnixTimeMilliseconds(record.NextCheckAt!.Value) - DateTimeOffset.UtcNow;
+        await Task.Delay(wait > TimeSpan.Zero ? wait + TimeSpan.FromMilliseconds(50) : TimeSpan.Zero);
         world.ExportEnvironment();
         var sweep = SamTemplate.LoadHandler("ReconcileFunction");
         // What the deployed schedule sends at a tick with the default SweepInvocations: one input per target.

@@ -85,6 +85,7 @@ public sealed class FaultProxy : IDisposable
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _taskLocks = new(StringComparer.Ordinal);
 
     public FaultProxy(string targetEndpoint, int seed)
     {
@@ -167,6 +168,7 @@ public sealed class FaultProxy : IDisposable
 
     private async Task HandleAsync(TcpClient client)
     {
+        SemaphoreSlim? taskLock = null;
         using (client)
         {
             try
@@ -206,6 +208,10 @@ public sealed class FaultProxy : IDisposable
                 if (service == "states" && operation.StartsWith("SendTask", StringComparison.Ordinal) && TokenOf(request.Body) is { } token && Tokens.Knows(token))
                 {
                     call.Token = token;
+                    // Step Functions takes the calls on one task one at a time: a heartbeat sent while an answer is
+                    // still being taken sees the task as that answer leaves it (moto, under load, may interleave them).
+                    taskLock = _taskLocks.GetOrAdd(Tokens.RealOf(token), _ => new SemaphoreSlim(1, 1));
+                    await taskLock.WaitAsync().ConfigureAwait(false);
                     if (Tokens.IsDead(token))
                     {
                         call.AnsweredDeadToken = true;
@@ -223,6 +229,11 @@ public sealed class FaultProxy : IDisposable
                 if (terminal && call.Token is { } answered && upstream.IsSuccessStatusCode)
                 {
                     Tokens.Kill(answered); // the task took its answer: the token is dead from now on
+                }
+                if (taskLock is not null)
+                {
+                    taskLock.Release();
+                    taskLock = null;
                 }
                 if (service == "batch" && upstream.IsSuccessStatusCode && ListingLag > TimeSpan.Zero)
                 {
@@ -253,6 +264,10 @@ public sealed class FaultProxy : IDisposable
             catch (Exception)
             {
                 // the client went away (after its own timeout, say): nothing to answer
+            }
+            finally
+            {
+                taskLock?.Release();
             }
         }
     }
