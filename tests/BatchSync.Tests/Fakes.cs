@@ -436,3 +436,12 @@ public sealed class FixedClock(DateTimeOffset now) : TimeProvider
 {
     public override DateTimeOffset GetUtcNow() => now;
 }
+
+/// <summary>A clock that moves on by a step every time it is read (a sweep budget that runs out part way).</summary>
+public sealed class StepClock(DateTimeOffset start, TimeSpan step) : TimeProvider
+{
+    private long _reads;
+    public override DateTimeOffset GetUtcNow() => start + step * Interlocked.Increment(ref _reads);
+    public override long GetTimestamp() => (start + step * Interlocked.Increment(ref _reads)).UtcTicks;
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+}

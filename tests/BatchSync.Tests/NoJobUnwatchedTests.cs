@@ -688,13 +688,4 @@ public class CheckScheduleTests
         Assert.Equal(40, world.StepFunctions.Sent.Count);
         Assert.Equal(40, world.StepFunctions.Sent.Select(s => s.Token).Distinct().Count());
     }
-
-    /// <summary>A clock that moves on by a step every time it is read.</summary>
-    private sealed class StepClock(DateTimeOffset start, TimeSpan step) : TimeProvider
-    {
-        private long _reads;
-        public override DateTimeOffset GetUtcNow() => start + step * Interlocked.Increment(ref _reads);
-        public override long GetTimestamp() => (start + step * Interlocked.Increment(ref _reads)).UtcTicks;
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-    }
 }

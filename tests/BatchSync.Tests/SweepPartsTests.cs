@@ -90,7 +90,7 @@ public class SweepPartsTests
             var status = i >= 38 ? "SUCCEEDED" : "RUNNING";
             world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", status, TaskKey.Marker(FakeWorld.Namespace, key)));
         }
-        var clock = new ReadCountingClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
+        var clock = new StepClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
         var reconciler = new Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(1), Concurrency = 1 };
 
         var answer = await reconciler.SweepAsync();
@@ -108,14 +108,5 @@ public class SweepPartsTests
         Assert.Contains("EventBridge events with a detail-type, or {\"Sweep\"", error.Message);
         var bad = await Assert.ThrowsAsync<InvalidEventException>(() => reconciler.HandleAsync(Encoding.UTF8.GetBytes("""{"Sweep": {"Part": 3, "Parts": 2}}""")));
         Assert.Contains("Sweep.Part must be at most Sweep.Parts (2), not 3", bad.Message);
-    }
-
-    /// <summary>A clock that moves on by a step every time it is read.</summary>
-    private sealed class ReadCountingClock(DateTimeOffset start, TimeSpan step) : TimeProvider
-    {
-        private long _reads;
-        public override DateTimeOffset GetUtcNow() => start + step * Interlocked.Increment(ref _reads);
-        public override long GetTimestamp() => (start + step * Interlocked.Increment(ref _reads)).UtcTicks;
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
     }
 }

@@ -32,7 +32,4 @@ public sealed class AwsServiceException : Exception, IServiceCallFailure
     public bool IsThrottling => (int)StatusCode == 429 || AwsErrors.ThrottlingCodes.Contains(ErrorCode);
 
     public bool IsServerError => (int)StatusCode >= 500;
-
-    bool IServiceCallFailure.MayHaveReachedService => true;
-    bool IServiceCallFailure.BudgetSpent => false;
 }

@@ -138,11 +138,4 @@ public sealed class AwsTransportException(string service, string operation, int 
 
     /// <summary>False only when the request surely never reached the service (the connection was never made).</summary>
     public bool MayHaveReachedService { get; } = !(inner is HttpRequestException h && AwsTransport.IsConnectFailure(h));
-
-    string? IServiceCallFailure.ErrorCode => null;
-    string? IServiceCallFailure.NativeCause => null;
-    string? IServiceCallFailure.RequestId => null;
-    bool IServiceCallFailure.IsThrottling => false;
-    bool IServiceCallFailure.IsServerError => false;
-    bool IServiceCallFailure.BudgetSpent => false;
 }

@@ -38,11 +38,6 @@ public sealed class BudgetExhaustedException(string service, string operation, E
     : Exception($"{service} {operation}: the invocation's time budget is spent; failing so the platform retries the invocation." +
         (last is null ? "" : $" Last error: {last.Message}"), last), IServiceCallFailure
 {
-    string? IServiceCallFailure.ErrorCode => null;
-    string? IServiceCallFailure.NativeCause => null;
-    string? IServiceCallFailure.RequestId => null;
-    bool IServiceCallFailure.IsThrottling => false;
-    bool IServiceCallFailure.IsServerError => false;
     bool IServiceCallFailure.MayHaveReachedService => false;
     bool IServiceCallFailure.BudgetSpent => true;
 }

@@ -7,22 +7,22 @@ namespace BatchSync.Domain;
 public interface IServiceCallFailure
 {
     /// <summary>The service's error code when it answered with an error; null when no answer came.</summary>
-    string? ErrorCode { get; }
+    string? ErrorCode => null;
 
     /// <summary>The cause the native integration gives for this error answer (null when no answer came).</summary>
-    string? NativeCause { get; }
+    string? NativeCause => null;
 
-    string? RequestId { get; }
+    string? RequestId => null;
 
     /// <summary>The service answered that it was throttling the call: it did nothing.</summary>
-    bool IsThrottling { get; }
+    bool IsThrottling => false;
 
     /// <summary>The service answered with a 5xx: it may have acted.</summary>
-    bool IsServerError { get; }
+    bool IsServerError => false;
 
     /// <summary>False only when the request surely never reached the service (the connection was never made).</summary>
-    bool MayHaveReachedService { get; }
+    bool MayHaveReachedService => true;
 
     /// <summary>The invocation's time budget ran out before the call could be sent (again).</summary>
-    bool BudgetSpent { get; }
+    bool BudgetSpent => false;
 }
