@@ -6,6 +6,7 @@ using BatchSync.Domain;
 namespace BatchSync.Tests;
 
 /// <summary>The sweep split into parts, one invocation each: what a part reads, and bad parts refused by name.</summary>
+[Collection(LogCapture.Collection)] // sweeps write log and metric records to the process-wide sink
 public class SweepPartsTests
 {
     private static readonly string[] EveryShard = Enumerable.Range(0, 16).Select(i => $"OPEN#{i:D2}").ToArray();

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Aws;
 using BatchSync.Mapping;
 using BatchSync.Domain;
 
@@ -43,20 +42,6 @@ public sealed record AnswerSettings(string FailureError)
             LogGroups = groups is { Length: > 0 } ? groups : [ConsoleLinks.DefaultLogGroup],
             Region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION"),
             LogTailTimeout = int.TryParse(value(LogTailTimeoutVariable), out var ms) && ms > 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.FromSeconds(2),
-        };
-    }
-
-    /// <summary>
-    /// The functions' settings: <see cref="From(Func{string, string?})"/> plus a CloudWatch Logs client for tails, made
-    /// on its first call (only tasks that opted into log tails ever call it).
-    /// </summary>
-    public static AnswerSettings ForFunctions(AwsSettings settings)
-    {
-        var answers = From(settings.Value);
-        // One attempt, bounded by the tail's own timeout: a slow log never holds up the answer.
-        return answers with
-        {
-            Logs = new Processing.LazyLogsApi(() => CloudWatchLogsClient.Create(settings, new RetryPolicy { MaxAttempts = 1, AttemptTimeout = answers.LogTailTimeout })),
         };
     }
 }

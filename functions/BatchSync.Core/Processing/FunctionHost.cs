@@ -20,7 +20,7 @@ public sealed class FunctionHost
         _store = new LazyRecordStore(() => DynamoRecordStore.Create(settings, clock));
         Clock = clock;
         Timing = Timing.FromSettings(settings.Value);
-        Answers = Failures.AnswerSettings.ForFunctions(settings);
+        Answers = AnswersFor(settings);
         Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
             ? TimeSpan.FromSeconds(seconds)
             : null;
@@ -55,6 +55,20 @@ public sealed class FunctionHost
         .. _store.IsCreated ? ["DynamoDB"] : Array.Empty<string>(),
         .. Answers.Logs is LazyLogsApi { IsCreated: true } ? ["CloudWatchLogs"] : Array.Empty<string>(),
     ];
+
+    /// <summary>
+    /// How failed jobs are answered: <see cref="Failures.AnswerSettings.From"/> plus a CloudWatch Logs client for tails,
+    /// made on its first call (only tasks that opted into log tails ever call it).
+    /// </summary>
+    public static Failures.AnswerSettings AnswersFor(AwsSettings settings)
+    {
+        var answers = Failures.AnswerSettings.From(settings.Value);
+        // One attempt, bounded by the tail's own timeout: a slow log never holds up the answer.
+        return answers with
+        {
+            Logs = new LazyLogsApi(() => CloudWatchLogsClient.Create(settings, new RetryPolicy { MaxAttempts = 1, AttemptTimeout = answers.LogTailTimeout })),
+        };
+    }
 
     /// <summary>Reads the invocation payload, runs the core, writes its answer; logs a failure once and lets it surface.</summary>
     public async Task<Stream> RunAsync<T>(string function, Stream input, Func<ReadOnlyMemory<byte>, CancellationToken, Task<T>> core) where T : IFunctionResponse
