@@ -403,6 +403,23 @@ public sealed class FakeWorld
     public FakeStepFunctions StepFunctions { get; }
     public InMemoryRecordStore Store { get; }
 
+    /// <summary>
+    /// <paramref name="count"/> open tasks t0, t1, ..., each with its job job-0, job-1, ... in Batch (RUNNING unless
+    /// <paramref name="statusOf"/> says otherwise), all due, the oldest first; their record keys, in that order.
+    /// </summary>
+    public List<string> AddDueTasks(int count, Func<int, string>? statusOf = null)
+    {
+        var keys = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            var key = TaskKey.For($"t{i}");
+            keys.Add(key);
+            Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
+            Batch.Jobs[$"job-{i}"] = Detail(Event($"job-{i}", statusOf?.Invoke(i) ?? "RUNNING", TaskKey.Marker(Namespace, key)));
+        }
+        return keys;
+    }
+
     public FakeWorld()
     {
         Batch = new FakeBatch(Log);

@@ -638,12 +638,7 @@ public class CheckScheduleTests
     public async Task A_record_whose_check_fails_never_blocks_the_others()
     {
         var world = new FakeWorld();
-        for (var i = 0; i < 30; i++)
-        {
-            var key = TaskKey.For($"t{i}");
-            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
-            world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
-        }
+        world.AddDueTasks(30);
         var failing = new FailingHeartbeatTasks(world.StepFunctions, "t0");
         var reconciler = new Processing.Reconciler(world.Batch, failing, world.Store, FakeWorld.Namespace, TimeProvider.System);
 
@@ -666,12 +661,7 @@ public class CheckScheduleTests
     public async Task More_due_records_than_one_sweep_reaches_are_left_due_and_the_next_sweep_starts_with_them()
     {
         var world = new FakeWorld();
-        for (var i = 0; i < 40; i++)
-        {
-            var key = TaskKey.For($"t{i}");
-            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
-            world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
-        }
+        world.AddDueTasks(40);
         var clock = new StepClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
         // A budget that runs out part way (the clock moves with every reading).
         var sweep = () => new Processing.Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(2), Concurrency = 1 }.SweepAsync();

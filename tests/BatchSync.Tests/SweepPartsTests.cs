@@ -53,14 +53,7 @@ public class SweepPartsTests
     public async Task Four_parts_swept_at_once_check_every_due_record_once_and_each_part_only_its_own_shards()
     {
         var world = new FakeWorld();
-        var keys = new List<string>();
-        for (var i = 0; i < 64; i++)
-        {
-            var key = TaskKey.For($"t{i}");
-            keys.Add(key);
-            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
-            world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "RUNNING", TaskKey.Marker(FakeWorld.Namespace, key)));
-        }
+        var keys = world.AddDueTasks(64);
         var reconciler = new Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, TimeProvider.System);
 
         var answers = await Task.WhenAll(Enumerable.Range(1, 4).Select(part =>
@@ -83,14 +76,8 @@ public class SweepPartsTests
     public async Task A_sweep_that_cannot_reach_every_due_record_delivers_the_ended_jobs_first()
     {
         var world = new FakeWorld();
-        for (var i = 0; i < 40; i++)
-        {
-            var key = TaskKey.For($"t{i}");
-            world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = $"t{i}", Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = i, NextCheckAt = i };
-            // The newest two jobs ended and their events were lost; the rest run on.
-            var status = i >= 38 ? "SUCCEEDED" : "RUNNING";
-            world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", status, TaskKey.Marker(FakeWorld.Namespace, key)));
-        }
+        // The newest two jobs ended and their events were lost; the rest run on.
+        world.AddDueTasks(40, i => i >= 38 ? "SUCCEEDED" : "RUNNING");
         var clock = new StepClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
         var reconciler = new Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(1), Concurrency = 1 };
 
