@@ -30,8 +30,7 @@ using var moto = new MotoServer();
 moto.UseSimpleModes();
 var world = new AwsWorld(moto, "us-east-1", "fanout");
 await world.CreateTableFromTemplateAsync();
-var store = BatchSync.Store.DynamoRecordStore.Create(
-    new AwsSettings(name => name == "BATCHSYNC_ATTEMPT_TIMEOUT_MS" ? "30000" : world.Settings.Value(name)), TimeProvider.System);
+var store = world.PatientStore(TimeSpan.FromSeconds(30));
 var batchService = new BucketBatch(rate);
 var batch = new BatchClient(new AwsTransport(new HttpClient(batchService), new Uri("http://batch.local/"), BatchClient.ServiceName, RetryPolicy.Default));
 var stepFunctions = new AnsweringTasks();

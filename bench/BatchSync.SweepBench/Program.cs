@@ -29,9 +29,7 @@ using var moto = new MotoServer();
 moto.UseSimpleModes();
 var world = new AwsWorld(moto, "us-east-1", "sweepbench");
 await world.CreateTableFromTemplateAsync();
-// moto answers a query over 10,000 items in seconds (it filters in Python): the store waits longer than deployed.
-var dynamoStore = BatchSync.Store.DynamoRecordStore.Create(
-    new AwsSettings(name => name == "BATCHSYNC_ATTEMPT_TIMEOUT_MS" ? "60000" : world.Settings.Value(name)), TimeProvider.System);
+var dynamoStore = world.PatientStore(TimeSpan.FromSeconds(60));
 // moto copies every table of a TransactWriteItems call for its rollback (moto/dynamodb/models: transact_write_items,
 // copy.deepcopy), which at 10,000 items costs seconds a call; here the checked records are rescheduled with the same
 // conditional update one record a call, 16 at once. AWS takes 100 a transaction (the store's own path).

@@ -66,7 +66,7 @@ public class EndToEndTests(MotoFixture moto)
         var node = world.BuildEvent((JsonObject)evt["detail"]!.DeepClone());
         node["detail"]!["jobId"] = (string)submitted["JobId"]! + "#1";
         var foreign = world.BuildEvent((JsonObject)evt["detail"]!.DeepClone());
-        foreign["detail"]!["parameters"]![SubmitRequestMapper.MarkerParameter] = "another-stack:" + TaskKey.For("x");
+        foreign["detail"]!["parameters"]![TaskKey.MarkerParameter] = "another-stack:" + TaskKey.For("x");
         var delivered = await world.DeliverThroughRuleAsync([child, evt, node, foreign]);
         var only = Assert.Single(delivered);
         Assert.Equal((string)submitted["JobId"]!, (string)only["detail"]!["jobId"]!);
@@ -82,7 +82,7 @@ public class EndToEndTests(MotoFixture moto)
         // The output read back through the model's wire names is the event's JobDetail (less nulls and the marker). moto
         // appends another AWS_BATCH_JOB_ID to the environment on every DescribeJobs: compare without it.
         var detail = WithoutNullMembers(evt["detail"]!.DeepClone())!;
-        detail["parameters"]!.AsObject().Remove(SubmitRequestMapper.MarkerParameter);
+        detail["parameters"]!.AsObject().Remove(TaskKey.MarkerParameter);
         var expected = WithoutMotoJobIdVariable(detail, "container", "environment", "name");
         var readBack = WithoutMotoJobIdVariable(WireFromNative(job, BatchSync.Model.BatchShapes.Instance["JobDetail"])!, "container", "environment", "name");
         Assert.True(JsonNode.DeepEquals(expected, readBack), $"expected {expected.ToJsonString()}\nread back {readBack.ToJsonString()}");
@@ -91,7 +91,7 @@ public class EndToEndTests(MotoFixture moto)
         Assert.Equal("SUCCEEDED", (string)job["Status"]!);
         Assert.Equal("nightly-report", (string)job["JobName"]!);
         Assert.Equal("s3://reports/2026-11-24.csv", (string)job["Parameters"]!["InputFile"]!);
-        Assert.Null(job["Parameters"]![SubmitRequestMapper.MarkerParameter]);
+        Assert.Null(job["Parameters"]![TaskKey.MarkerParameter]);
         var environment = job["Container"]!["Environment"]!.AsArray();
         Assert.Contains(environment, e => (string)e!["Name"]! == "REPORT_DATE" && (string)e["Value"]! == "2026-11-24");
         Assert.Contains(environment, e => (string)e!["Name"]! == "MANAGED_BY_AWS" && (string)e["Value"]! == "STARTED_BY_STEP_FUNCTIONS");

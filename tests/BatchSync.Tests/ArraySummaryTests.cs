@@ -64,7 +64,7 @@ public class ArraySummaryTests
     {
         ["jobArn"] = $"arn:aws:batch:us-east-1:123456789012:job/{ParentId}", ["jobId"] = ParentId, ["jobName"] = "frames", ["status"] = status,
         ["arrayProperties"] = new JsonObject { ["size"] = size, ["statusSummary"] = counts },
-        ["parameters"] = new JsonObject { [SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) },
+        ["parameters"] = new JsonObject { [TaskKey.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) },
     };
 
     /// <summary>A child; failed ones take their attempt from a published failure (Fixtures/failed-jobs).</summary>
@@ -159,7 +159,7 @@ public class ArraySummaryTests
         Assert.Equal(2_500, (int)summary["FailedCount"]!);
         Assert.Equal(ArraySummary.MaxListedIndices, summary["FailedIndices"]!.AsArray().Count);
         Assert.True((bool)summary["FailedIndicesTruncated"]!);
-        Assert.True(sent.Cause!.Length <= OutputBudget.MaxCauseChars);
+        Assert.True(sent.Cause!.Length <= StepFunctionsLimits.CauseChars);
         Assert.Equal("States.TaskFailed", sent.Error);
     }
 
@@ -183,7 +183,7 @@ public class ArraySummaryTests
         var batch = new ArrayBatch();
         var job = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
         job["jobId"] = ParentId;
-        job["parameters"] = new JsonObject { [SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
+        job["parameters"] = new JsonObject { [TaskKey.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
 
         var sent = await DeliverAsync(batch, job, """{"ArraySummary":true}""");
 

@@ -76,7 +76,7 @@ public partial class CorpusTests
         // With a token, the task's record is kept, ended, so that a re-invocation answers nothing a second time.
         Assert.All(world.Store.Records.Values, r => Assert.Equal((RecordStatus.Failed, null), (r.Status, r.JobId)));
         Assert.Equal((bool)c["tokenReported"]! ? 1 : 0, world.Store.Records.Count);
-        Assert.True(message.Length <= Mapping.OutputBudget.MaxCauseChars);
+        Assert.True(message.Length <= Domain.StepFunctionsLimits.CauseChars);
     }
 
     public static TheoryData<string> CallbackCases() => Names("callback.json");

@@ -439,7 +439,7 @@ public sealed class FakeWorld
     /// <summary>A "Batch Job State Change" event for a job carrying <paramref name="marker"/>.</summary>
     public static byte[] Event(string jobId, string status, string? marker, string extraDetail = "", long createdAt = 1)
     {
-        var parameters = marker is null ? "{}" : $$"""{"{{SubmitRequestMapper.MarkerParameter}}":"{{marker}}","InputFile":"a"}""";
+        var parameters = marker is null ? "{}" : $$"""{"{{TaskKey.MarkerParameter}}":"{{marker}}","InputFile":"a"}""";
         var arn = $"arn:aws:batch:us-east-1:123456789012:job/{jobId}";
         var detail = $$"""{"jobArn":"{{arn}}","jobName":"j","jobId":"{{jobId}}","status":"{{status}}","statusReason":"because","parameters":{{parameters}},"createdAt":{{createdAt}}{{extraDetail}}""" + "}";
         return Fixtures.Utf8($$"""{"version":"0","id":"e1","detail-type":"Batch Job State Change","source":"aws.batch","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-east-1","resources":["{{arn}}"],"detail":{{detail}}""" + "}");

@@ -43,7 +43,7 @@ public class LogTailTests
     {
         job ??= Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
         var jobId = (string)job["jobId"]!;
-        job["parameters"] = new JsonObject { [Mapping.SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
+        job["parameters"] = new JsonObject { [Domain.TaskKey.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
         _world.Store.Records[Key] = new TaskRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = jobId, Options = options };
         _world.Batch.Jobs[jobId] = JsonDocument.Parse(job.ToJsonString()).RootElement.Clone();
         var answers = (settings ?? new AnswerSettings(AnswerSettings.NativeFailureError) { Region = "us-east-1" }) with { Logs = logs };
@@ -160,7 +160,7 @@ public class LogTailTests
         var logs = new FakeLogs();
         var job = Fixtures.Node("failed-jobs/out-of-memory-adapted.json").AsObject();
         job["status"] = "SUCCEEDED";
-        job["parameters"] = new JsonObject { [Mapping.SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
+        job["parameters"] = new JsonObject { [Domain.TaskKey.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, Key) };
         _world.Store.Records[Key] = new TaskRecord { TaskKey = Key, TaskToken = Token, Status = RecordStatus.Submitted, JobId = (string)job["jobId"]!, Options = """{"LogTail":5}""" };
         _world.Batch.Jobs[(string)job["jobId"]!] = JsonDocument.Parse(job.ToJsonString()).RootElement.Clone();
         await new JobEventProcessor(_world.Batch, _world.StepFunctions, _world.Store, FakeWorld.Namespace, answers: AnswerSettings.Native with { Logs = logs })

@@ -195,7 +195,7 @@ public class NativeOutputMapperTests
                 foreach (var (name, value) in o)
                 {
                     Assert.True(char.IsUpper(name[0]), $"{shapeName}.{name} is not PascalCase");
-                    Assert.NotEqual(SubmitRequestMapper.MarkerParameter, name);
+                    Assert.NotEqual(TaskKey.MarkerParameter, name);
                     if (shape.MembersByPascal.TryGetValue(name, out var member))
                     {
                         AssertNative(value, member.ShapeName);

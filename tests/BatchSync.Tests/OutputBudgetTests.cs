@@ -18,7 +18,7 @@ public class OutputBudgetTests
     private static string FitOutput(JsonObject native, string? resultJson = null) =>
         NativeOutputMapper.ToNativeText(Wire(native), OutputBudget.Output, resultJson);
 
-    private static string FitCause(JsonObject native, int maxChars = OutputBudget.MaxCauseChars) =>
+    private static string FitCause(JsonObject native, int maxChars = StepFunctionsLimits.CauseChars) =>
         NativeOutputMapper.ToNativeText(Wire(native), new OutputLimit(maxChars, CountsChars: true));
 
     private static JsonObject BigJob(int envEntries, int attempts = 3)
@@ -58,11 +58,11 @@ public class OutputBudgetTests
     public void A_too_large_cause_is_shrunk_deterministically_keeping_identity_and_latest_attempt()
     {
         var job = BigJob(400);
-        Assert.True(JsonText.ToText(job).Length > OutputBudget.MaxCauseChars);
+        Assert.True(JsonText.ToText(job).Length > StepFunctionsLimits.CauseChars);
 
         var cause = FitCause(job);
 
-        Assert.True(cause.Length <= OutputBudget.MaxCauseChars);
+        Assert.True(cause.Length <= StepFunctionsLimits.CauseChars);
         Assert.Equal(cause, FitCause(BigJob(400)));
         var parsed = JsonNode.Parse(cause)!.AsObject();
         Assert.Equal("abc", (string)parsed["JobId"]!);
@@ -80,11 +80,11 @@ public class OutputBudgetTests
     {
         var job = BigJob(2);
         job["Container"]!["Environment"]![0]!["Value"] = new string('é', 140_000);
-        Assert.True(JsonText.ToText(job).Length < OutputBudget.MaxOutputBytes);
+        Assert.True(JsonText.ToText(job).Length < StepFunctionsLimits.OutputBytes);
 
         var output = FitOutput(job);
 
-        Assert.True(Encoding.UTF8.GetByteCount(output) <= OutputBudget.MaxOutputBytes);
+        Assert.True(Encoding.UTF8.GetByteCount(output) <= StepFunctionsLimits.OutputBytes);
         Assert.Null(JsonNode.Parse(output)!["Container"]);
     }
 
@@ -92,7 +92,7 @@ public class OutputBudgetTests
     public void Result_is_kept_while_bulky_members_go()
     {
         var output = FitOutput(BigJob(1000), $$"""{"data":"{{new string('r', 200_000)}}"}""");
-        Assert.True(Encoding.UTF8.GetByteCount(output) <= OutputBudget.MaxOutputBytes);
+        Assert.True(Encoding.UTF8.GetByteCount(output) <= StepFunctionsLimits.OutputBytes);
         Assert.Equal(200_000, ((string)JsonNode.Parse(output)!["Result"]!["data"]!).Length);
     }
 
@@ -102,7 +102,7 @@ public class OutputBudgetTests
         var job = BigJob(1);
         job["StatusReason"] = new string('s', 100_000);
         var cause = FitCause(job);
-        Assert.True(cause.Length <= OutputBudget.MaxCauseChars);
+        Assert.True(cause.Length <= StepFunctionsLimits.CauseChars);
         var parsed = JsonNode.Parse(cause)!;
         Assert.Equal("abc", (string)parsed["JobId"]!);
         Assert.Equal(256, ((string)parsed["StatusReason"]!).Length);
@@ -221,7 +221,7 @@ public class OutputBudgetTests
     [Fact]
     public void Clip_marks_the_cut()
     {
-        Assert.Equal("abc", OutputBudget.Clip("abc", 3));
-        Assert.Equal("ab…", OutputBudget.Clip("abcd", 3));
+        Assert.Equal("abc", StepFunctionsLimits.Clip("abc", 3));
+        Assert.Equal("ab…", StepFunctionsLimits.Clip("abcd", 3));
     }
 }

@@ -23,7 +23,7 @@ public class JobSubmitterTests
         var record = _world.Store.Records.Values.Single();
         Assert.Equal((RecordStatus.Submitted, "job-1", Token), (record.Status, record.JobId, record.TaskToken));
         var submitted = _world.Batch.Submitted.Single();
-        Assert.Equal($"{FakeWorld.Namespace}:{TaskKey.For(Token)}", (string)submitted["parameters"]![SubmitRequestMapper.MarkerParameter]!);
+        Assert.Equal($"{FakeWorld.Namespace}:{TaskKey.For(Token)}", (string)submitted["parameters"]![TaskKey.MarkerParameter]!);
         Assert.Equal("a", (string)submitted["parameters"]!["InputFile"]!);
         Assert.DoesNotContain(Token, JsonText.ToText(submitted));
         Assert.Empty(_world.StepFunctions.Sent);
@@ -135,7 +135,7 @@ public class JobEventProcessorTests
             """{"CreatedAt":1,"JobArn":"arn:aws:batch:us-east-1:123456789012:job/job-1","JobId":"job-1","JobName":"j","Parameters":{"InputFile":"a"},"Status":"SUCCEEDED","StatusReason":"because","StoppedAt":99}""",
             sent.Output);
         Assert.Equal(99, (int)JsonNode.Parse(sent.Output!)!["StoppedAt"]!);
-        Assert.DoesNotContain(SubmitRequestMapper.MarkerParameter, sent.Output);
+        Assert.DoesNotContain(TaskKey.MarkerParameter, sent.Output);
         Assert.Equal(RecordStatus.Succeeded, _world.Store.Records[Key].Status);
         Assert.Equal("Succeeded", answer.Action);
     }

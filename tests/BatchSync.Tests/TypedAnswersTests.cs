@@ -36,7 +36,7 @@ public class TypedAnswersTests
         };
         var marked = JsonNode.Parse(job.GetRawText())!.AsObject();
         var parameters = marked["parameters"] as JsonObject ?? [];
-        parameters[SubmitRequestMapper.MarkerParameter] = Marker;
+        parameters[TaskKey.MarkerParameter] = Marker;
         marked["parameters"] = parameters.DeepClone();
         _world.Batch.Jobs[jobId] = Wire(marked.ToJsonString());
         var evt = $$"""{"detail-type":"Batch Job State Change","source":"aws.batch","detail":{{marked.ToJsonString()}}}""";
@@ -243,7 +243,7 @@ public class TypedAnswersTests
 
         var sent = await DeliverAsync(Wire(job.ToJsonString()), """{"Links":true,"TypedErrors":true}""");
 
-        Assert.True(sent.Cause!.Length <= OutputBudget.MaxCauseChars);
+        Assert.True(sent.Cause!.Length <= StepFunctionsLimits.CauseChars);
         var cause = JsonNode.Parse(sent.Cause)!;
         Assert.Equal("BatchJob.OutOfMemory", (string)cause["BatchSyncFailure"]!["Kind"]!);
         Assert.NotNull(cause["BatchSyncLinks"]);
@@ -262,7 +262,7 @@ public class TypedAnswersTests
         var (error, cause) = TaskAnswers.Failure(wire, new TaskOptions(TypedErrors: true, Links: true, new Dictionary<int, string>(), LogTail: 80), ExecutionArn, AnswerSettings.Native, tail, summary);
 
         Assert.Equal("BatchJob.OutOfMemory", error);
-        Assert.True(cause.Length <= OutputBudget.MaxCauseChars);
+        Assert.True(cause.Length <= StepFunctionsLimits.CauseChars);
         var answer = JsonNode.Parse(cause)!.AsObject();
         Assert.Equal(JsonText.ToText(tail), JsonText.ToText(answer["BatchSyncLogTail"]!));
         Assert.Equal(JsonText.ToText(summary), JsonText.ToText(answer["BatchSyncArraySummary"]!));
@@ -287,7 +287,7 @@ public class TypedAnswersTests
         {
             _world.Store.Records[key] = new TaskRecord { TaskKey = key, TaskToken = token, Status = RecordStatus.Submitted, JobId = jobId, Options = options, CreatedAt = 1 };
             job["jobId"] = jobId;
-            job["parameters"] = new JsonObject { [SubmitRequestMapper.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, key) };
+            job["parameters"] = new JsonObject { [TaskKey.MarkerParameter] = TaskKey.Marker(FakeWorld.Namespace, key) };
             _world.Batch.Jobs[jobId] = Wire(job.ToJsonString());
         }
         var sweep = new Reconciler(_world.Batch, _world.StepFunctions, _world.Store, FakeWorld.Namespace, TimeProvider.System, answers: new AnswerSettings("BatchSync.JobFailed"));

@@ -51,6 +51,15 @@ public sealed class AwsWorld
         Store = DynamoRecordStore.Create(Settings, TimeProvider.System);
     }
 
+    /// <summary>
+    /// The store on this world's table, each call waiting up to <paramref name="attemptTimeout"/> (benchmarks: moto
+    /// answers a query over 10,000 items in seconds, since it filters in Python).
+    /// </summary>
+    public DynamoRecordStore PatientStore(TimeSpan attemptTimeout) => DynamoRecordStore.Create(
+        new AwsSettings(name => name == "BATCHSYNC_ATTEMPT_TIMEOUT_MS"
+            ? ((long)attemptTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : Settings.Value(name)), TimeProvider.System);
+
     /// <summary>The harness's own calls wait longer than the functions': moto can be slow with a large history.</summary>
     private static readonly RetryPolicy HarnessRetry = new() { AttemptTimeout = TimeSpan.FromSeconds(60) };
 

@@ -9,7 +9,6 @@ namespace BatchSync.Aws;
 public sealed class BatchClient(AwsTransport transport) : IBatchApi
 {
     public const string ServiceName = "AWSBatch";
-    public const int MaxDescribeJobs = IBatchApi.MaxDescribeJobs;
 
     public static BatchClient Create(AwsSettings settings, RetryPolicy? retry = null) =>
         new(AwsTransport.Create(settings, "BATCH", "batch", "batch", ServiceName, retry));
@@ -30,9 +29,9 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
 
     public async Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
     {
-        if (jobIds.Count is 0 or > MaxDescribeJobs)
+        if (jobIds.Count is 0 or > IBatchApi.MaxDescribeJobs)
         {
-            throw new ArgumentOutOfRangeException(nameof(jobIds), $"DescribeJobs takes 1 to {MaxDescribeJobs} job ids.");
+            throw new ArgumentOutOfRangeException(nameof(jobIds), $"DescribeJobs takes 1 to {IBatchApi.MaxDescribeJobs} job ids.");
         }
         var body = JsonText.ToUtf8(new JsonObject { ["jobs"] = new JsonArray(jobIds.Select(id => (JsonNode?)JsonValue.Create(id)).ToArray()) });
         var answer = await SendAsync("DescribeJobs", "v1/describejobs", body, Idempotency.Safe, cancellationToken).ConfigureAwait(false);

@@ -32,9 +32,9 @@ public sealed record AnswerSettings(string FailureError)
     public static AnswerSettings From(Func<string, string?> value)
     {
         var name = value(FailureErrorVariable)?.Trim();
-        if (name is { Length: > OutputBudget.MaxErrorChars })
+        if (name is { Length: > StepFunctionsLimits.ErrorChars })
         {
-            throw new InvalidOperationException($"{FailureErrorVariable} must be 1 to {OutputBudget.MaxErrorChars} characters (is {name.Length}).");
+            throw new InvalidOperationException($"{FailureErrorVariable} must be 1 to {StepFunctionsLimits.ErrorChars} characters (is {name.Length}).");
         }
         var groups = value(LogGroupsVariable)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return new AnswerSettings(string.IsNullOrEmpty(name) ? NativeFailureError : name)

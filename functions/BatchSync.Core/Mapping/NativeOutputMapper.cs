@@ -317,7 +317,7 @@ public static class NativeOutputMapper
         writer.WriteStartObject();
         foreach (var entry in parameters.EnumerateObject())
         {
-            if (!entry.NameEquals(SubmitRequestMapper.MarkerParameter))
+            if (!entry.NameEquals(TaskKey.MarkerParameter))
             {
                 entry.WriteTo(writer);
             }

@@ -39,16 +39,13 @@ internal sealed class Omissions
 /// </summary>
 public static class OutputBudget
 {
-    public const int MaxOutputBytes = StepFunctionsLimits.OutputBytes;
-    public const int MaxCauseChars = StepFunctionsLimits.CauseChars;
-    public const int MaxErrorChars = StepFunctionsLimits.ErrorChars;
     public const string OmittedMember = "BatchSyncOmitted";
 
     /// <summary>The limit of a SendTaskSuccess output.</summary>
-    public static readonly OutputLimit Output = new(MaxOutputBytes, CountsChars: false);
+    public static readonly OutputLimit Output = new(StepFunctionsLimits.OutputBytes, CountsChars: false);
 
     /// <summary>The limit of a SendTaskFailure cause.</summary>
-    public static readonly OutputLimit Cause = new(MaxCauseChars, CountsChars: true);
+    public static readonly OutputLimit Cause = new(StepFunctionsLimits.CauseChars, CountsChars: true);
 
     private const int MaxClippedChars = 256;
 
@@ -59,8 +56,6 @@ public static class OutputBudget
         Failures.TaskAnswers.ArraySummaryMember,
     };
 
-    /// <summary>Cuts a free-text error or cause to a limit, marking the cut.</summary>
-    public static string Clip(string text, int maxChars) => StepFunctionsLimits.Clip(text, maxChars);
 
     /// <summary>
     /// The first answer, in the order above, that fits <paramref name="limit"/>: <paramref name="write"/> writes the
@@ -108,7 +103,7 @@ public static class OutputBudget
         {
             if (Value(members, name) is { ValueKind: JsonValueKind.String } value && value.GetString() is { Length: > MaxClippedChars } text)
             {
-                omissions.Clipped[name] = Clip(text, MaxClippedChars);
+                omissions.Clipped[name] = StepFunctionsLimits.Clip(text, MaxClippedChars);
                 if (limit.Fits(utf8 = write(omissions)))
                 {
                     return utf8;

@@ -26,7 +26,7 @@ internal struct SubmitJobRules : IWalkRules
     private static readonly ShapeMember ContainerOverridesMember = Request.MembersByWire["containerOverrides"];
     private static readonly ShapeMember EnvironmentMember = ContainerOverridesMember.Shape.MembersByWire["environment"];
     private static readonly int EnvironmentNameOrdinal = EnvironmentMember.Shape.MemberShape!.MembersByWire["name"].Ordinal;
-    private static readonly byte[] MarkerUtf8 = Encoding.UTF8.GetBytes(SubmitRequestMapper.MarkerParameter);
+    private static readonly byte[] MarkerUtf8 = Encoding.UTF8.GetBytes(TaskKey.MarkerParameter);
     private static readonly byte[] AddedNameUtf8 = Encoding.UTF8.GetBytes(SubmitRequestMapper.StepFunctionsEnvironmentName);
 
     private bool _environmentHasAddedName;

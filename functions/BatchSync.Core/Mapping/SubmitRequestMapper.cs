@@ -34,7 +34,6 @@ public static class SubmitRequestMapper
     /// <summary>The largest TimeoutSeconds the Amazon States Language takes.</summary>
     public const int MaxTimeoutSeconds = 99_999_999;
     /// <summary>The job parameter that marks a job as BatchSync's and carries its record key (see TaskKey).</summary>
-    public const string MarkerParameter = TaskKey.MarkerParameter;
     public const int MaxTaskTokenLength = 2048;
     /// <summary>Batch's limit on a SubmitJob request body.</summary>
     public const int MaxRequestBytes = 30 * 1024;
@@ -145,7 +144,7 @@ public static class SubmitRequestMapper
     /// The request with the marker parameter put in: last in Parameters, or as a Parameters of its own at the end. The
     /// token it derives from may come anywhere in the payload, after Parameters too, so it goes in once all is read.
     /// </summary>
-    private static readonly byte[] MarkerMember = Encoding.UTF8.GetBytes($"{MarkerParameter}\":\"");
+    private static readonly byte[] MarkerMember = Encoding.UTF8.GetBytes($"{TaskKey.MarkerParameter}\":\"");
 
     private static byte[] WithMarker(ReadOnlySpan<byte> request, (int Position, bool Empty)? parametersEnd, string marker)
     {

@@ -14,9 +14,6 @@ namespace BatchSync.Processing;
 /// </summary>
 public sealed class OrphanFinder(IBatchApi batch, string ns)
 {
-    /// <summary>How much earlier than its record a job may say it was created (<see cref="TaskDecisions.ClockSkew"/>).</summary>
-    public static readonly TimeSpan ClockSkew = TaskDecisions.ClockSkew;
-
     /// <summary>Every job carrying the record's marker, oldest first (normally one).</summary>
     public async Task<IReadOnlyList<SubmittedJob>> FindAllAsync(TaskRecord record, CancellationToken cancellationToken)
     {

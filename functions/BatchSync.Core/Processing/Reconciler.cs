@@ -16,8 +16,6 @@ namespace BatchSync.Processing;
 /// </summary>
 public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
-    public const string ScheduledEvent = ReconcileInput.ScheduledEventType;
-
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
     private readonly OrphanFinder _orphans = new(batch, ns);

@@ -354,7 +354,7 @@ public class FaultSuiteTests(MotoFixture moto, ITestOutputHelper output)
                 {
                     Assert.Equal(("SUCCEEDED", name), ((string)result!["Status"]!, (string)result["JobName"]!));
                     Assert.Equal($"s3://in/{int.Parse(name[6..])}.csv", (string)result["Parameters"]!["InputFile"]!);
-                    Assert.Null(result["Parameters"]![Mapping.SubmitRequestMapper.MarkerParameter]);
+                    Assert.Null(result["Parameters"]![Domain.TaskKey.MarkerParameter]);
                     outputs.Add(result);
                 }
                 else

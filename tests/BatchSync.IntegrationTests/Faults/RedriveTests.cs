@@ -26,7 +26,7 @@ public class RedriveTests(MotoFixture moto)
         }.ToJsonString());
         await world.Sqs.SendMessageAsync(queueUrl, evt.ToJsonString());
         var orphan = (JsonObject)evt.DeepClone();
-        orphan["detail"]!["parameters"]![SubmitRequestMapper.MarkerParameter] = $"{world.StackName}:{TaskKey.For("no-such-token")}";
+        orphan["detail"]!["parameters"]![TaskKey.MarkerParameter] = $"{world.StackName}:{TaskKey.For("no-such-token")}";
         await world.Sqs.SendMessageAsync(queueUrl, orphan.ToJsonString());
 
         world.ExportEnvironment();
