@@ -139,7 +139,7 @@ int Arg(string name, int fallback)
 /// <summary>The store, rescheduling with single conditional updates instead of transactions (see above).</summary>
 sealed class SingleUpdateReschedule(BatchSync.Domain.IRecordStore inner, Amazon.DynamoDBv2.IAmazonDynamoDB dynamo, string table) : BatchSync.Domain.IRecordStore
 {
-    public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default) =>
+    public Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default) =>
         Parallel.ForEachAsync(checks, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (check, token) =>
         {
             try
@@ -148,9 +148,13 @@ sealed class SingleUpdateReschedule(BatchSync.Domain.IRecordStore inner, Amazon.
                 {
                     TableName = table,
                     Key = new() { ["TaskKey"] = new Amazon.DynamoDBv2.Model.AttributeValue { S = check.TaskKey } },
-                    UpdateExpression = "SET NextCheckAt = :next",
+                    UpdateExpression = "SET NextCheckAt = :next, CheckFailures = :failures",
                     ConditionExpression = "attribute_exists(TaskKey)",
-                    ExpressionAttributeValues = new() { [":next"] = new Amazon.DynamoDBv2.Model.AttributeValue { N = check.NextCheckAt.ToString(CultureInfo.InvariantCulture) } },
+                    ExpressionAttributeValues = new()
+                    {
+                        [":next"] = new Amazon.DynamoDBv2.Model.AttributeValue { N = check.NextCheckAt.ToString(CultureInfo.InvariantCulture) },
+                        [":failures"] = new Amazon.DynamoDBv2.Model.AttributeValue { N = check.Failures.ToString(CultureInfo.InvariantCulture) },
+                    },
                 }, token);
             }
             catch (Amazon.DynamoDBv2.Model.ConditionalCheckFailedException)

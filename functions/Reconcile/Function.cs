@@ -19,7 +19,11 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _reconciler = new Reconciler(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing, host.Answers);
+        _reconciler = new Reconciler(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing, host.Answers)
+        {
+            InvocationBudget = host.Budget,
+            SweepCallsPerSecond = host.SweepCallsPerSecond,
+        };
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

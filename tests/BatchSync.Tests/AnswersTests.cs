@@ -26,6 +26,7 @@ public class AnswersTests
             yield return [new JobStateChangeResponse("Succeeded", t ?? "job", t, t)];
             yield return [new CallbackResponse(t ?? "job", "ResultStored", Waiting: t is null, t)];
             yield return [new ReconcileResponse("Swept", 0, 1, -2, int.MaxValue, int.MinValue, t, 7)];
+            yield return [new ReconcileResponse("Swept", 3, 1, 2, 0, 0, t, 1, Recorded: t is null ? null : 2, LeftDue: 9)];
         }
     }
 
@@ -51,7 +52,7 @@ public class AnswersTests
         foreach (var (answer, count) in new (IFunctionResponse, int)[]
         {
             (new SubmitJobResponse("a", "b", "c", "d", "e", "f"), 6), (new JobStateChangeResponse("a", "b", "c", "d"), 4),
-            (new CallbackResponse("a", "b", true, "c"), 4), (new ReconcileResponse("a", 1, 2, 3, 4, 5, "b", 6), 8),
+            (new CallbackResponse("a", "b", true, "c"), 4), (new ReconcileResponse("a", 1, 2, 3, 4, 5, "b", 6, 7, 8), 10),
         })
         {
             Assert.Equal(count, answer.GetType().GetProperties().Count(p => p.Name != "EqualityContract"));

@@ -344,21 +344,28 @@ public sealed class InMemoryRecordStore(CallLog log) : IRecordStore
         }
     }
 
-    public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default)
+    public Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default)
     {
         log.Add("Store.Reschedule");
+        if (RescheduleFailure?.Invoke(checks) is { } failure)
+        {
+            return Task.FromException(failure);
+        }
         lock (_gate)
         {
-            foreach (var (taskKey, next) in checks)
+            foreach (var check in checks)
             {
-                if (Records.TryGetValue(taskKey, out var r))
+                if (Records.TryGetValue(check.TaskKey, out var r))
                 {
-                    Records[taskKey] = r with { NextCheckAt = next };
+                    Records[check.TaskKey] = r with { NextCheckAt = check.NextCheckAt, CheckFailures = check.Failures };
                 }
             }
             return Task.CompletedTask;
         }
     }
+
+    /// <summary>When set and it returns an exception, that batch of reschedules fails (nothing of it written).</summary>
+    public Func<IReadOnlyList<ScheduledCheck>, Exception?>? RescheduleFailure { get; set; }
 
     public Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default)
     {

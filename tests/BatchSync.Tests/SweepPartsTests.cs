@@ -79,7 +79,8 @@ public class SweepPartsTests
         // The newest two jobs ended and their events were lost; the rest run on.
         world.AddDueTasks(40, i => i >= 38 ? "SUCCEEDED" : "RUNNING");
         var clock = new StepClock(DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(100));
-        var reconciler = new Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(1), Concurrency = 1 };
+        // 2 s: 20 readings of the clock, a handful of checks (the sweep reads it for its pacing too).
+        var reconciler = new Reconciler(world.Batch, world.StepFunctions, world.Store, FakeWorld.Namespace, clock) { SweepBudget = TimeSpan.FromSeconds(2), Concurrency = 1 };
 
         var answer = await reconciler.SweepAsync();
 

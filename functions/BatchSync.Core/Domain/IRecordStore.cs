@@ -53,8 +53,12 @@ public interface IRecordStore
     /// </summary>
     Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Sets when each record is next due (records that ended meanwhile are left out of the due index).</summary>
-    Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Sets when each checked record is next due and how many of its checks in a row failed (records that ended
+    /// meanwhile are left out of the due index). Throws when a write failed; the records it did not write keep their due
+    /// time.
+    /// </summary>
+    Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default);
 
     /// <summary>Stores a callback result; false when the record is already finished.</summary>
     Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default);

@@ -232,7 +232,7 @@ public enum HeartbeatFollowUp
 /// The rules of BatchSync, as pure functions of (record, signal). No I/O here: the processors fetch the record, ask,
 /// and carry the answer out.
 /// </summary>
-public static class TaskDecisions
+public static partial class TaskDecisions
 {
     public const string JobNotFoundError = "BatchSync.JobNotFound";
     public const string SubmitOutcomeUnknownError = "BatchSync.SubmitOutcomeUnknown";

@@ -99,6 +99,8 @@ public sealed record TaskRecord
     public long? LeaseUntil { get; init; }
     /// <summary>When the sweep next checks this unfinished record (epoch ms): the due index's sort key.</summary>
     public long? NextCheckAt { get; init; }
+    /// <summary>How many sweep checks of this record failed in a row (their calls failed); 0 after one that did not.</summary>
+    public int CheckFailures { get; init; }
     /// <summary>When the task's state times out, if the caller said (<c>TimeoutSeconds</c>): a check follows right after.</summary>
     public long? DeadlineAt { get; init; }
     /// <summary>When a sweep first found Batch not returning the record's job (epoch ms); cleared when it is seen again.</summary>

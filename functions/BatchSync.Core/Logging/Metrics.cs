@@ -10,7 +10,10 @@ public sealed record SweepTotals(
     double? OldestOpenTaskSeconds,
     int? LostOutcomesDelivered,
     int? OrphansFound,
-    int? JobsTerminated);
+    int? JobsTerminated,
+    int? ChecksRecorded = null,
+    int? ChecksLeftDue = null,
+    int? CheckFailures = null);
 
 /// <summary>
 /// Metrics as CloudWatch embedded metric format (EMF) records, written through <see cref="Log"/>'s sink as one JSON
@@ -57,7 +60,10 @@ public static class Metrics
             [(JobQueueDimension, queue), (OutcomeDimension, outcome)], values);
     }
 
-    /// <summary>One sweep's totals: <c>OpenTasks</c>, <c>OldestOpenTaskSeconds</c>, <c>LostOutcomesDelivered</c>, <c>OrphansFound</c>, <c>JobsTerminated</c>, by function.</summary>
+    /// <summary>
+    /// One sweep's totals: <c>OpenTasks</c>, <c>OldestOpenTaskSeconds</c>, <c>LostOutcomesDelivered</c>, <c>OrphansFound</c>,
+    /// <c>JobsTerminated</c>, and what it left: <c>SweepChecksRecorded</c>, <c>SweepChecksLeftDue</c>, <c>SweepCheckFailures</c>, by function.
+    /// </summary>
     public static void Sweep(SweepTotals totals)
     {
         var values = new List<(string Name, string Unit, double Value)> { ("OpenTasks", "Count", totals.OpenTasks) };
@@ -65,6 +71,9 @@ public static class Metrics
         Add(values, "LostOutcomesDelivered", "Count", totals.LostOutcomesDelivered);
         Add(values, "OrphansFound", "Count", totals.OrphansFound);
         Add(values, "JobsTerminated", "Count", totals.JobsTerminated);
+        Add(values, "SweepChecksRecorded", "Count", totals.ChecksRecorded);
+        Add(values, "SweepChecksLeftDue", "Count", totals.ChecksLeftDue);
+        Add(values, "SweepCheckFailures", "Count", totals.CheckFailures);
         Write([[FunctionDimension]], [], values);
     }
 

@@ -24,7 +24,19 @@ public sealed class FunctionHost
         Budget = int.TryParse(settings.Value("BATCHSYNC_INVOCATION_BUDGET_SECONDS"), out var seconds) && seconds > 0
             ? TimeSpan.FromSeconds(seconds)
             : null;
+        SweepCallsPerSecond = SweepRate(settings.Value("BATCHSYNC_SWEEP_CALLS_PER_SECOND"));
     }
+
+    /// <summary>Step Functions calls a second the whole sweep may make (BATCHSYNC_SWEEP_CALLS_PER_SECOND; all parts together).</summary>
+    public double SweepCallsPerSecond { get; }
+
+    /// <summary>The sweep's Step Functions rate: unset means the default; anything but a positive number fails the cold start by name.</summary>
+    public static double SweepRate(string? value) =>
+        value is null or ""
+            ? PacedStepFunctionsApi.DefaultSweepCallsPerSecond
+            : double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var rate) && rate > 0 && double.IsFinite(rate)
+                ? rate
+                : throw new InvalidOperationException($"BATCHSYNC_SWEEP_CALLS_PER_SECOND must be a positive number of calls a second, not '{value}'.");
 
     /// <summary>How long one invocation may spend on calls before failing cleanly (null: no limit but the calls' own).</summary>
     public TimeSpan? Budget { get; }

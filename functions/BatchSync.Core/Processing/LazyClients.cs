@@ -102,7 +102,7 @@ public sealed class LazyRecordStore(Func<IRecordStore> create) : IRecordStore
     public Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default) =>
         _store.Value.ListDueAsync(dueBy, limit, shards, cancellationToken);
 
-    public Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default) =>
+    public Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default) =>
         _store.Value.RescheduleAsync(checks, cancellationToken);
 
     public Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default) =>

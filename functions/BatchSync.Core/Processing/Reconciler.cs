@@ -20,7 +20,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
     private readonly OrphanFinder _orphans = new(batch, ns);
 
-    /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>
+    /// <summary>How long one sweep starts checks before it stops and leaves the rest to the next one.</summary>
     public TimeSpan SweepBudget { get; init; } = TimeSpan.FromSeconds(40);
 
     public async Task<ReconcileResponse> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
@@ -60,70 +60,152 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
     /// <summary>How many records are checked at once (heartbeats and deliveries in flight).</summary>
     public int Concurrency { get; init; } = 16;
 
+    /// <summary>How many checks one reschedule write takes (a transaction each): what a failed write can leave due.</summary>
+    public int RecordBatch { get; init; } = 25;
+
+    /// <summary>How long after the sweep's checks stop starting the ones still in flight are cut (their records stay due).</summary>
+    public TimeSpan CheckGrace { get; init; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>The slice of the invocation kept for writing the checks done, after the last check is cut.</summary>
+    public TimeSpan RecordingSlice { get; init; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>The invocation's own budget (BATCHSYNC_INVOCATION_BUDGET_SECONDS): the sweep's windows fit inside it.</summary>
+    public TimeSpan? InvocationBudget { get; init; }
+
+    /// <summary>Step Functions calls a second for the whole sweep, shared by its parts (see <see cref="PacedStepFunctionsApi"/>).</summary>
+    public double SweepCallsPerSecond { get; init; } = PacedStepFunctionsApi.DefaultSweepCallsPerSecond;
+
     /// <summary>
     /// The sweep: only records that are due (each carries its next check time), the longest overdue first, in passes;
-    /// each record is checked in isolation (a failure is logged, counted and rescheduled, never blocking the others) and
-    /// rescheduled further out as its task ages. What one invocation cannot reach in its budget stays due for the next.
-    /// Within a pass, the records whose job has ended go first: their answers are what a lost event withheld.
+    /// each record is checked in isolation (a failure is logged, counted and tried again at the next sweep, never
+    /// blocking the others), and each check is recorded soon after it completes. What one invocation cannot reach in its
+    /// budget stays due for the next. Within a pass, the records whose job has ended go first: their answers are what a
+    /// lost event withheld.
     /// </summary>
     public Task<ReconcileResponse> SweepAsync(CancellationToken cancellationToken = default) => SweepAsync(SweepRequest.Whole, cancellationToken);
 
     /// <summary>The sweep of one part of the due index (see <see cref="SweepRequest"/>).</summary>
     public async Task<ReconcileResponse> SweepAsync(SweepRequest part, CancellationToken cancellationToken = default)
     {
-        var shards = part.Parts == 1 ? null : part.Shards;
-        var started = clock.GetTimestamp();
-        var tally = new SweepTally();
-        long? oldest = null;
-        var more = false;
+        var windows = SweepWindows.For(SweepBudget, CheckGrace, RecordingSlice, InvocationBudget);
+        using var cut = new CancellationTokenSource(windows.CutChecksAt, clock);
+        using var checks = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, cut.Token);
+        // The checks' writes have a deadline of their own: the invocation's deadline never cancels work already done.
+        using var writeBy = new CancellationTokenSource(windows.RecordBy, clock);
+        var rate = SweepCallsPerSecond / part.Parts;
+        var paced = new PacedStepFunctionsApi(stepFunctions, new TokenBucket(rate, Math.Max(1, rate), clock));
+        var run = new SweepRun(clock.GetTimestamp(), clock.GetUtcNow(), windows, checks.Token,
+            new CheckRecorder(store, RecordBatch, writeBy.Token), new TaskResponder(batch, paced, store, clock, _timing, answers));
+        var more = await RunPassesAsync(run, part.Parts == 1 ? null : part.Shards).ConfigureAwait(false);
+        await run.Recorder.FlushAsync().ConfigureAwait(false);
+        return Report(run, part, more);
+    }
+
+    /// <summary>Pass after pass while the window is open; true when it closed with records still due.</summary>
+    private async Task<bool> RunPassesAsync(SweepRun run, IReadOnlyList<string>? shards)
+    {
         while (true)
         {
-            var now = clock.GetUtcNow();
-            var due = await store.ListDueAsync(now.ToUnixTimeMilliseconds(), PassSize, shards, cancellationToken).ConfigureAwait(false);
-            if (due.Count > 0)
+            if (clock.GetElapsedTime(run.Started) >= run.Windows.StartChecksUntil)
             {
-                var oldestCreated = due.Min(r => r.CreatedAt);
-                oldest = oldest is { } o ? Math.Min(o, oldestCreated) : oldestCreated;
+                return true;
             }
-            var described = new System.Collections.Concurrent.ConcurrentDictionary<string, JsonElement>();
-            var ids = due.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().Chunk(IBatchApi.MaxDescribeJobs).ToList();
-            await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (chunk, token) =>
+            // Records this invocation saw and could not record are still due, and come first: read past them.
+            var limit = PassSize + run.Unrecorded;
+            IReadOnlyList<TaskRecord> due;
+            try
             {
-                foreach (var job in await batch.DescribeJobsAsync(chunk, token).ConfigureAwait(false))
+                due = await store.ListDueAsync(clock.GetUtcNow().ToUnixTimeMilliseconds(), limit, shards, run.Checks).ConfigureAwait(false);
+            }
+            catch (Exception e) when (run.Tally.Examined > 0 && (e is OperationCanceledException || DependencyFailures.IsDependencyFailure(e)))
+            {
+                Log.Warn("Sweep could not read more due records; it reports what it did: {Error}", e.Message);
+                return true;
+            }
+            var fresh = due.Where(r => !run.Seen.ContainsKey(r.TaskKey)).ToList();
+            if (fresh.Count > 0)
+            {
+                await CheckPassAsync(run, fresh).ConfigureAwait(false);
+                // Written before the next read, so the next pass moves on through the due set.
+                await run.Recorder.FlushAsync().ConfigureAwait(false);
+            }
+            if (due.Count < limit || fresh.Count == 0)
+            {
+                return run.Tally.LeftDue > 0;
+            }
+        }
+    }
+
+    private async Task CheckPassAsync(SweepRun run, IReadOnlyList<TaskRecord> due)
+    {
+        run.NoteOldest(due.Min(r => r.CreatedAt));
+        var jobs = await DescribeAsync(due, run.Checks).ConfigureAwait(false);
+        var now = clock.GetUtcNow();
+        // Deliveries first (a stable sort keeps the longest overdue first within each group).
+        var ordered = due.OrderBy(r => TaskDecisions.OnSweep(r, ViewOf(r, jobs.Described), now, _timing) is SweepDecision.Deliver ? 0 : 1).ToList();
+        await Parallel.ForEachAsync(ordered, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (record, _) =>
+        {
+            if (run.Checks.IsCancellationRequested || clock.GetElapsedTime(run.Started) >= run.Windows.StartChecksUntil)
+            {
+                Interlocked.Increment(ref run.Tally.LeftDue); // the next sweep takes it first
+                return;
+            }
+            run.Seen[record.TaskKey] = true;
+            var outcome = record.JobId is { } id && jobs.Unread.ContainsKey(id)
+                ? CheckOutcome.Failed
+                : await SweepOneAsync(record, jobs.Described, run).ConfigureAwait(false);
+            if (outcome == CheckOutcome.Cut)
+            {
+                Interlocked.Increment(ref run.Tally.LeftDue);
+                return;
+            }
+            Interlocked.Increment(ref run.Tally.Examined);
+            Interlocked.Add(ref run.Tally.Errors, outcome == CheckOutcome.Failed ? 1 : 0);
+            run.Recorder.Add(TaskDecisions.AfterCheck(record, outcome, run.StartedAt, clock.GetUtcNow(), _timing));
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>DescribeJobs for the pass, 100 ids a call, 4 calls at once; a call that fails leaves its jobs unread (their checks failed).</summary>
+    private async Task<PassJobs> DescribeAsync(IReadOnlyList<TaskRecord> due, CancellationToken cancellationToken)
+    {
+        var jobs = new PassJobs();
+        var ids = due.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().Chunk(IBatchApi.MaxDescribeJobs).ToList();
+        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, _) =>
+        {
+            try
+            {
+                foreach (var job in await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false))
                 {
                     if (job.TryGetProperty("jobId", out var id))
                     {
-                        described[id.GetString()!] = job;
+                        jobs.Described[id.GetString()!] = job;
                     }
                 }
-            }).ConfigureAwait(false);
-            var reschedule = new System.Collections.Concurrent.ConcurrentBag<(string, long)>();
-            var budgetSpent = false;
-            // Deliveries first (a stable sort keeps the longest overdue first within each group).
-            var checks = due.OrderBy(r => TaskDecisions.OnSweep(r, ViewOf(r, described), now, _timing) is SweepDecision.Deliver ? 0 : 1).ToList();
-            await Parallel.ForEachAsync(checks, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancellationToken }, async (record, token) =>
-            {
-                if (clock.GetElapsedTime(started) >= SweepBudget)
-                {
-                    budgetSpent = true; // left due: the next sweep takes it first
-                    return;
-                }
-                await SweepOneAsync(record, described, tally, token).ConfigureAwait(false);
-                reschedule.Add((record.TaskKey, TaskDecisions.NextCheckAt(record, clock.GetUtcNow(), _timing)));
-            }).ConfigureAwait(false);
-            await store.RescheduleAsync(reschedule.ToList(), cancellationToken).ConfigureAwait(false);
-            more = budgetSpent || (due.Count == PassSize && clock.GetElapsedTime(started) >= SweepBudget);
-            if (more || due.Count < PassSize)
-            {
-                break;
             }
-        }
+            catch (Exception e) when (e is OperationCanceledException || DependencyFailures.IsDependencyFailure(e))
+            {
+                Log.Warn("Sweep could not describe {Jobs} job(s); their checks are tried again at the next sweep: {Error}", chunk.Length, e.Message);
+                foreach (var id in chunk)
+                {
+                    jobs.Unread[id] = true;
+                }
+            }
+        }).ConfigureAwait(false);
+        return jobs;
+    }
 
-        var oldestSeconds = oldest is { } createdAt ? (clock.GetUtcNow().ToUnixTimeMilliseconds() - createdAt) / 1000.0 : (double?)null;
-        Log.Info("Sweep of part {Part} of {Parts}: {Examined} due, {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} failed, {Errors} errors{More}",
-            part.Part, part.Parts, tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, tally.Errors, more ? " (budget spent; the rest next time)" : "");
-        Metrics.Sweep(new SweepTotals(tally.Examined, oldestSeconds, tally.Delivered, tally.OrphansFound, tally.Terminated));
-        return new ReconcileResponse("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
+    private ReconcileResponse Report(SweepRun run, SweepRequest part, bool more)
+    {
+        var tally = run.Tally;
+        var leftDue = tally.LeftDue + run.Recorder.NotRecorded;
+        var oldestSeconds = run.OldestCreatedAt is { } createdAt ? (clock.GetUtcNow().ToUnixTimeMilliseconds() - createdAt) / 1000.0 : (double?)null;
+        Log.Info("Sweep of part {Part} of {Parts}: {Examined} checked, {Recorded} recorded, {LeftDue} left due, {CheckFailures} failed; {Delivered} delivered, {Heartbeats} heartbeats, {Terminated} terminated, {Failed} tasks failed{More}",
+            part.Part, part.Parts, tally.Examined, run.Recorder.Recorded, leftDue, tally.Errors, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed,
+            more ? " (budget spent; the rest next time)" : "");
+        Metrics.Sweep(new SweepTotals(tally.Examined, oldestSeconds, tally.Delivered, tally.OrphansFound, tally.Terminated,
+            run.Recorder.Recorded, leftDue, tally.Errors));
+        return new ReconcileResponse("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors,
+            Recorded: run.Recorder.Recorded, LeftDue: leftDue);
     }
 
     private static JobView? ViewOf(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described) =>
@@ -132,16 +214,19 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
             : null;
 
     /// <summary>One record; a failure here is logged and counted, never allowed to stop the sweep for the others.</summary>
-    private async Task SweepOneAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task<CheckOutcome> SweepOneAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepRun run)
     {
-        Interlocked.Increment(ref tally.Examined);
         try
         {
-            await DecideAsync(record, described, tally, cancellationToken).ConfigureAwait(false);
+            await DecideAsync(record, described, run.Tally, run.Responder, run.Checks).ConfigureAwait(false);
+            return CheckOutcome.Done;
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (IsCut(e, run.Checks))
         {
-            Interlocked.Increment(ref tally.Errors);
+            return CheckOutcome.Cut;
+        }
+        catch (Exception e)
+        {
             if (DependencyFailures.IsDependencyFailure(e))
             {
                 Log.Warn("Sweep could not handle the task of job {JobId} ({TaskKey}): {Error}", record.JobId, record.TaskKey, e.Message);
@@ -150,10 +235,16 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
             {
                 Log.Error(e, "Sweep failed on the task of job {JobId} ({TaskKey}): a bug", record.JobId, record.TaskKey);
             }
+            return CheckOutcome.Failed;
         }
     }
 
-    private async Task DecideAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    /// <summary>The invocation's time ran out under the check (not the record's fault): it stays due, with no back-off.</summary>
+    private static bool IsCut(Exception e, CancellationToken checks) =>
+        e is IServiceCallFailure { BudgetSpent: true }
+        || (checks.IsCancellationRequested && (e is OperationCanceledException || DependencyFailures.IsDependencyFailure(e)));
+
+    private async Task DecideAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, TaskResponder responder, CancellationToken cancellationToken)
     {
         JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
         var view = ViewOf(record, described);
@@ -165,11 +256,11 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         switch (TaskDecisions.OnSweep(record, view, now, _timing))
         {
             case SweepDecision.Deliver deliver:
-                var result = await _responder.DeliverAsync(record, detail!.Value, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
+                var result = await responder.DeliverAsync(record, detail!.Value, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Delivered, result.Sent ? 1 : 0);
                 break;
             case SweepDecision.Heartbeat:
-                var answer = await _responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
+                var answer = await responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref tally.Heartbeats);
                 Interlocked.Add(ref tally.Terminated, answer == TaskReply.TaskClosed ? 1 : 0);
                 break;
@@ -178,10 +269,10 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
                 await store.SetJobMissingSinceAsync(record.TaskKey, now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
                 break;
             case SweepDecision.FindJob find:
-                await FindJobAsync(record, find.Seen, tally, cancellationToken).ConfigureAwait(false);
+                await FindJobAsync(record, find.Seen, tally, responder, cancellationToken).ConfigureAwait(false);
                 break;
             case SweepDecision.FailTask fail:
-                var failed = await _responder.FailAsync(record, fail.Error, fail.Cause, fail.Error, cancellationToken).ConfigureAwait(false);
+                var failed = await responder.FailAsync(record, fail.Error, fail.Cause, fail.Error, cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Failed, failed.Sent ? 1 : 0);
                 break;
         }
@@ -191,7 +282,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
     /// A submit that never noted its job: take the submit lease (so no SubmitJob re-invocation or other sweep acts at
     /// once), look for the job by its marker, and adopt it (terminating any second one), wait, or fail the task.
     /// </summary>
-    private async Task FindJobAsync(TaskRecord record, SubmitState seen, SweepTally tally, CancellationToken cancellationToken)
+    private async Task FindJobAsync(TaskRecord record, SubmitState seen, SweepTally tally, TaskResponder responder, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         var leaseId = Guid.NewGuid().ToString("N");
@@ -203,7 +294,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
         {
             case SearchDecision.Adopt adopt:
-                var (terminated, attach) = await _responder.AdoptAsync(record, adopt, cancellationToken).ConfigureAwait(false);
+                var (terminated, attach) = await responder.AdoptAsync(record, adopt, cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Terminated, terminated);
                 Interlocked.Add(ref tally.OrphansFound, attach.Terminated ? 0 : 1);
                 break;
@@ -211,7 +302,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
                 await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? wait.Why, cancellationToken).ConfigureAwait(false);
                 break;
             case SearchDecision.FailTask fail:
-                var failed = await _responder.FailAsync(record, fail.Error, fail.Cause, "submit outcome unknown", cancellationToken).ConfigureAwait(false);
+                var failed = await responder.FailAsync(record, fail.Error, fail.Cause, "submit outcome unknown", cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Failed, failed.Sent ? 1 : 0);
                 break;
         }
@@ -225,6 +316,60 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         public int Terminated;
         public int Failed;
         public int OrphansFound;
+        /// <summary>Checks whose calls failed (tried again at the next sweep).</summary>
         public int Errors;
+        /// <summary>Due records this invocation read and did not check (its window closed, or a check was cut).</summary>
+        public int LeftDue;
+    }
+
+    /// <summary>One sweep invocation's state: its windows, its checks' cancellation, the recorder and what it saw.</summary>
+    private sealed class SweepRun(long started, DateTimeOffset startedAt, SweepWindows windows, CancellationToken checks, CheckRecorder recorder, TaskResponder responder)
+    {
+        public long Started { get; } = started;
+        public DateTimeOffset StartedAt { get; } = startedAt;
+        public SweepWindows Windows { get; } = windows;
+        public CancellationToken Checks { get; } = checks;
+        public CheckRecorder Recorder { get; } = recorder;
+        public TaskResponder Responder { get; } = responder;
+        public SweepTally Tally { get; } = new();
+        public System.Collections.Concurrent.ConcurrentDictionary<string, bool> Seen { get; } = new(StringComparer.Ordinal);
+        public long? OldestCreatedAt { get; private set; }
+
+        /// <summary>Records seen whose check was not recorded (cut, or its write failed): still due, ahead of the rest.</summary>
+        public int Unrecorded => Tally.LeftDue + Recorder.NotRecorded;
+
+        public void NoteOldest(long createdAt) => OldestCreatedAt = OldestCreatedAt is { } o ? Math.Min(o, createdAt) : createdAt;
+    }
+
+    /// <summary>The jobs of one pass as DescribeJobs gave them, and the ids it could not read.</summary>
+    private sealed class PassJobs
+    {
+        public System.Collections.Concurrent.ConcurrentDictionary<string, JsonElement> Described { get; } = new(StringComparer.Ordinal);
+        public System.Collections.Concurrent.ConcurrentDictionary<string, bool> Unread { get; } = new(StringComparer.Ordinal);
+    }
+}
+
+/// <summary>
+/// When, from its start, a sweep invocation stops starting checks, cuts the ones in flight, and must have written what
+/// it did: all inside the invocation's budget when one is set (the template's 50 s under a 60 s timeout).
+/// </summary>
+public readonly record struct SweepWindows(TimeSpan StartChecksUntil, TimeSpan CutChecksAt, TimeSpan RecordBy)
+{
+    public static SweepWindows For(TimeSpan sweepBudget, TimeSpan checkGrace, TimeSpan recordingSlice, TimeSpan? invocationBudget)
+    {
+        var reserve = checkGrace + recordingSlice;
+        if (invocationBudget is { } budget)
+        {
+            if (budget < reserve * 2)
+            {
+                // A small budget (tests, a short timeout): keep the same proportions.
+                var scale = budget / (reserve * 2);
+                checkGrace *= scale;
+                recordingSlice *= scale;
+                reserve = checkGrace + recordingSlice;
+            }
+            sweepBudget = sweepBudget < budget - reserve ? sweepBudget : budget - reserve;
+        }
+        return new SweepWindows(sweepBudget, sweepBudget + checkGrace, sweepBudget + reserve);
     }
 }

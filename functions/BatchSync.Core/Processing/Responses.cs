@@ -61,7 +61,13 @@ public sealed record CallbackResponse(string JobId, string Action, bool Waiting,
 }
 
 /// <summary>Reconcile's answer: what an execution stop or a sweep did.</summary>
-public sealed record ReconcileResponse(string Action, int Examined = 0, int Delivered = 0, int Heartbeats = 0, int Terminated = 0, int Failed = 0, string? Reason = null, int Errors = 0) : IFunctionResponse
+/// <summary>
+/// What Reconcile did. For a sweep: <c>Examined</c> checks done, <c>Recorded</c> of them written (their records next due
+/// later), <c>LeftDue</c> records read but left due (not reached, cut, or not written: the next sweep takes them first),
+/// <c>Errors</c> checks whose calls failed (due again at the next sweep).
+/// </summary>
+public sealed record ReconcileResponse(string Action, int Examined = 0, int Delivered = 0, int Heartbeats = 0, int Terminated = 0, int Failed = 0, string? Reason = null, int Errors = 0,
+    int? Recorded = null, int? LeftDue = null) : IFunctionResponse
 {
     public void WriteJson(Utf8JsonWriter writer)
     {
@@ -74,6 +80,14 @@ public sealed record ReconcileResponse(string Action, int Examined = 0, int Deli
         writer.WriteNumber("Failed", Failed);
         ResponseJson.Optional(writer, "Reason", Reason);
         writer.WriteNumber("Errors", Errors);
+        if (Recorded is { } recorded)
+        {
+            writer.WriteNumber("Recorded", recorded);
+        }
+        if (LeftDue is { } leftDue)
+        {
+            writer.WriteNumber("LeftDue", leftDue);
+        }
         writer.WriteEndObject();
     }
 }

@@ -12,8 +12,10 @@ namespace BatchSync.Store;
 /// NextCheckAt) whose partition attribute is removed when a record finishes, so a sweep reads only the records due; TTL on ExpiresAt, set when a
 /// record finishes.
 /// </summary>
-public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IRecordStore
+public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention, RetryPolicy? retry = null) : IRecordStore
 {
+    private readonly RetryPolicy _retry = retry ?? RetryPolicy.Default;
+
     public const string JobIdIndex = "JobId-index";
     public const string ExecutionIndex = "ExecutionArn-index";
     public const string DueIndex = "Due-index";
@@ -33,19 +35,19 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
             HttpClientFactory = new SharedHttp.SdkClientFactory(),
         };
         settings.ApplyEndpoint(config, "DYNAMODB");
-        return new DynamoRecordStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, TimeSpan.FromDays(days));
+        return new DynamoRecordStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, TimeSpan.FromDays(days), RetryPolicy.FromSettings(settings));
     }
 
     public async Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default)
     {
         try
         {
-            await dynamo.PutItemAsync(new PutItemRequest
+            await Call(c => dynamo.PutItemAsync(new PutItemRequest
             {
                 TableName = tableName,
                 Item = ToItem(record),
                 ConditionExpression = "attribute_not_exists(TaskKey)",
-            }, cancellationToken).ConfigureAwait(false);
+            }, c), cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (ConditionalCheckFailedException)
@@ -56,25 +58,25 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
 
     public async Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
     {
-        var answer = await dynamo.GetItemAsync(new GetItemRequest
+        var answer = await Call(c => dynamo.GetItemAsync(new GetItemRequest
         {
             TableName = tableName,
             Key = Key(taskKey),
             ConsistentRead = true,
-        }, cancellationToken).ConfigureAwait(false);
+        }, c), cancellationToken).ConfigureAwait(false);
         return answer.Item is { Count: > 0 } item ? FromItem(item) : null;
     }
 
     public async Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
     {
-        var answer = await dynamo.QueryAsync(new QueryRequest
+        var answer = await Call(c => dynamo.QueryAsync(new QueryRequest
         {
             TableName = tableName,
             IndexName = JobIdIndex,
             KeyConditionExpression = "JobId = :id",
             ExpressionAttributeValues = new() { [":id"] = new AttributeValue { S = jobId } },
             Limit = 1,
-        }, cancellationToken).ConfigureAwait(false);
+        }, c), cancellationToken).ConfigureAwait(false);
         var key = answer.Items?.FirstOrDefault()?.GetValueOrDefault("TaskKey")?.S;
         return key is null ? null : await GetAsync(key, cancellationToken).ConfigureAwait(false);
     }
@@ -126,7 +128,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         // Only an open record that names no job takes it: DynamoDB would overwrite a racing attach.
         try
         {
-            var answer = await dynamo.UpdateItemAsync(new UpdateItemRequest
+            var answer = await Call(c => dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
@@ -143,7 +145,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                     [":submitted"] = S(nameof(RecordStatus.Submitted)),
                 },
                 ReturnValues = ReturnValue.ALL_NEW,
-            }, cancellationToken).ConfigureAwait(false);
+            }, c), cancellationToken).ConfigureAwait(false);
             return (AttachOutcome.Attached, FromItem(answer.Attributes));
         }
         catch (ConditionalCheckFailedException)
@@ -158,7 +160,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
     {
         try
         {
-            var answer = await dynamo.UpdateItemAsync(new UpdateItemRequest
+            var answer = await Call(c => dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
@@ -175,7 +177,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                     [":submitted"] = S(nameof(RecordStatus.Submitted)),
                 },
                 ReturnValues = ReturnValue.ALL_OLD,
-            }, cancellationToken).ConfigureAwait(false);
+            }, c), cancellationToken).ConfigureAwait(false);
             var old = FromItem(answer.Attributes);
             return (old.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim,
                 old with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil });
@@ -217,7 +219,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
     {
         try
         {
-            await dynamo.UpdateItemAsync(request, cancellationToken).ConfigureAwait(false);
+            await Call(c => dynamo.UpdateItemAsync(request, c), cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (ConditionalCheckFailedException)
@@ -232,14 +234,14 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         Dictionary<string, AttributeValue>? start = null;
         do
         {
-            var answer = await dynamo.QueryAsync(new QueryRequest
+            var answer = await Call(c => dynamo.QueryAsync(new QueryRequest
             {
                 TableName = tableName,
                 IndexName = ExecutionIndex,
                 KeyConditionExpression = "ExecutionArn = :e",
                 ExpressionAttributeValues = new() { [":e"] = S(executionArn) },
                 ExclusiveStartKey = start,
-            }, cancellationToken).ConfigureAwait(false);
+            }, c), cancellationToken).ConfigureAwait(false);
             foreach (var key in answer.Items ?? [])
             {
                 if (await GetAsync(key["TaskKey"].S, cancellationToken).ConfigureAwait(false) is { IsFinished: false } record)
@@ -271,7 +273,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         Dictionary<string, AttributeValue>? start = null;
         do
         {
-            var answer = await dynamo.QueryAsync(new QueryRequest
+            var answer = await Call(c => dynamo.QueryAsync(new QueryRequest
             {
                 TableName = tableName,
                 IndexName = DueIndex,
@@ -280,7 +282,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 ScanIndexForward = true,
                 Limit = limit - keys.Count,
                 ExclusiveStartKey = start,
-            }, cancellationToken).ConfigureAwait(false);
+            }, c), cancellationToken).ConfigureAwait(false);
             keys.AddRange((answer.Items ?? []).Select(k => (k["TaskKey"].S, long.Parse(k["NextCheckAt"].N, System.Globalization.CultureInfo.InvariantCulture))));
             start = answer.LastEvaluatedKey is { Count: > 0 } last ? last : null;
         }
@@ -288,42 +290,51 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         return keys;
     }
 
-    public async Task RescheduleAsync(IReadOnlyList<(string TaskKey, long NextCheckAt)> checks, CancellationToken cancellationToken = default)
+    public async Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default)
     {
         foreach (var chunk in checks.Chunk(RescheduleBatch))
         {
             try
             {
                 // One call for up to 100 records, each only if it still exists (no item is created).
-                await dynamo.TransactWriteItemsAsync(new TransactWriteItemsRequest
+                await Call(c => dynamo.TransactWriteItemsAsync(new TransactWriteItemsRequest
                 {
-                    TransactItems = chunk.Select(c => new TransactWriteItem { Update = new Update
-                    {
-                        TableName = tableName,
-                        Key = Key(c.TaskKey),
-                        UpdateExpression = "SET NextCheckAt = :next",
-                        ConditionExpression = "attribute_exists(TaskKey)",
-                        ExpressionAttributeValues = new() { [":next"] = N(c.NextCheckAt) },
-                    } }).ToList(),
-                }, cancellationToken).ConfigureAwait(false);
+                    TransactItems = chunk.Select(check => new TransactWriteItem { Update = RescheduleOf(check) }).ToList(),
+                }, c), cancellationToken).ConfigureAwait(false);
             }
-            catch (TransactionCanceledException)
+            catch (TransactionCanceledException e) when (!DynamoThrottling.IsThrottling(e))
             {
                 // A record of the chunk vanished or was written at the same moment: one at a time, then.
-                foreach (var (taskKey, next) in chunk)
+                foreach (var check in chunk)
                 {
+                    var update = RescheduleOf(check);
                     await TryUpdateAsync(new UpdateItemRequest
                     {
-                        TableName = tableName,
-                        Key = Key(taskKey),
-                        UpdateExpression = "SET NextCheckAt = :next",
-                        ConditionExpression = "attribute_exists(TaskKey)",
-                        ExpressionAttributeValues = new() { [":next"] = N(next) },
+                        TableName = update.TableName,
+                        Key = update.Key,
+                        UpdateExpression = update.UpdateExpression,
+                        ConditionExpression = update.ConditionExpression,
+                        ExpressionAttributeValues = update.ExpressionAttributeValues,
                     }, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
     }
+
+    private Update RescheduleOf(ScheduledCheck check) => new()
+    {
+        TableName = tableName,
+        Key = Key(check.TaskKey),
+        UpdateExpression = check.Failures > 0 ? "SET NextCheckAt = :next, CheckFailures = :failures" : "SET NextCheckAt = :next REMOVE CheckFailures",
+        ConditionExpression = "attribute_exists(TaskKey)",
+        ExpressionAttributeValues = check.Failures > 0
+            ? new() { [":next"] = N(check.NextCheckAt), [":failures"] = N(check.Failures) }
+            : new() { [":next"] = N(check.NextCheckAt) },
+    };
+
+    /// <summary>One DynamoDB call, tried again while DynamoDB throttles it (it did nothing), inside the invocation's budget.</summary>
+    private Task<T> Call<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken) =>
+        DynamoThrottling.RetryAsync(call, _retry, cancellationToken);
 
     /// <summary>Strongly consistent reads of up to 100 records in one call; only the unfinished ones.</summary>
     private async Task<IReadOnlyList<TaskRecord>> GetManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
@@ -339,7 +350,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         };
         for (var attempt = 0; pending.Count > 0 && attempt < 5; attempt++)
         {
-            var answer = await dynamo.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = pending }, cancellationToken).ConfigureAwait(false);
+            var answer = await Call(c => dynamo.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = pending }, c), cancellationToken).ConfigureAwait(false);
             records.AddRange((answer.Responses?.GetValueOrDefault(tableName) ?? []).Select(FromItem));
             pending = answer.UnprocessedKeys is { Count: > 0 } unprocessed ? unprocessed : [];
             if (pending.Count > 0)
@@ -373,7 +384,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         values[":submitted"] = S(nameof(RecordStatus.Submitted));
         try
         {
-            await dynamo.UpdateItemAsync(new UpdateItemRequest
+            await Call(c => dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
@@ -381,7 +392,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 ConditionExpression = Open,
                 ExpressionAttributeNames = names,
                 ExpressionAttributeValues = values,
-            }, cancellationToken).ConfigureAwait(false);
+            }, c), cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (ConditionalCheckFailedException)
@@ -438,6 +449,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         AddNumber("NextCheckAt", r.IsFinished ? null : r.NextCheckAt ?? r.CreatedAt);
         AddNumber("DeadlineAt", r.DeadlineAt);
         AddNumber("AnswerClaimUntil", r.AnswerClaimUntil);
+        AddNumber("CheckFailures", r.CheckFailures > 0 ? r.CheckFailures : null);
         Add("Options", r.Options);
         if (!r.IsFinished)
         {
@@ -479,6 +491,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
             DeadlineAt = Num("DeadlineAt"),
             AnswerClaimId = Str("AnswerClaimId"),
             AnswerClaimUntil = Num("AnswerClaimUntil"),
+            CheckFailures = (int)(Num("CheckFailures") ?? 0),
         };
     }
 }
