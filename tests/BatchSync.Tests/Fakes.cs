@@ -134,6 +134,12 @@ public sealed class FakeStepFunctions(CallLog log) : IStepFunctionsApi
     /// <summary>Thrown once per terminal answer after Step Functions took it: the acknowledgment is lost on the way back.</summary>
     public Func<SentAnswer, Exception?>? LoseAcknowledgment { get; set; }
     public HashSet<string> DeadTokens { get; } = [];
+    /// <summary>When it returns an exception, the call fails with it before Step Functions did anything (throttled, say).</summary>
+    public Func<SentAnswer, Exception?>? FailBefore { get; set; }
+    /// <summary>How long each call takes (a slow or throttling service).</summary>
+    public TimeSpan Delay { get; set; }
+    /// <summary>The calls that failed before Step Functions did anything (<see cref="FailBefore"/>).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<SentAnswer> Refused { get; } = new();
 
     public Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>
         Record(new SentAnswer("SendTaskSuccess", taskToken, output, null, null));
@@ -160,12 +166,21 @@ public sealed class FakeStepFunctions(CallLog log) : IStepFunctionsApi
         }
     }
 
-    private Task<TaskReply> Record(SentAnswer call)
+    private async Task<TaskReply> Record(SentAnswer call)
     {
         log.Add($"StepFunctions.{call.Operation}");
+        if (Delay > TimeSpan.Zero)
+        {
+            await Task.Delay(Delay);
+        }
         if (Error is not null)
         {
             throw Error;
+        }
+        if (FailBefore?.Invoke(call) is { } refused)
+        {
+            Refused.Enqueue(call);
+            throw refused;
         }
         TaskReply answer;
         lock (_gate)
@@ -183,7 +198,7 @@ public sealed class FakeStepFunctions(CallLog log) : IStepFunctionsApi
         {
             throw lost;
         }
-        return Task.FromResult(answer);
+        return answer;
     }
 }
 
