@@ -21,6 +21,15 @@ if ! command -v cfn-lint >/dev/null 2>&1; then
   say "cfn-lint not found: installing cfn-lint==$CFN_LINT_VERSION with pip"
   python3 -m pip install --quiet "cfn-lint==$CFN_LINT_VERSION" || fail "could not install cfn-lint with pip."
 fi
+# libfaketime (Debian package faketime): a test runs the built Reconcile function minutes "later" under it.
+if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+  say "libfaketime not found: installing the Debian package faketime with apt-get"
+  command -v apt-get >/dev/null 2>&1 || fail "libfaketime is missing and there is no apt-get: install libfaketime (Debian/Ubuntu package faketime)."
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq faketime; } >/dev/null \
+    || fail "could not install faketime with apt-get."
+fi
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || fail "libfaketime.so.1 is still missing after installing faketime."
 command -v moto_server >/dev/null 2>&1 || fail "moto_server is still not on PATH after installing moto (is pip's bin folder on PATH?)."
 command -v cfn-lint >/dev/null 2>&1 || fail "cfn-lint is still not on PATH after installing it (is pip's bin folder on PATH?)."
 

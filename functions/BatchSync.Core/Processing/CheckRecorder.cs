@@ -5,16 +5,18 @@ using BatchSync.Logging;
 namespace BatchSync.Processing;
 
 /// <summary>
-/// Writes a sweep's checks as they complete, in small batches, one batch at a time, with a cancellation of its own
-/// (never the invocation's deadline): a sweep cut short keeps every check it recorded, and a batch that could not be
-/// written leaves only its own records due.
+/// Writes a sweep's checks as they complete, in small batches, one write at a time, with a cancellation of its own
+/// (never the invocation's deadline): a sweep cut short keeps every check it recorded, and a write that failed leaves
+/// only its own batch due. A write starts once <c>batchSize</c> checks wait; the checks that come while it is in flight
+/// go together into the next, up to <c>maxBatch</c>, so the batches stay small while writes are quick and grow when the
+/// table is slow rather than falling behind.
 /// </summary>
-public sealed class CheckRecorder(IRecordStore store, int batchSize, CancellationToken writeBy)
+public sealed class CheckRecorder(IRecordStore store, int batchSize, int maxBatch, CancellationToken writeBy)
 {
     private readonly object _gate = new();
-    private readonly SemaphoreSlim _writer = new(1, 1);
-    private readonly List<Task> _writes = [];
-    private List<ScheduledCheck> _pending = [];
+    private readonly List<ScheduledCheck> _pending = [];
+    private Task? _writing;
+    private bool _flushing;
     private int _recorded;
     private int _notRecorded;
 
@@ -24,70 +26,56 @@ public sealed class CheckRecorder(IRecordStore store, int batchSize, Cancellatio
     /// <summary>Checks whose write failed: their records stay due.</summary>
     public int NotRecorded => Volatile.Read(ref _notRecorded);
 
-    /// <summary>Takes one completed check; a full batch starts its write at once.</summary>
+    /// <summary>Takes one completed check.</summary>
     public void Add(ScheduledCheck check)
     {
-        List<ScheduledCheck>? full = null;
         lock (_gate)
         {
             _pending.Add(check);
-            if (_pending.Count >= batchSize)
-            {
-                full = _pending;
-                _pending = [];
-            }
-        }
-        if (full is not null)
-        {
-            Start(full);
+            StartIfDue();
         }
     }
 
-    /// <summary>Writes what is pending and waits for every write started so far.</summary>
+    /// <summary>Writes everything taken so far and returns once it is written (or has failed).</summary>
     public async Task FlushAsync()
     {
-        List<ScheduledCheck> rest;
-        lock (_gate)
+        while (true)
         {
-            rest = _pending;
-            _pending = [];
+            Task? writing;
+            lock (_gate)
+            {
+                _flushing = true;
+                StartIfDue();
+                writing = _writing;
+                if (writing is null)
+                {
+                    _flushing = false;
+                    return;
+                }
+            }
+            await writing.ConfigureAwait(false);
         }
-        if (rest.Count > 0)
-        {
-            Start(rest);
-        }
-        Task[] writes;
-        lock (_gate)
-        {
-            writes = [.. _writes];
-        }
-        await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
-    private void Start(List<ScheduledCheck> batch)
+    /// <summary>Under the lock: starts the next write if none is in flight and enough checks wait (any, when flushing).</summary>
+    private void StartIfDue()
     {
-        var write = WriteAsync(batch);
-        lock (_gate)
+        if (_writing is not null || _pending.Count == 0 || (_pending.Count < batchSize && !_flushing))
         {
-            _writes.RemoveAll(w => w.IsCompleted);
-            _writes.Add(write);
+            return;
         }
+        var batch = _pending.Take(maxBatch).ToList();
+        _pending.RemoveRange(0, batch.Count);
+        _writing = WriteAsync(batch);
     }
 
     private async Task WriteAsync(List<ScheduledCheck> batch)
     {
+        await Task.Yield(); // never write under the caller's lock
         try
         {
-            await _writer.WaitAsync(writeBy).ConfigureAwait(false);
-            try
-            {
-                await store.RescheduleAsync(batch, writeBy).ConfigureAwait(false);
-                Interlocked.Add(ref _recorded, batch.Count);
-            }
-            finally
-            {
-                _writer.Release();
-            }
+            await store.RescheduleAsync(batch, writeBy).ConfigureAwait(false);
+            Interlocked.Add(ref _recorded, batch.Count);
         }
         catch (Exception e)
         {
@@ -101,6 +89,11 @@ public sealed class CheckRecorder(IRecordStore store, int batchSize, Cancellatio
             {
                 Log.Error(e, "Sweep could not record {Checks} check(s): a bug; their records stay due", batch.Count);
             }
+        }
+        lock (_gate)
+        {
+            _writing = null;
+            StartIfDue();
         }
     }
 }

@@ -60,8 +60,11 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
     /// <summary>How many records are checked at once (heartbeats and deliveries in flight).</summary>
     public int Concurrency { get; init; } = 16;
 
-    /// <summary>How many checks one reschedule write takes (a transaction each): what a failed write can leave due.</summary>
+    /// <summary>How many completed checks start a reschedule write (a transaction): what a failed write leaves due.</summary>
     public int RecordBatch { get; init; } = 25;
+
+    /// <summary>The most one write takes when checks pile up behind a slow table (DynamoDB's 100 actions a transaction).</summary>
+    public int MaxRecordBatch { get; init; } = 100;
 
     /// <summary>How long after the sweep's checks stop starting the ones still in flight are cut (their records stay due).</summary>
     public TimeSpan CheckGrace { get; init; } = TimeSpan.FromSeconds(4);
@@ -95,7 +98,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         var rate = SweepCallsPerSecond / part.Parts;
         var paced = new PacedStepFunctionsApi(stepFunctions, new TokenBucket(rate, Math.Max(1, rate), clock));
         var run = new SweepRun(clock.GetTimestamp(), clock.GetUtcNow(), windows, checks.Token,
-            new CheckRecorder(store, RecordBatch, writeBy.Token), new TaskResponder(batch, paced, store, clock, _timing, answers));
+            new CheckRecorder(store, RecordBatch, MaxRecordBatch, writeBy.Token), new TaskResponder(batch, paced, store, clock, _timing, answers));
         var more = await RunPassesAsync(run, part.Parts == 1 ? null : part.Shards).ConfigureAwait(false);
         await run.Recorder.FlushAsync().ConfigureAwait(false);
         return Report(run, part, more);

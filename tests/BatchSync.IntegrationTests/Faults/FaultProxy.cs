@@ -203,6 +203,18 @@ public sealed class FaultProxy : IDisposable
                 {
                     await Task.Delay(delay).ConfigureAwait(false);
                 }
+                if (await PlayTransactionAsync(service, operation, request).ConfigureAwait(false) is { } played)
+                {
+                    call.UpstreamStatus = played.Status;
+                    await WriteAsync(stream, played.Status, [("Content-Type", "application/x-amz-json-1.0")], played.Body).ConfigureAwait(false);
+                    return;
+                }
+                if (SyntheticDescribe(service, operation, request.Body) is { } described)
+                {
+                    call.UpstreamStatus = 200;
+                    await WriteAsync(stream, 200, [("Content-Type", "application/json")], described).ConfigureAwait(false);
+                    return;
+                }
 
                 var terminal = service == "states" && operation is "SendTaskSuccess" or "SendTaskFailure";
                 if (service == "states" && operation.StartsWith("SendTask", StringComparison.Ordinal) && TokenOf(request.Body) is { } token && Tokens.Knows(token))
@@ -418,8 +430,137 @@ public sealed class FaultProxy : IDisposable
         await stream.FlushAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Caps a service's (or "service:operation"'s) rate as AWS's API quotas do: a token bucket with a burst of one
+    /// second's worth; beyond it, calls are throttled (ThrottlingException) and the service does nothing.
+    /// </summary>
+    public void LimitRate(string key, double perSecond) => _limits[key] = new RateLimit(perSecond);
+
+    /// <summary>Throttles every call to a service (or "service:operation") from now for <paramref name="duration"/>: a burst.</summary>
+    public void ThrottleFor(string key, TimeSpan duration) => _throttledUntil[key] = DateTime.UtcNow + duration;
+
+    /// <summary>
+    /// Jobs the proxy describes itself, by id (Batch's wire JobDetail): DescribeJobs of only such ids is answered here,
+    /// so a test can hold thousands of open tasks without submitting thousands of jobs to moto.
+    /// </summary>
+    public ConcurrentDictionary<string, JsonObject> SyntheticJobs { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Plays a TransactWriteItems of conditional updates as one UpdateItem per action against moto (whose transactions
+    /// deep-copy the table for their rollback: 0.8 s for 25 actions over 1,500 items, measured on moto 5.2.1, where AWS
+    /// takes milliseconds). The caller still makes one call and sees one answer; what is not modelled is atomicity: a
+    /// failed condition answers TransactionCanceledException with its reasons after the other actions were applied.
+    /// BatchSync's reschedules need none (each record's update stands alone, and a cancelled one is written again one
+    /// record at a time).
+    /// </summary>
+    public bool PlayTransactionsAsUpdates { get; set; }
+
+    private async Task<(int Status, byte[] Body)?> PlayTransactionAsync(string service, string operation, RawRequest request)
+    {
+        if (!PlayTransactionsAsUpdates || service != "dynamodb" || operation != "TransactWriteItems"
+            || JsonNode.Parse(request.Body)?["TransactItems"] is not JsonArray items || items.Any(i => i?["Update"] is null))
+        {
+            return null;
+        }
+        var reasons = new JsonArray();
+        var cancelled = false;
+        foreach (var item in items)
+        {
+            var update = item!["Update"]!.DeepClone();
+            var headers = new Dictionary<string, string>(request.Headers, StringComparer.OrdinalIgnoreCase) { ["X-Amz-Target"] = "DynamoDB_20120810.UpdateItem" };
+            using var answer = await ForwardAsync(request with { Headers = headers, Body = Encoding.UTF8.GetBytes(update.ToJsonString()) }).ConfigureAwait(false);
+            var text = await answer.Content.ReadAsStringAsync().ConfigureAwait(false);
+            if (answer.IsSuccessStatusCode)
+            {
+                reasons.Add(new JsonObject { ["Code"] = "None" });
+            }
+            else if (text.Contains("ConditionalCheckFailed", StringComparison.Ordinal))
+            {
+                cancelled = true;
+                reasons.Add(new JsonObject { ["Code"] = "ConditionalCheckFailed", ["Message"] = "The conditional request failed" });
+            }
+            else
+            {
+                return ((int)answer.StatusCode, Encoding.UTF8.GetBytes(text));
+            }
+        }
+        return cancelled
+            ? (400, Encoding.UTF8.GetBytes(new JsonObject
+            {
+                ["__type"] = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                ["Message"] = "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                ["CancellationReasons"] = reasons,
+            }.ToJsonString()))
+            : (200, "{}"u8.ToArray());
+    }
+
+    private readonly ConcurrentDictionary<string, RateLimit> _limits = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, DateTime> _throttledUntil = new(StringComparer.OrdinalIgnoreCase);
+
+    private sealed class RateLimit(double rate)
+    {
+        private readonly double _perSecond = rate;
+        private double _tokens = rate;
+        private DateTime _at = DateTime.UtcNow;
+
+        public bool TryTake()
+        {
+            lock (this)
+            {
+                var now = DateTime.UtcNow;
+                _tokens = Math.Min(_perSecond, _tokens + (now - _at).TotalSeconds * _perSecond);
+                _at = now;
+                if (_tokens < 1)
+                {
+                    return false;
+                }
+                _tokens -= 1;
+                return true;
+            }
+        }
+    }
+
+    private bool OverQuota(string service, string operation)
+    {
+        foreach (var key in new[] { service, $"{service}:{operation}" })
+        {
+            if (_throttledUntil.TryGetValue(key, out var until) && DateTime.UtcNow < until)
+            {
+                return true;
+            }
+            if (_limits.TryGetValue(key, out var limit) && !limit.TryTake())
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private byte[]? SyntheticDescribe(string service, string operation, byte[] body)
+    {
+        if (service != "batch" || SyntheticJobs.IsEmpty || !operation.Equals("describejobs", StringComparison.OrdinalIgnoreCase)
+            || JsonNode.Parse(body)?["jobs"] is not JsonArray ids || ids.Count == 0)
+        {
+            return null;
+        }
+        var jobs = new JsonArray();
+        foreach (var id in ids)
+        {
+            if (!SyntheticJobs.TryGetValue((string)id!, out var job))
+            {
+                return null; // a real job among them: moto answers
+            }
+            jobs.Add(job.DeepClone());
+        }
+        return Encoding.UTF8.GetBytes(new JsonObject { ["jobs"] = jobs }.ToJsonString());
+    }
+
     private FaultKind? Decide(string service, string operation)
     {
+        if (Enabled && OverQuota(service, operation))
+        {
+            return FaultKind.Throttle;
+        }
         if (!Enabled || !(RatesByOperation.TryGetValue($"{service}:{operation}", out var rate) || Rates.TryGetValue(service, out rate)))
         {
             return null;
