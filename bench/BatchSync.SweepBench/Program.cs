@@ -21,19 +21,34 @@ var describeLatency = TimeSpan.FromMilliseconds(Arg("--describe-ms", 100));
 var concurrency = Arg("--concurrency", 16);
 // Reconcile invocations per tick, each sweeping its part of the due index (the template's SweepInvocations, default 4).
 var parts = Arg("--parts", 4);
+// --store memory: the test world's fast in-memory store with a latency per call (--store-ms), for runs moto cannot hold.
+var memory = args.Contains("memory");
+var storeLatency = TimeSpan.FromMilliseconds(Arg("--store-ms", 5));
+// --throttle P: that share (in percent) of Step Functions calls is throttled past its retries (the check fails).
+var throttlePercent = Arg("--throttle", 0);
+// --rate N: the sweep's Step Functions calls a second (the template's SweepCallsPerSecond, default 150).
+var rate = Arg("--rate", 150);
 
 BatchSync.Logging.Log.Sink = TextWriter.Null; // the functions' own log lines would drown the report
 Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", Environment.GetEnvironmentVariable("AWS_ACCESS_KEY_ID") ?? "bench");
 Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", Environment.GetEnvironmentVariable("AWS_SECRET_ACCESS_KEY") ?? "bench");
-using var moto = new MotoServer();
-moto.UseSimpleModes();
-var world = new AwsWorld(moto, "us-east-1", "sweepbench");
-await world.CreateTableFromTemplateAsync();
-var dynamoStore = world.PatientStore(TimeSpan.FromSeconds(60));
-// moto copies every table of a TransactWriteItems call for its rollback (moto/dynamodb/models: transact_write_items,
-// copy.deepcopy), which at 10,000 items costs seconds a call; here the checked records are rescheduled with the same
-// conditional update one record a call, 16 at once. AWS takes 100 a transaction (the store's own path).
-var store = new SingleUpdateReschedule(dynamoStore, world.Dynamo, world.TableName);
+using var moto = memory ? null : new MotoServer();
+moto?.UseSimpleModes();
+IRecordStore dynamoStore, store;
+if (moto is not null)
+{
+    var world = new AwsWorld(moto, "us-east-1", "sweepbench");
+    await world.CreateTableFromTemplateAsync();
+    dynamoStore = world.PatientStore(TimeSpan.FromSeconds(60));
+    // moto copies every table of a TransactWriteItems call for its rollback (moto/dynamodb/models: transact_write_items,
+    // copy.deepcopy), which at 10,000 items costs seconds a call; here the checked records are rescheduled with the same
+    // conditional update one record a call, 16 at once. AWS takes 100 a transaction (the store's own path).
+    store = new SingleUpdateReschedule(dynamoStore, world.Dynamo, world.TableName);
+}
+else
+{
+    dynamoStore = store = new MemoryStore(storeLatency);
+}
 
 var start = DateTimeOffset.UtcNow;
 var rng = new Random(20261125);
@@ -59,9 +74,9 @@ for (var i = 0; i < records; i++)
 Console.WriteLine($"seeded {records} open records in {seeding.Elapsed.TotalSeconds:0.0} s; {lost.Count} jobs ended with their events lost");
 
 var batch = new SlowBatch(describeLatency, lost);
-var tasks = new SlowTasks(sfnLatency);
+var tasks = new SlowTasks(sfnLatency, throttlePercent);
 var clock = new SimulatedClock(start);
-var reconciler = new Reconciler(batch, tasks, store, "sweepbench", clock) { Concurrency = concurrency };
+var reconciler = new Reconciler(batch, tasks, store, "sweepbench", clock) { Concurrency = concurrency, SweepCallsPerSecond = rate, InvocationBudget = TimeSpan.FromSeconds(50) };
 var deliveredInSweep = new Dictionary<string, int>();
 var rows = new List<JsonObject>();
 var checkedOnce = new HashSet<string>();
@@ -108,6 +123,10 @@ var perMinute = rows.Where(r => (int)r["checked"]! > 0).Select(r => (double)r["c
 var report = new JsonObject
 {
     ["records"] = records,
+    ["store"] = memory ? $"in-memory, {storeLatency.TotalMilliseconds} ms a call" : "moto",
+    ["throttledPercent"] = throttlePercent,
+    ["sweepCallsPerSecond"] = rate,
+    ["checksFailed"] = rows.Sum(r => (int)r["errors"]!),
     ["sfnLatencyMs"] = sfnLatency.TotalMilliseconds,
     ["describeLatencyMs"] = describeLatency.TotalMilliseconds,
     ["concurrency"] = concurrency,
@@ -123,7 +142,7 @@ var report = new JsonObject
 Directory.CreateDirectory("artifacts");
 File.WriteAllText(Path.Combine("artifacts", "sweep-bench.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine(report.ToJsonString());
-if (deliveredWithin2 != lostTokens.Count || tasks.SecondAnswers != 0 || checkedOnce.Count < records)
+if ((!args.Contains("--report-only") && deliveredWithin2 != lostTokens.Count) || tasks.SecondAnswers != 0 || checkedOnce.Count < records)
 {
     Console.Error.WriteLine("FAILED: not every lost outcome was delivered within 2 sweeps, a task was answered twice, or a record was never checked");
     return 1;
@@ -203,8 +222,23 @@ sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
 }
 
 /// <summary>Step Functions' task-token calls with a latency; a task takes one terminal answer.</summary>
-sealed class SlowTasks(TimeSpan latency) : IStepFunctionsApi
+sealed class SlowTasks(TimeSpan latency, int throttlePercent = 0) : IStepFunctionsApi
 {
+    private readonly Random _throttle = new(18);
+
+    private void MaybeThrottle(string operation)
+    {
+        bool throttled;
+        lock (_throttle)
+        {
+            throttled = _throttle.Next(100) < throttlePercent;
+        }
+        if (throttled)
+        {
+            throw new AwsServiceException("AWSStepFunctions", operation, System.Net.HttpStatusCode.BadRequest, "ThrottlingException", "Rate exceeded (bench)", "bench");
+        }
+    }
+
     public ConcurrentDictionary<string, int> Heartbeats { get; } = new();
     public ConcurrentDictionary<string, int> Answered { get; } = new();
     public int SecondAnswers => Answered.Values.Sum(n => n - 1);
@@ -215,6 +249,7 @@ sealed class SlowTasks(TimeSpan latency) : IStepFunctionsApi
     public async Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default)
     {
         await Task.Delay(latency, cancellationToken);
+        MaybeThrottle("SendTaskHeartbeat");
         Heartbeats.AddOrUpdate(taskToken, 1, (_, n) => n + 1);
         return Answered.ContainsKey(taskToken) ? TaskReply.TaskClosed : TaskReply.Accepted;
     }
@@ -222,6 +257,7 @@ sealed class SlowTasks(TimeSpan latency) : IStepFunctionsApi
     private async Task<TaskReply> AnswerAsync(string taskToken, CancellationToken cancellationToken)
     {
         await Task.Delay(latency, cancellationToken);
+        MaybeThrottle("SendTaskSuccess");
         return Answered.AddOrUpdate(taskToken, 1, (_, n) => n + 1) == 1 ? TaskReply.Accepted : TaskReply.TaskClosed;
     }
 }
@@ -231,4 +267,116 @@ sealed class SimulatedClock(DateTimeOffset start) : TimeProvider
 {
     public DateTimeOffset Now { get; set; } = start;
     public override DateTimeOffset GetUtcNow() => Now;
+}
+
+/// <summary>
+/// The test world's fast in-memory store for runs moto cannot hold (100,000 records): the due index as a sorted scan,
+/// each call waiting <c>latency</c> as DynamoDB's round trip would; only what the sweep calls.
+/// </summary>
+sealed class MemoryStore(TimeSpan latency) : IRecordStore
+{
+    private readonly Dictionary<string, TaskRecord> _records = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+
+    private Task Wait(CancellationToken token) => latency > TimeSpan.Zero ? Task.Delay(latency, token) : Task.CompletedTask;
+
+    public async Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default)
+    {
+        lock (_gate) { return _records.TryAdd(record.TaskKey, record); }
+    }
+
+    public async Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
+    {
+        await Wait(cancellationToken);
+        lock (_gate) { return _records.GetValueOrDefault(taskKey); }
+    }
+
+    public async Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
+    {
+        await Wait(cancellationToken);
+        lock (_gate)
+        {
+            return _records.Values.Where(r => !r.IsFinished && (r.NextCheckAt ?? r.CreatedAt) <= dueBy && (shards is null || shards.Contains(DueShards.Of(r.TaskKey))))
+                .OrderBy(r => r.NextCheckAt ?? r.CreatedAt).ThenBy(r => r.TaskKey, StringComparer.Ordinal).Take(limit).ToList();
+        }
+    }
+
+    public async Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default)
+    {
+        await Wait(cancellationToken);
+        lock (_gate)
+        {
+            foreach (var check in checks)
+            {
+                if (_records.TryGetValue(check.TaskKey, out var r))
+                {
+                    _records[check.TaskKey] = r with { NextCheckAt = check.NextCheckAt, CheckFailures = check.Failures };
+                }
+            }
+        }
+    }
+
+    public async Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    {
+        await Wait(cancellationToken);
+        lock (_gate)
+        {
+            if (!_records.TryGetValue(taskKey, out var r) || r.IsFinished)
+            {
+                return (ClaimOutcome.Finished, r);
+            }
+            if (r.AnswerClaimUntil is { } until && until >= now)
+            {
+                return (ClaimOutcome.Held, r);
+            }
+            var claimed = r with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil };
+            _records[taskKey] = claimed;
+            return (r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed);
+        }
+    }
+
+    public async Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default)
+    {
+        await Wait(cancellationToken);
+        lock (_gate)
+        {
+            if (_records.TryGetValue(taskKey, out var r) && r.AnswerClaimId == claimId)
+            {
+                _records[taskKey] = r with { AnswerClaimId = null, AnswerClaimUntil = null };
+            }
+        }
+    }
+
+    public async Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default)
+    {
+        await Wait(cancellationToken);
+        lock (_gate)
+        {
+            if (!_records.TryGetValue(taskKey, out var r) || r.IsFinished)
+            {
+                return false;
+            }
+            _records[taskKey] = r with { Status = ending.Status, Reason = ending.Reason, AnswerClaimId = null, AnswerClaimUntil = null };
+            return true;
+        }
+    }
+
+    public async Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default)
+    {
+        await Wait(cancellationToken);
+        lock (_gate)
+        {
+            if (_records.TryGetValue(taskKey, out var r))
+            {
+                _records[taskKey] = r with { JobMissingSince = since };
+            }
+        }
+    }
+
+    public Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 }
