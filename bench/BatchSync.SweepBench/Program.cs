@@ -164,7 +164,7 @@ sealed class SingleUpdateReschedule(BatchSync.Domain.IRecordStore inner, Amazon.
     public Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default) => inner.TryTakeLeaseAsync(taskKey, seen, leaseId, leaseUntil, now, cancellationToken);
     public Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default) => inner.ReleaseLeaseAsync(taskKey, leaseId, state, reason, cancellationToken);
     public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) => inner.AttachJobAsync(taskKey, job, cancellationToken);
-    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) => inner.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
+    public Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) => inner.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
     public Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default) => inner.ReleaseAnswerClaimAsync(taskKey, claimId, cancellationToken);
     public Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default) => inner.SetJobMissingSinceAsync(taskKey, since, cancellationToken);
     public Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) => inner.FindOpenByExecutionAsync(executionArn, cancellationToken);
@@ -179,9 +179,9 @@ sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
     private int _describeCalls;
     public int DescribeCalls => _describeCalls;
 
-    public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-    public async Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref _describeCalls);
         await Task.Delay(latency, cancellationToken);
@@ -189,13 +189,16 @@ sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
         {
             ["jobId"] = id, ["jobName"] = "bench", ["jobArn"] = $"arn:aws:batch:us-east-1:123456789012:job/{id}",
             ["status"] = ended.Contains(id) ? "SUCCEEDED" : "RUNNING", ["createdAt"] = 1, ["jobQueue"] = "q", ["jobDefinition"] = "d",
-        }.ToJsonString()).RootElement.Clone()).ToList();
+        }.ToJsonString()).RootElement.Clone()).Select(BatchJob.Of).ToList();
     }
 
     public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => Task.CompletedTask;
 
-    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default) =>
-        Task.FromResult<(IReadOnlyList<JobSummary>, string?)>(([], null));
+    public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        Task.FromResult(new JobPage([], null));
+
+    public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
+        Task.FromResult(new JobPage([], null));
 }
 
 /// <summary>Step Functions' task-token calls with a latency; a task takes one terminal answer.</summary>

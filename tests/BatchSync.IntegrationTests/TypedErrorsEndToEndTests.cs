@@ -339,10 +339,10 @@ public class ArraySummaryAgainstMotoTests(MotoFixture moto)
             ["jobName"] = "frames", ["jobQueue"] = queue, ["jobDefinition"] = definition, ["arrayProperties"] = new JsonObject { ["size"] = 3 },
         });
         var parentId = (string)submitted["jobId"]!;
-        var parent = (await world.Batch.DescribeJobsAsync([parentId])).Single();
+        var parent = (await world.Batch.DescribeJobDetailsAsync([parentId])).Single();
         Assert.True(BatchSync.Failures.ArraySummary.IsArrayParent(parent), parent.GetRawText());
 
-        var summary = await BatchSync.Failures.ArraySummary.BuildAsync(world.Batch, parent, TimeSpan.FromSeconds(10), CancellationToken.None);
+        var summary = await BatchSync.Failures.ArraySummary.BuildAsync(world.Batch, BatchSync.Domain.BatchJob.Of(parent), TimeSpan.FromSeconds(10), CancellationToken.None);
 
         Assert.Null(summary["Omitted"]);
         Assert.Equal(3, (int)summary["Size"]!);

@@ -27,12 +27,26 @@ public class ArraySummaryTests
         public List<IReadOnlyList<string>> Described { get; } = [];
         public Exception? ListError { get; set; }
 
-        public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+        public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
         {
             Described.Add(jobIds);
-            return Task.FromResult<IReadOnlyList<JsonElement>>([.. jobIds.Where(Jobs.ContainsKey).Select(id => Jobs[id])]);
+            return Task.FromResult<IReadOnlyList<BatchJob>>([.. jobIds.Where(Jobs.ContainsKey).Select(id => BatchJob.Of(Jobs[id]))]);
+        }
+
+        public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        /// <summary>The request as Batch would take it, kept for the tests, then answered.</summary>
+        public async Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default)
+        {
+            var request = new JsonObject { ["arrayJobId"] = arrayJobId, ["jobStatus"] = "FAILED", ["maxResults"] = pageSize };
+            if (nextToken is not null)
+            {
+                request["nextToken"] = nextToken;
+            }
+            var (jobs, next) = await ListJobsAsync(request, cancellationToken);
+            return new JobPage(jobs, next);
         }
 
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => Task.CompletedTask;

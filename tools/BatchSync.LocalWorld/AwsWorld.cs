@@ -195,7 +195,7 @@ public sealed class AwsWorld
     /// <summary>The EventBridge event Batch would send for this job now (moto's Batch sends none): built from DescribeJobs.</summary>
     public async Task<JsonObject> JobStateChangeEventAsync(string jobId)
     {
-        var detail = (await Batch.DescribeJobsAsync([jobId])).Single();
+        var detail = (await Batch.DescribeJobDetailsAsync([jobId])).Single();
         return BuildEvent(JsonNode.Parse(detail.GetRawText())!.AsObject());
     }
 

@@ -29,7 +29,7 @@ public abstract record EventDecision
 }
 
 /// <summary>What DescribeJobs said of a job, as far as the decisions care.</summary>
-public sealed record JobView(string JobId, string Status);
+public sealed record JobView(string Status);
 
 /// <summary>A Batch job status that ends the job, and how: the only place the two final statuses are named.</summary>
 public static class JobStatus

@@ -1,9 +1,6 @@
-using System.Text.Json;
 using BatchSync.Aws;
-using BatchSync.Logging;
-using BatchSync.Mapping;
-using BatchSync.Store;
 using BatchSync.Domain;
+using BatchSync.Logging;
 
 namespace BatchSync.Processing;
 
@@ -18,7 +15,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
 {
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
-    private readonly OrphanFinder _orphans = new(batch, ns);
+    private readonly JobSearch _search = new(batch, store, new TaskResponder(batch, stepFunctions, store, clock, timing, answers), ns, clock, timing ?? Timing.Default);
 
     /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>
     public TimeSpan SweepBudget { get; init; } = TimeSpan.FromSeconds(40);
@@ -85,16 +82,13 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
                 var oldestCreated = due.Min(r => r.CreatedAt);
                 oldest = oldest is { } o ? Math.Min(o, oldestCreated) : oldestCreated;
             }
-            var described = new System.Collections.Concurrent.ConcurrentDictionary<string, JsonElement>();
+            var described = new System.Collections.Concurrent.ConcurrentDictionary<string, BatchJob>();
             var ids = due.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().Chunk(IBatchApi.MaxDescribeJobs).ToList();
             await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (chunk, token) =>
             {
                 foreach (var job in await batch.DescribeJobsAsync(chunk, token).ConfigureAwait(false))
                 {
-                    if (job.TryGetProperty("jobId", out var id))
-                    {
-                        described[id.GetString()!] = job;
-                    }
+                    described[job.JobId] = job;
                 }
             }).ConfigureAwait(false);
             var reschedule = new System.Collections.Concurrent.ConcurrentBag<(string, long)>();
@@ -126,13 +120,13 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         return new ReconcileResponse("Swept", tally.Examined, tally.Delivered, tally.Heartbeats, tally.Terminated, tally.Failed, Errors: tally.Errors);
     }
 
-    private static JobView? ViewOf(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described) =>
-        record.JobId is not null && described.TryGetValue(record.JobId, out var job) && job.TryGetProperty("status", out var status)
-            ? new JobView(record.JobId, status.GetString()!)
+    private static JobView? ViewOf(TaskRecord record, IReadOnlyDictionary<string, BatchJob> described) =>
+        record.JobId is not null && described.TryGetValue(record.JobId, out var job) && job.Status is { } status
+            ? new JobView(status)
             : null;
 
     /// <summary>One record; a failure here is logged and counted, never allowed to stop the sweep for the others.</summary>
-    private async Task SweepOneAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task SweepOneAsync(TaskRecord record, IReadOnlyDictionary<string, BatchJob> described, SweepTally tally, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref tally.Examined);
         try
@@ -153,9 +147,9 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         }
     }
 
-    private async Task DecideAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, CancellationToken cancellationToken)
+    private async Task DecideAsync(TaskRecord record, IReadOnlyDictionary<string, BatchJob> described, SweepTally tally, CancellationToken cancellationToken)
     {
-        JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
+        var job = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
         var view = ViewOf(record, described);
         if (view is not null && record.JobMissingSince is not null)
         {
@@ -165,13 +159,13 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         switch (TaskDecisions.OnSweep(record, view, now, _timing))
         {
             case SweepDecision.Deliver deliver:
-                var result = await _responder.DeliverAsync(record, detail!.Value, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
+                var result = await _responder.DeliverAsync(record, job!, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Delivered, result.Sent ? 1 : 0);
                 break;
             case SweepDecision.Heartbeat:
-                var answer = await _responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
+                var reply = await _responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref tally.Heartbeats);
-                Interlocked.Add(ref tally.Terminated, answer == TaskReply.TaskClosed ? 1 : 0);
+                Interlocked.Add(ref tally.Terminated, reply == TaskReply.TaskClosed ? 1 : 0);
                 break;
             case SweepDecision.MarkJobMissing:
                 Log.Warn("Batch did not return job {JobId}; looking again at the next sweeps before failing its task", record.JobId);
@@ -199,18 +193,13 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         {
             return; // a SubmitJob invocation (or another sweep) got there first
         }
-        var found = await _orphans.FindAllAsync(record, cancellationToken).ConfigureAwait(false);
-        switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
+        switch (await _search.RunAsync(record, leaseId, waitingReason: null, cancellationToken).ConfigureAwait(false))
         {
-            case SearchDecision.Adopt adopt:
-                var (terminated, attach) = await _responder.AdoptAsync(record, adopt, cancellationToken).ConfigureAwait(false);
-                Interlocked.Add(ref tally.Terminated, terminated);
-                Interlocked.Add(ref tally.OrphansFound, attach.Terminated ? 0 : 1);
+            case JobSearchResult.Adopted adopted:
+                Interlocked.Add(ref tally.Terminated, adopted.Terminated);
+                Interlocked.Add(ref tally.OrphansFound, adopted.Attach.Terminated ? 0 : 1);
                 break;
-            case SearchDecision.KeepWaiting wait:
-                await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? wait.Why, cancellationToken).ConfigureAwait(false);
-                break;
-            case SearchDecision.FailTask fail:
+            case JobSearchResult.Failed fail:
                 var failed = await _responder.FailAsync(record, fail.Error, fail.Cause, "submit outcome unknown", cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Failed, failed.Sent ? 1 : 0);
                 break;

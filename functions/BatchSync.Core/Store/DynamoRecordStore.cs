@@ -154,7 +154,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         }
     }
 
-    public async Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    public async Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
     {
         try
         {
@@ -177,13 +177,13 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 ReturnValues = ReturnValue.ALL_OLD,
             }, cancellationToken).ConfigureAwait(false);
             var old = FromItem(answer.Attributes);
-            return (old.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim,
+            return new AnswerClaim(old.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim,
                 old with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil });
         }
         catch (ConditionalCheckFailedException)
         {
             var record = await GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
-            return (record is null || record.IsFinished ? ClaimOutcome.Finished : ClaimOutcome.Held, record);
+            return new AnswerClaim(record is null || record.IsFinished ? ClaimOutcome.Finished : ClaimOutcome.Held, record);
         }
     }
 

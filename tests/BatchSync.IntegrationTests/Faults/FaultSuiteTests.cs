@@ -456,7 +456,7 @@ public class FaultSuiteTests(MotoFixture moto, ITestOutputHelper output)
         var jobs = new List<JsonElement>();
         foreach (var chunk in summaries.Select(s => s.JobId).Chunk(100))
         {
-            jobs.AddRange(await world.Batch.DescribeJobsAsync(chunk));
+            jobs.AddRange(await world.Batch.DescribeJobDetailsAsync(chunk));
         }
         return jobs;
     }

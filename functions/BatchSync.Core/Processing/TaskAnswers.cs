@@ -1,50 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Mapping;
 using BatchSync.Domain;
+using BatchSync.Failures;
+using BatchSync.Mapping;
 
-namespace BatchSync.Failures;
-
-/// <summary>
-/// How this stack answers failed jobs: the error name of a native failure (stack parameter FailureErrorName), and for
-/// log tails the client, the log groups it may read (parameter LogTailLogGroups), the function's region and how long a
-/// read may take before the answer goes without it.
-/// </summary>
-public sealed record AnswerSettings(string FailureError)
-{
-    public const string FailureErrorVariable = "BATCHSYNC_FAILURE_ERROR";
-    public const string LogGroupsVariable = "BATCHSYNC_LOG_TAIL_GROUPS";
-    public const string LogTailTimeoutVariable = "BATCHSYNC_LOG_TAIL_TIMEOUT_MS";
-    public const string NativeFailureError = "States.TaskFailed";
-
-    /// <summary>The native integration's answers.</summary>
-    public static readonly AnswerSettings Native = new(NativeFailureError);
-
-    /// <summary>How long an array parent's summary may take (ListJobs and DescribeJobs) before the answer goes without it.</summary>
-    public TimeSpan ArraySummaryTimeout { get; init; } = TimeSpan.FromSeconds(5);
-
-    public ILogsApi? Logs { get; init; }
-    public IReadOnlyList<string> LogGroups { get; init; } = [ConsoleLinks.DefaultLogGroup];
-    public string? Region { get; init; }
-    public TimeSpan LogTailTimeout { get; init; } = TimeSpan.FromSeconds(2);
-
-    /// <summary>From the environment (<c>BATCHSYNC_FAILURE_ERROR</c>, default <c>States.TaskFailed</c>, and the log tail's settings).</summary>
-    public static AnswerSettings From(Func<string, string?> value)
-    {
-        var name = value(FailureErrorVariable)?.Trim();
-        if (name is { Length: > StepFunctionsLimits.ErrorChars })
-        {
-            throw new InvalidOperationException($"{FailureErrorVariable} must be 1 to {StepFunctionsLimits.ErrorChars} characters (is {name.Length}).");
-        }
-        var groups = value(LogGroupsVariable)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return new AnswerSettings(string.IsNullOrEmpty(name) ? NativeFailureError : name)
-        {
-            LogGroups = groups is { Length: > 0 } ? groups : [ConsoleLinks.DefaultLogGroup],
-            Region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION"),
-            LogTailTimeout = int.TryParse(value(LogTailTimeoutVariable), out var ms) && ms > 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.FromSeconds(2),
-        };
-    }
-}
+namespace BatchSync.Processing;
 
 /// <summary>A finished job's answer, ready to send: success with <see cref="Output"/> (given the record's callback Result), or failure.</summary>
 public sealed record PreparedAnswer(bool Succeeded, Func<string?, string>? Output, string? Error, string? Cause, string What);
@@ -58,44 +18,40 @@ public sealed record PreparedAnswer(bool Succeeded, Func<string?, string>? Outpu
 /// </summary>
 public static class TaskAnswers
 {
-    public const string FailureMember = "BatchSyncFailure";
-    public const string LinksMember = "BatchSyncLinks";
-    public const string LogTailMember = "BatchSyncLogTail";
-    public const string ArraySummaryMember = "BatchSyncArraySummary";
-
     /// <summary>
     /// What to answer for a finished job, given the task's options (record member <c>Options</c>): whether the answer
     /// is a success, its output (from the freshest callback Result), or its error and cause, and the record's reason.
     /// Reads Batch (array summary) and CloudWatch Logs (log tail) only for tasks that opted in, each bounded in time;
     /// without options it is the native answer, byte for byte.
     /// </summary>
-    public static async Task<PreparedAnswer> PrepareAsync(TaskRecord record, JsonElement jobDetail, bool succeeded, IBatchApi batch, AnswerSettings settings,
+    public static async Task<PreparedAnswer> PrepareAsync(TaskRecord record, BatchJob job, bool succeeded, IBatchApi batch, AnswerSettings settings,
         CancellationToken cancellationToken)
     {
-        var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
+        var jobDetail = job.Detail;
+        var what = $"job {job.Status}";
         var options = TaskOptions.FromJson(record.Options) is { } o && (o.TypedErrors || o.Links || o.LogTail > 0 || o.ArraySummary) ? o : null;
         if (options is null)
         {
             return succeeded
-                ? new PreparedAnswer(true, result => Processing.TaskResponder.NativeOutput(jobDetail, result), null, null, $"job {status}")
-                : new PreparedAnswer(false, null, settings.FailureError, Processing.TaskResponder.NativeCause(jobDetail), $"job {status}");
+                ? new PreparedAnswer(true, result => TaskResponder.NativeOutput(jobDetail, result), null, null, what)
+                : new PreparedAnswer(false, null, settings.FailureError, TaskResponder.NativeCause(jobDetail), what);
         }
-        var array = options.ArraySummary && ArraySummary.IsArrayParent(jobDetail)
-            ? await ArraySummary.BuildAsync(batch, jobDetail, settings.ArraySummaryTimeout, cancellationToken).ConfigureAwait(false)
+        var array = options.ArraySummary && job.IsArrayParent
+            ? await ArraySummary.BuildAsync(batch, job, settings.ArraySummaryTimeout, cancellationToken).ConfigureAwait(false)
             : null;
         var tolerance = !succeeded && array is not null ? ArraySummary.Tolerates(options, array) : null;
         if (succeeded || tolerance == true)
         {
-            var what = $"job {status}{(tolerance == true ? " within its tolerated failures" : "")}";
+            var tolerated = tolerance == true ? $"{what} within its tolerated failures" : what;
             return options.Links || array is not null
-                ? new PreparedAnswer(true, result => Success(jobDetail, result, options, record.ExecutionArn, array), null, null, what)
-                : new PreparedAnswer(true, result => Processing.TaskResponder.NativeOutput(jobDetail, result), null, null, what);
+                ? new PreparedAnswer(true, result => Success(jobDetail, result, options, record.ExecutionArn, array), null, null, tolerated)
+                : new PreparedAnswer(true, result => TaskResponder.NativeOutput(jobDetail, result), null, null, tolerated);
         }
         var tail = options.LogTail > 0
             ? await LogTail.ReadAsync(jobDetail, FailureClassifier.Classify(jobDetail, options.ExitCodes), options.LogTail, settings, cancellationToken).ConfigureAwait(false)
             : null;
         var (error, cause) = Failure(jobDetail, options, record.ExecutionArn, settings, tail, array);
-        return new PreparedAnswer(false, null, tolerance == false ? ArraySummary.ThresholdExceededError : error, cause, $"job {status}");
+        return new PreparedAnswer(false, null, tolerance == false ? ArraySummary.ThresholdExceededError : error, cause, what);
     }
 
     /// <summary>SendTaskFailure's error and cause for a FAILED job.</summary>
@@ -105,22 +61,22 @@ public static class TaskAnswers
         var added = new List<AddedMember>();
         if (arraySummary is not null)
         {
-            added.Add(new(ArraySummaryMember, arraySummary));
+            added.Add(new(OptInMembers.ArraySummary, arraySummary));
         }
         var error = settings.FailureError;
         if (options.TypedErrors)
         {
             var found = FailureClassifier.Classify(jobDetail, options.ExitCodes);
             error = found.Kind;
-            added.Add(new(FailureMember, Summary(found)));
+            added.Add(new(OptInMembers.Failure, Summary(found)));
         }
         if (options.Links && ConsoleLinks.For(jobDetail, executionArn) is { } links)
         {
-            added.Add(new(LinksMember, links));
+            added.Add(new(OptInMembers.Links, links));
         }
         if (logTail is not null)
         {
-            added.Add(new(LogTailMember, logTail));
+            added.Add(new(OptInMembers.LogTail, logTail));
         }
         return (error, NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Cause, added: added));
     }
@@ -131,11 +87,11 @@ public static class TaskAnswers
         var added = new List<AddedMember>();
         if (arraySummary is not null)
         {
-            added.Add(new(ArraySummaryMember, arraySummary));
+            added.Add(new(OptInMembers.ArraySummary, arraySummary));
         }
         if (options.Links && ConsoleLinks.For(jobDetail, executionArn) is { } links)
         {
-            added.Add(new(LinksMember, links));
+            added.Add(new(OptInMembers.Links, links));
         }
         return NativeOutputMapper.ToNativeText(jobDetail, OutputBudget.Output, resultJson, added);
     }

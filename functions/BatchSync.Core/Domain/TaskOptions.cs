@@ -1,13 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Domain;
-using BatchSync.Mapping;
 
-namespace BatchSync.Failures;
+namespace BatchSync.Domain;
 
 /// <summary>
 /// What a task opted into with the payload's <c>BatchSync</c> member, beyond the native answers: typed failure names
-/// (<see cref="FailureClassifier"/>), a user map from exit codes to names, console/log links, the last lines of the
+/// (BatchSync.Failures' FailureClassifier), a user map from exit codes to names, console/log links, the last lines of the
 /// failed attempt's log (<c>LogTail</c>), and an array parent's summary of its children (<c>ArraySummary</c>). Kept on the record as
 /// compact JSON (<see cref="ToJson"/>); never sent to Batch. Without the member the answers are the native ones.
 /// </summary>
