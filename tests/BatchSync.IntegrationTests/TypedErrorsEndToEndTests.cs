@@ -302,7 +302,7 @@ public class LogTailAgainstMotoTests(MotoFixture moto)
             ["logEvents"] = new JsonArray([.. Enumerable.Range(1, 120).Select(i => (JsonNode?)new JsonObject { ["timestamp"] = start + i, ["message"] = $"frame {i} rendered" })]),
         });
         var job = FailedJob(Stream);
-        var settings = BatchSync.Processing.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
+        var settings = BatchSync.Composition.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
 
         var tail = await BatchSync.Failures.LogTail.ReadAsync(job, BatchSync.Failures.FailureClassifier.Classify(job), 100, settings, CancellationToken.None);
 
@@ -317,7 +317,7 @@ public class LogTailAgainstMotoTests(MotoFixture moto)
     {
         var world = new AwsWorld(moto.Server, "ca-central-1");
         var job = FailedJob("render/default/never-written");
-        var settings = BatchSync.Processing.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
+        var settings = BatchSync.Composition.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
 
         var tail = await BatchSync.Failures.LogTail.ReadAsync(job, BatchSync.Failures.FailureClassifier.Classify(job), 10, settings, CancellationToken.None);
 

@@ -1,4 +1,5 @@
 using System.Text;
+using BatchSync.Composition;
 using BatchSync.Aws;
 using BatchSync.Failures;
 using BatchSync.Logging;

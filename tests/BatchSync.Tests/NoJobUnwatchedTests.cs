@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using BatchSync.Composition;
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Processing;
@@ -596,7 +597,7 @@ public class CheckScheduleTests
     public void The_intervals_come_from_the_stack_parameters()
     {
         var env = new Dictionary<string, string?> { ["BATCHSYNC_SWEEP_INTERVAL_MINUTES"] = "10", ["BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES"] = "30" };
-        var timing = Timing.FromSettings(n => env.GetValueOrDefault(n));
+        var timing = BatchSyncSettings.TimingFrom(n => env.GetValueOrDefault(n));
         Assert.Equal((TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(30)), (timing.SweepInterval, timing.MaxCheckInterval));
         // At 10 minutes the gap would be 20 (age + interval); at 20 it would be 30, the cap.
         Assert.Equal(Min(10 + 20), TaskDecisions.NextCheckAt(Record(0), DateTimeOffset.FromUnixTimeMilliseconds(Min(10)), timing));

@@ -34,9 +34,23 @@ public enum TaskReply
     InvalidToken,
 }
 
-/// <summary>The Step Functions task-token operations BatchSync uses.</summary>
-public interface IStepFunctionsApi
+/// <summary>
+/// Where a task's Step Functions calls go: the one seam through which every SendTask* call of a task is made, so that
+/// calls can be routed by the task's account and region. Every <see cref="IStepFunctionsApi"/> is one that routes every
+/// task to itself.
+/// </summary>
+public interface IStepFunctionsRouter
 {
+    /// <summary>The Step Functions client for this task's calls.</summary>
+    IStepFunctionsApi For(TaskRecord task);
+}
+
+/// <summary>The Step Functions task-token operations BatchSync uses.</summary>
+public interface IStepFunctionsApi : IStepFunctionsRouter
+{
+    /// <summary>One client for every task.</summary>
+    IStepFunctionsApi IStepFunctionsRouter.For(TaskRecord task) => this;
+
     Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default);
     Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default);
     Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default);

@@ -1,6 +1,6 @@
 namespace BatchSync.Domain;
 
-/// <summary>BatchSync's time limits, from the environment where the template sets them.</summary>
+/// <summary>BatchSync's time limits; the settings (BatchSyncSettings.TimingFrom) read them from the environment where the template sets them.</summary>
 public sealed record Timing
 {
     /// <summary>How long a SubmitJob invocation holds the submit lease: well inside its 50 s invocation budget.</summary>
@@ -22,27 +22,4 @@ public sealed record Timing
     public TimeSpan DeadlineSlack { get; init; } = TimeSpan.FromSeconds(10);
 
     public static Timing Default { get; } = new();
-
-    /// <summary>
-    /// BATCHSYNC_SUBMIT_LEASE_SECONDS, BATCHSYNC_SUBMIT_GRACE_SECONDS, BATCHSYNC_JOB_MISSING_GRACE_SECONDS and
-    /// BATCHSYNC_ANSWER_CLAIM_SECONDS override the defaults (the claim must outlast an invocation: keep it above the
-    /// function's timeout).
-    /// </summary>
-    public static Timing FromSettings(Func<string, string?> value)
-    {
-        TimeSpan Or(string name, TimeSpan fallback) =>
-            double.TryParse(value(name), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
-                ? TimeSpan.FromSeconds(s)
-                : fallback;
-        TimeSpan Minutes(string name, TimeSpan fallback) => Or(name, fallback / 60) * 60;
-        return new Timing
-        {
-            SubmitLease = Or("BATCHSYNC_SUBMIT_LEASE_SECONDS", Default.SubmitLease),
-            SubmitGrace = Or("BATCHSYNC_SUBMIT_GRACE_SECONDS", Default.SubmitGrace),
-            JobMissingGrace = Or("BATCHSYNC_JOB_MISSING_GRACE_SECONDS", Default.JobMissingGrace),
-            AnswerClaim = Or("BATCHSYNC_ANSWER_CLAIM_SECONDS", Default.AnswerClaim),
-            SweepInterval = Minutes("BATCHSYNC_SWEEP_INTERVAL_MINUTES", Default.SweepInterval),
-            MaxCheckInterval = Minutes("BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES", Default.MaxCheckInterval),
-        };
-    }
 }

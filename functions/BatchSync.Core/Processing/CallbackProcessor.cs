@@ -4,7 +4,7 @@ using BatchSync.Domain;
 namespace BatchSync.Processing;
 
 /// <summary>Callback's core: a job's code reports a result, a heartbeat or a failure for the task waiting on it.</summary>
-public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
+public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
 {
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing);
 

@@ -8,7 +8,7 @@ namespace BatchSync.Processing;
 /// JobStateChange's core: reads the event, asks <see cref="TaskDecisions"/> what it means for the task's record, and
 /// carries that out (deliver the native-shaped outcome, remember the job, or nothing).
 /// </summary>
-public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null, Failures.AnswerSettings? answers = null)
+public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
 

@@ -9,7 +9,7 @@ namespace BatchSync.Processing;
 /// SubmitJob's core. With a task token: write the record, submit the job carrying its record key, attach the job id,
 /// and report every failure through the token. Without one (request-response): submit and answer, or throw.
 /// </summary>
-public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null)
+public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null)
 {
     private static readonly TimeSpan HolderPoll = TimeSpan.FromMilliseconds(250);
     private readonly Timing _timing = timing ?? Timing.Default;

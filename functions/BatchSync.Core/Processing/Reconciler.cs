@@ -11,7 +11,7 @@ namespace BatchSync.Processing;
 /// DescribeJobs (100 at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
 /// whose job Batch no longer knows.
 /// </summary>
-public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
+public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);

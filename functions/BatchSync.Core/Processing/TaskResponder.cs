@@ -18,7 +18,7 @@ public sealed record AnswerResult(TaskReply? Reply, RecordEnding? Ending, string
 /// the right to send it is claimed on the record first, and a send whose acknowledgment was lost is never repeated
 /// blindly (a heartbeat tells whether the task still waits).
 /// </summary>
-public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, TimeProvider? clock = null, Timing? timing = null, AnswerSettings? answers = null)
+public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, TimeProvider? clock = null, Timing? timing = null, AnswerSettings? answers = null)
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly Timing _timing = timing ?? Timing.Default;
@@ -85,7 +85,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
                 Log.Info("Another invocation is answering the task of job {JobId}; nothing sent", record.JobId);
                 return new AnswerResult(null, null, "another invocation is answering the task");
             case ClaimOutcome.ClaimedAfterExpiredClaim:
-                var probe = await stepFunctions.SendTaskHeartbeatAsync(current!.TaskToken, cancellationToken).ConfigureAwait(false);
+                var probe = await stepFunctions.For(current!).SendTaskHeartbeatAsync(current!.TaskToken, cancellationToken).ConfigureAwait(false);
                 if (!TaskDecisions.MaySendAfterProbe(probe))
                 {
                     return await FinishAsync(current, probe, TaskDecisions.AnswerPresumedTaken(probe, what), cancellationToken).ConfigureAwait(false);
@@ -94,19 +94,20 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
         }
         var token = current!.TaskToken;
         var text = output(current);
+        var tasks = stepFunctions.For(current);
         while (true)
         {
             TaskReply reply;
             try
             {
                 reply = succeeded
-                    ? await stepFunctions.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
-                    : await stepFunctions.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
+                    ? await tasks.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
+                    : await tasks.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (TaskDecisions.OnCallFailure(e) == CallFailure.OutcomeUnknown)
             {
                 Log.Warn("The acknowledgment of the answer for job {JobId} was lost ({Error}); asking whether the task still waits", current.JobId, e.Message);
-                var probe = await stepFunctions.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+                var probe = await tasks.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
                 if (TaskDecisions.MaySendAfterProbe(probe))
                 {
                     continue;
@@ -142,7 +143,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
     public async Task<TaskReply> HeartbeatAsync(TaskRecord record, string what, CancellationToken cancellationToken)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
-        var reply = await stepFunctions.SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
+        var reply = await stepFunctions.For(record).SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
         switch (TaskDecisions.AfterHeartbeat(reply))
         {
             case HeartbeatFollowUp.TerminateAndClose:

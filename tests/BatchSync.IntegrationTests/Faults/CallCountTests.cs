@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BatchSync.Composition;
 using BatchSync.Domain;
 using BatchSync.Aws;
 using BatchSync.IntegrationTests.Moto;

@@ -2,7 +2,7 @@ using BatchSync.Aws;
 using BatchSync.Store;
 using BatchSync.Domain;
 
-namespace BatchSync.Processing;
+namespace BatchSync.Composition;
 
 // Thin stand-ins the processors hold instead of the clients themselves: each makes its client on its first call, so
 // a function's constructor creates none and a path pays only for the clients it calls, when it calls them
