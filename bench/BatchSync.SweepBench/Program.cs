@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Aws;
 using BatchSync.LocalWorld;
 using BatchSync.Processing;
 using BatchSync.Domain;

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using BatchSync.Domain;
 using BatchSync.Processing;
 
 namespace BatchSync.Tests;

@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Failures;
-using BatchSync.Mapping;
 using BatchSync.Processing;
 using BatchSync.Domain;
 

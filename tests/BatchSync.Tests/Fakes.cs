@@ -2,8 +2,6 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
-using BatchSync.Mapping;
-using BatchSync.Store;
 using BatchSync.Domain;
 
 namespace BatchSync.Tests;

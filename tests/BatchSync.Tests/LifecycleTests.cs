@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BatchSync.Aws;
 using BatchSync.Processing;
 using BatchSync.Domain;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BatchSync.Aws;
 using BatchSync.Domain;
 
 namespace BatchSync.Tests;

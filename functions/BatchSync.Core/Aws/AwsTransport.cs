@@ -1,8 +1,6 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using Amazon;
-using Amazon.Runtime;
 using Amazon.Runtime.Signing;
 using BatchSync.Domain;
 

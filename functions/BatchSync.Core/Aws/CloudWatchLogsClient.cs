@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Domain;
-using BatchSync.Mapping;
 
 namespace BatchSync.Aws;
 

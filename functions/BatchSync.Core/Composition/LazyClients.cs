@@ -1,5 +1,4 @@
 using BatchSync.Aws;
-using BatchSync.Store;
 using BatchSync.Domain;
 
 namespace BatchSync.Composition;

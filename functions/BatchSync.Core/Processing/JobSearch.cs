@@ -33,6 +33,7 @@ public sealed class JobSearch(IBatchApi batch, IRecordStore store, TaskResponder
     /// <param name="record">The record whose job is looked for; the caller holds its submit lease.</param>
     /// <param name="leaseId">The lease the caller holds.</param>
     /// <param name="waitingReason">The reason left on the record when there is no job yet and none on it (null: the decision's).</param>
+    /// <param name="cancellationToken">Ends the search.</param>
     public async Task<JobSearchResult> RunAsync(TaskRecord record, string leaseId, string? waitingReason, CancellationToken cancellationToken)
     {
         var found = await _finder.FindAllAsync(record, cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,3 @@
-using BatchSync.Aws;
 using BatchSync.Domain;
 using BatchSync.Logging;
 using BatchSync.Mapping;
@@ -182,7 +181,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
         {
             searched = await _search.RunAsync(record, leaseId, Unknown, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (DependencyFailures.IsDependencyFailure(e))
+        catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
         {
             await ReleaseQuietlyAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? Unknown).ConfigureAwait(false);
             throw;
@@ -214,7 +213,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
         {
             await store.ReleaseLeaseAsync(taskKey, leaseId, state, reason, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception e) when (DependencyFailures.IsDependencyFailure(e))
+        catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
         {
             // The lease then runs out by itself and is read as "outcome unknown": the job is looked for, never submitted twice.
             Log.Warn("Could not release the submit lease of task {TaskKey}: {Error}", taskKey, e.Message);

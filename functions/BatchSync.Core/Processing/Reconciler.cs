@@ -1,4 +1,3 @@
-using BatchSync.Aws;
 using BatchSync.Domain;
 using BatchSync.Logging;
 
@@ -136,7 +135,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             Interlocked.Increment(ref tally.Errors);
-            if (DependencyFailures.IsDependencyFailure(e))
+            if (Aws.DependencyFailures.IsDependencyFailure(e))
             {
                 Log.Warn("Sweep could not handle the task of job {JobId} ({TaskKey}): {Error}", record.JobId, record.TaskKey, e.Message);
             }

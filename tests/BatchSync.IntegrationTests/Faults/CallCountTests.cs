@@ -1,9 +1,7 @@
 using System.Text.Json.Nodes;
 using BatchSync.Composition;
-using BatchSync.Domain;
 using BatchSync.Aws;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Processing;
 using Xunit.Abstractions;
 
 namespace BatchSync.IntegrationTests.Faults;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text;
 using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
 using BatchSync.Logging;
