@@ -11,7 +11,7 @@ namespace BatchSync.Store;
 /// NextCheckAt) whose partition attribute is removed when a record finishes, so a sweep reads only the records due; TTL on ExpiresAt, set when a
 /// record finishes.
 /// </summary>
-public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IRecordStore
+public sealed partial class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention) : IRecordStore
 {
     public const string JobIdIndex = "JobId-index";
     public const string ExecutionIndex = "ExecutionArn-index";
@@ -55,18 +55,18 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
 
     public async Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
     {
-        var answer = await dynamo.GetItemAsync(new GetItemRequest
+        var response = await dynamo.GetItemAsync(new GetItemRequest
         {
             TableName = tableName,
             Key = Key(taskKey),
             ConsistentRead = true,
         }, cancellationToken).ConfigureAwait(false);
-        return answer.Item is { Count: > 0 } item ? FromItem(item) : null;
+        return response.Item is { Count: > 0 } item ? FromItem(item) : null;
     }
 
     public async Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
     {
-        var answer = await dynamo.QueryAsync(new QueryRequest
+        var response = await dynamo.QueryAsync(new QueryRequest
         {
             TableName = tableName,
             IndexName = JobIdIndex,
@@ -74,7 +74,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
             ExpressionAttributeValues = new() { [":id"] = new AttributeValue { S = jobId } },
             Limit = 1,
         }, cancellationToken).ConfigureAwait(false);
-        var key = answer.Items?.FirstOrDefault()?.GetValueOrDefault("TaskKey")?.S;
+        var key = response.Items?.FirstOrDefault()?.GetValueOrDefault("TaskKey")?.S;
         return key is null ? null : await GetAsync(key, cancellationToken).ConfigureAwait(false);
     }
 
@@ -125,7 +125,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         // Only an open record that names no job takes it: DynamoDB would overwrite a racing attach.
         try
         {
-            var answer = await dynamo.UpdateItemAsync(new UpdateItemRequest
+            var response = await dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
@@ -143,7 +143,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 },
                 ReturnValues = ReturnValue.ALL_NEW,
             }, cancellationToken).ConfigureAwait(false);
-            return (AttachOutcome.Attached, FromItem(answer.Attributes));
+            return (AttachOutcome.Attached, FromItem(response.Attributes));
         }
         catch (ConditionalCheckFailedException)
         {
@@ -157,7 +157,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
     {
         try
         {
-            var answer = await dynamo.UpdateItemAsync(new UpdateItemRequest
+            var response = await dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
@@ -175,7 +175,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 },
                 ReturnValues = ReturnValue.ALL_OLD,
             }, cancellationToken).ConfigureAwait(false);
-            var old = FromItem(answer.Attributes);
+            var old = FromItem(response.Attributes);
             return new AnswerClaim(old.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim,
                 old with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil });
         }
@@ -231,7 +231,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         Dictionary<string, AttributeValue>? start = null;
         do
         {
-            var answer = await dynamo.QueryAsync(new QueryRequest
+            var response = await dynamo.QueryAsync(new QueryRequest
             {
                 TableName = tableName,
                 IndexName = ExecutionIndex,
@@ -239,14 +239,14 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 ExpressionAttributeValues = new() { [":e"] = S(executionArn) },
                 ExclusiveStartKey = start,
             }, cancellationToken).ConfigureAwait(false);
-            foreach (var key in answer.Items ?? [])
+            foreach (var key in response.Items ?? [])
             {
                 if (await GetAsync(key["TaskKey"].S, cancellationToken).ConfigureAwait(false) is { IsFinished: false } record)
                 {
                     records.Add(record);
                 }
             }
-            start = answer.LastEvaluatedKey is { Count: > 0 } last ? last : null;
+            start = response.LastEvaluatedKey is { Count: > 0 } last ? last : null;
         }
         while (start is not null);
         return records;
@@ -270,7 +270,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         Dictionary<string, AttributeValue>? start = null;
         do
         {
-            var answer = await dynamo.QueryAsync(new QueryRequest
+            var response = await dynamo.QueryAsync(new QueryRequest
             {
                 TableName = tableName,
                 IndexName = DueIndex,
@@ -280,8 +280,8 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 Limit = limit - keys.Count,
                 ExclusiveStartKey = start,
             }, cancellationToken).ConfigureAwait(false);
-            keys.AddRange((answer.Items ?? []).Select(k => (k["TaskKey"].S, long.Parse(k["NextCheckAt"].N, System.Globalization.CultureInfo.InvariantCulture))));
-            start = answer.LastEvaluatedKey is { Count: > 0 } last ? last : null;
+            keys.AddRange((response.Items ?? []).Select(k => (k["TaskKey"].S, long.Parse(k["NextCheckAt"].N, System.Globalization.CultureInfo.InvariantCulture))));
+            start = response.LastEvaluatedKey is { Count: > 0 } last ? last : null;
         }
         while (start is not null && keys.Count < limit);
         return keys;
@@ -338,9 +338,9 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         };
         for (var attempt = 0; pending.Count > 0 && attempt < 5; attempt++)
         {
-            var answer = await dynamo.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = pending }, cancellationToken).ConfigureAwait(false);
-            records.AddRange((answer.Responses?.GetValueOrDefault(tableName) ?? []).Select(FromItem));
-            pending = answer.UnprocessedKeys is { Count: > 0 } unprocessed ? unprocessed : [];
+            var response = await dynamo.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = pending }, cancellationToken).ConfigureAwait(false);
+            records.AddRange((response.Responses?.GetValueOrDefault(tableName) ?? []).Select(FromItem));
+            pending = response.UnprocessedKeys is { Count: > 0 } unprocessed ? unprocessed : [];
             if (pending.Count > 0)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 << attempt), cancellationToken).ConfigureAwait(false);
@@ -390,94 +390,4 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
     }
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
-
-    private static Dictionary<string, AttributeValue> Key(string taskKey) => new() { ["TaskKey"] = S(taskKey) };
-
-    private static AttributeValue S(string value) => new() { S = value };
-
-    private static AttributeValue N(long value) => new() { N = value.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-
-    private static Dictionary<string, AttributeValue> ToItem(TaskRecord r)
-    {
-        var item = new Dictionary<string, AttributeValue>
-        {
-            ["TaskKey"] = S(r.TaskKey),
-            ["TaskToken"] = S(r.TaskToken),
-            ["Status"] = S(r.Status.ToString()),
-            ["CreatedAt"] = N(r.CreatedAt),
-            ["UpdatedAt"] = N(r.UpdatedAt),
-        };
-        void Add(string name, string? value)
-        {
-            if (value is not null)
-            {
-                item[name] = S(value);
-            }
-        }
-        void AddNumber(string name, long? value)
-        {
-            if (value is { } n)
-            {
-                item[name] = N(n);
-            }
-        }
-        Add("JobId", r.JobId);
-        Add("JobArn", r.JobArn);
-        Add("JobName", r.JobName);
-        Add("Result", r.Result);
-        Add("Reason", r.Reason);
-        Add("JobQueue", r.JobQueue);
-        Add("ExecutionArn", r.ExecutionArn);
-        Add("StateName", r.StateName);
-        Add("Submit", r.Submit?.ToString());
-        Add("LeaseId", r.LeaseId);
-        Add("AnswerClaimId", r.AnswerClaimId);
-        AddNumber("LeaseUntil", r.LeaseUntil);
-        AddNumber("JobMissingSince", r.JobMissingSince);
-        AddNumber("NextCheckAt", r.IsFinished ? null : r.NextCheckAt ?? r.CreatedAt);
-        AddNumber("DeadlineAt", r.DeadlineAt);
-        AddNumber("AnswerClaimUntil", r.AnswerClaimUntil);
-        Add("Options", r.Options);
-        if (!r.IsFinished)
-        {
-            item["OpenShard"] = S(DueShards.Of(r.TaskKey));
-        }
-        if (r.ExpiresAt is { } expires)
-        {
-            item["ExpiresAt"] = N(expires);
-        }
-        return item;
-    }
-
-    private static TaskRecord FromItem(Dictionary<string, AttributeValue> item)
-    {
-        string? Str(string name) => item.TryGetValue(name, out var v) ? v.S : null;
-        long? Num(string name) => item.TryGetValue(name, out var v) && long.TryParse(v.N, out var n) ? n : null;
-        return new TaskRecord
-        {
-            TaskKey = Str("TaskKey")!,
-            TaskToken = Str("TaskToken")!,
-            Status = Enum.Parse<RecordStatus>(Str("Status")!),
-            JobId = Str("JobId"),
-            JobArn = Str("JobArn"),
-            JobName = Str("JobName"),
-            Result = Str("Result"),
-            Reason = Str("Reason"),
-            JobQueue = Str("JobQueue"),
-            ExecutionArn = Str("ExecutionArn"),
-            StateName = Str("StateName"),
-            Options = Str("Options"),
-            CreatedAt = Num("CreatedAt") ?? 0,
-            UpdatedAt = Num("UpdatedAt") ?? 0,
-            ExpiresAt = Num("ExpiresAt"),
-            Submit = Str("Submit") is { } submit ? Enum.Parse<SubmitState>(submit) : null,
-            LeaseId = Str("LeaseId"),
-            LeaseUntil = Num("LeaseUntil"),
-            JobMissingSince = Num("JobMissingSince"),
-            NextCheckAt = Num("NextCheckAt"),
-            DeadlineAt = Num("DeadlineAt"),
-            AnswerClaimId = Str("AnswerClaimId"),
-            AnswerClaimUntil = Num("AnswerClaimUntil"),
-        };
-    }
 }
