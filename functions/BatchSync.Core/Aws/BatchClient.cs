@@ -18,8 +18,8 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
 
     public async Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default)
     {
-        var answer = await SendAsync("SubmitJob", "v1/submitjob", requestBody, Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(answer);
+        var body = await SendAsync("SubmitJob", "v1/submitjob", requestBody, Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(body);
         var root = doc.RootElement;
         return new SubmittedJob(
             root.GetProperty("jobArn").GetString()!,
@@ -38,8 +38,8 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
             throw new ArgumentOutOfRangeException(nameof(jobIds), $"DescribeJobs takes 1 to {IBatchApi.MaxDescribeJobs} job ids.");
         }
         var body = JsonText.ToUtf8(new JsonObject { ["jobs"] = new JsonArray(jobIds.Select(id => (JsonNode?)JsonValue.Create(id)).ToArray()) });
-        var answer = await SendAsync("DescribeJobs", "v1/describejobs", body, Idempotency.Safe, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(answer);
+        var described = await SendAsync("DescribeJobs", "v1/describejobs", body, Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(described);
         return doc.RootElement.TryGetProperty("jobs", out var jobs) && jobs.ValueKind == JsonValueKind.Array
             ? jobs.EnumerateArray().Select(j => j.Clone()).ToList()
             : [];
@@ -75,8 +75,8 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
     /// <summary>ListJobs with a request in wire form (tests and tools; the functions ask by purpose, above).</summary>
     public async Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default)
     {
-        var answer = await SendAsync("ListJobs", "v1/listjobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(answer);
+        var body = await SendAsync("ListJobs", "v1/listjobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(body);
         var jobs = new List<JobSummary>();
         if (doc.RootElement.TryGetProperty("jobSummaryList", out var list) && list.ValueKind == JsonValueKind.Array)
         {

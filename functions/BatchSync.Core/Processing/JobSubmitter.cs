@@ -6,7 +6,7 @@ namespace BatchSync.Processing;
 
 /// <summary>
 /// SubmitJob's core. With a task token: write the record, submit the job carrying its record key, attach the job id,
-/// and report every failure through the token. Without one (request-response): submit and answer, or throw.
+/// and report every failure through the token. Without one (request-response): submit and respond, or throw.
 /// </summary>
 public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null)
 {
