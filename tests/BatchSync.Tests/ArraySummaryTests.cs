@@ -258,6 +258,15 @@ public class ArraySummaryTests
     }
 
     [Fact]
+    public async Task Beyond_the_tolerance_the_typed_failure_has_the_errors_name()
+    {
+        var sent = await DeliverAsync(TwoOfFiveFailed(), TwoOfFiveParent(), """{"ArraySummary":true,"ToleratedFailureCount":1,"TypedErrors":true}""");
+
+        Assert.Equal(("SendTaskFailure", ArraySummary.ThresholdExceededError), (sent.Operation, sent.Error));
+        Assert.Equal(ArraySummary.ThresholdExceededError, (string)JsonNode.Parse(sent.Cause!)!["BatchSyncFailure"]!["Kind"]!);
+    }
+
+    [Fact]
     public async Task Without_a_summary_the_tolerance_cannot_apply_and_the_parent_fails_as_usual()
     {
         var batch = TwoOfFiveFailed();

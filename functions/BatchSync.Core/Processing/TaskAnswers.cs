@@ -50,23 +50,28 @@ public static class TaskAnswers
         var tail = options.LogTail > 0
             ? await LogTail.ReadAsync(jobDetail, FailureClassifier.Classify(jobDetail, options.ExitCodes), options.LogTail, settings, cancellationToken).ConfigureAwait(false)
             : null;
-        var (error, cause) = Failure(jobDetail, options, record.ExecutionArn, settings, tail, array);
-        return new PreparedAnswer(false, null, tolerance == false ? ArraySummary.ThresholdExceededError : error, cause, what);
+        // Beyond its tolerated failures an array parent fails with a name of its own, the same in the error and the cause.
+        var (error, cause) = Failure(jobDetail, options, record.ExecutionArn, settings, tail, array, tolerance == false ? ArraySummary.ThresholdExceededError : null);
+        return new PreparedAnswer(false, null, error, cause, what);
     }
 
-    /// <summary>SendTaskFailure's error and cause for a FAILED job.</summary>
+    /// <summary>
+    /// SendTaskFailure's error and cause for a FAILED job; with <paramref name="kind"/>, the failure's name whatever the
+    /// classifier finds (the error, and <c>BatchSyncFailure.Kind</c> with typed errors).
+    /// </summary>
     public static (string Error, string Cause) Failure(JsonElement jobDetail, TaskOptions options, string? executionArn, AnswerSettings settings,
-        JsonObject? logTail = null, JsonObject? arraySummary = null)
+        JsonObject? logTail = null, JsonObject? arraySummary = null, string? kind = null)
     {
         var added = new List<AddedMember>();
         if (arraySummary is not null)
         {
             added.Add(new(OptInMembers.ArraySummary, arraySummary));
         }
-        var error = settings.FailureError;
+        var error = kind ?? settings.FailureError;
         if (options.TypedErrors)
         {
             var found = FailureClassifier.Classify(jobDetail, options.ExitCodes);
+            found = kind is null ? found : found with { Kind = kind };
             error = found.Kind;
             added.Add(new(OptInMembers.Failure, Summary(found)));
         }
