@@ -340,7 +340,7 @@ public class ArraySummaryAgainstMotoTests(MotoFixture moto)
         });
         var parentId = (string)submitted["jobId"]!;
         var parent = (await world.Batch.DescribeJobDetailsAsync([parentId])).Single();
-        Assert.True(BatchSync.Failures.ArraySummary.IsArrayParent(parent), parent.GetRawText());
+        Assert.True(BatchSync.Domain.BatchJob.Of(parent).IsArrayParent, parent.GetRawText());
 
         var summary = await BatchSync.Failures.ArraySummary.BuildAsync(world.Batch, BatchSync.Domain.BatchJob.Of(parent), TimeSpan.FromSeconds(10), CancellationToken.None);
 

@@ -207,9 +207,9 @@ public class ArraySummaryTests
     [Fact]
     public void Children_are_no_array_parents()
     {
-        Assert.False(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"arrayProperties":{"index":3,"size":5}}""")!)));
-        Assert.True(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"arrayProperties":{"size":5}}""")!)));
-        Assert.False(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"jobId":"x"}""")!)));
+        Assert.False(BatchSync.Domain.BatchJob.Of(Wire(JsonNode.Parse("""{"arrayProperties":{"index":3,"size":5}}""")!)).IsArrayParent);
+        Assert.True(BatchSync.Domain.BatchJob.Of(Wire(JsonNode.Parse("""{"arrayProperties":{"size":5}}""")!)).IsArrayParent);
+        Assert.False(BatchSync.Domain.BatchJob.Of(Wire(JsonNode.Parse("""{"jobId":"x"}""")!)).IsArrayParent);
     }
 
     private ArrayBatch TwoOfFiveFailed()

@@ -24,7 +24,7 @@ public class UnwatchedJobDecisionTests
     };
 
     private static JobStateEvent Evt(string jobId, string status) =>
-        JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event(jobId, status, TaskKey.Marker(FakeWorld.Namespace, Key))).RootElement);
+        JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event(jobId, status, TaskKey.Marker(FakeWorld.Namespace, Key))).RootElement, copyDetail: true);
 
     public static readonly string[] Progress = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"];
 

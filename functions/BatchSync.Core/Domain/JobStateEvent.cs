@@ -10,9 +10,6 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
 
     public bool IsTerminal => JobStatus.IsFinal(Status);
 
-    /// <summary>Reads an event; its Detail is a copy that outlives <paramref name="root"/>'s document.</summary>
-    public static JobStateEvent Parse(JsonElement root) => Parse(root, copyDetail: true);
-
     /// <summary>
     /// Reads an event. Without <paramref name="copyDetail"/>, Detail points into <paramref name="root"/>'s document,
     /// which must then stay undisposed while the event is used (saves copying the JobDetail on the hot path).

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Domain;
 using BatchSync.Logging;
@@ -40,9 +39,6 @@ public static class ArraySummary
         return (options.ToleratedFailureCount is not { } count || failed <= count)
             && (options.ToleratedFailurePercentage is not { } share || size == 0 || failed * 100.0 / size <= share);
     }
-
-    /// <summary>An array parent: it has <c>arrayProperties.size</c> and no index of its own.</summary>
-    public static bool IsArrayParent(JsonElement job) => BatchJob.Of(job).IsArrayParent;
 
     public static async Task<JsonObject> BuildAsync(IBatchApi batch, BatchJob parent, TimeSpan timeout, CancellationToken cancellationToken)
     {

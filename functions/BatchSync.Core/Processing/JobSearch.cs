@@ -30,6 +30,9 @@ public sealed class JobSearch(IBatchApi batch, IRecordStore store, TaskResponder
 {
     private readonly OrphanFinder _finder = new(batch, ns);
 
+    /// <summary>The responder the search adopts and answers through (its callers share it).</summary>
+    public TaskResponder Responder => responder;
+
     /// <param name="record">The record whose job is looked for; the caller holds its submit lease.</param>
     /// <param name="leaseId">The lease the caller holds.</param>
     /// <param name="waitingReason">The reason left on the record when there is no job yet and none on it (null: the decision's).</param>

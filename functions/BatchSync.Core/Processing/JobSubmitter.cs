@@ -12,8 +12,8 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
 {
     private static readonly TimeSpan HolderPoll = TimeSpan.FromMilliseconds(250);
     private readonly Timing _timing = timing ?? Timing.Default;
-    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing);
     private readonly JobSearch _search = new(batch, store, new TaskResponder(batch, stepFunctions, store, clock, timing), ns, clock, timing ?? Timing.Default);
+    private TaskResponder _responder => _search.Responder;
 
     /// <summary>The job queues and job definitions this stack may use (the template's AllowedJobQueues/AllowedJobDefinitions).</summary>
     public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;

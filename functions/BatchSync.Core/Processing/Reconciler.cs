@@ -13,8 +13,8 @@ namespace BatchSync.Processing;
 public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
     private readonly Timing _timing = timing ?? Timing.Default;
-    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
     private readonly JobSearch _search = new(batch, store, new TaskResponder(batch, stepFunctions, store, clock, timing, answers), ns, clock, timing ?? Timing.Default);
+    private TaskResponder _responder => _search.Responder;
 
     /// <summary>How long one sweep may run before it stops and leaves the rest to the next one.</summary>
     public TimeSpan SweepBudget { get; init; } = TimeSpan.FromSeconds(40);
