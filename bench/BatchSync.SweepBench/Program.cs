@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Aws;
 using BatchSync.LocalWorld;
 using BatchSync.Processing;
 using BatchSync.Domain;
@@ -80,6 +79,7 @@ var reconciler = new Reconciler(batch, tasks, store, "sweepbench", clock) { Conc
 var deliveredInSweep = new Dictionary<string, int>();
 var rows = new List<JsonObject>();
 var checkedOnce = new HashSet<string>();
+var failedInvocations = 0;
 for (var sweep = 1; sweep <= 30 && checkedOnce.Count < records; sweep++)
 {
     clock.Now = start + TimeSpan.FromMinutes(5 * (sweep - 1));
@@ -89,8 +89,19 @@ for (var sweep = 1; sweep <= 30 && checkedOnce.Count < records; sweep++)
     var invocations = await Task.WhenAll(Enumerable.Range(1, parts).Select(async part =>
     {
         var own = Stopwatch.StartNew();
-        var swept = await reconciler.SweepAsync(new SweepRequest(part, parts));
-        return (Answer: swept, Seconds: own.Elapsed.TotalSeconds);
+        // The deployed function's deadline (FunctionHost: BATCHSYNC_INVOCATION_BUDGET_SECONDS, 50): an invocation
+        // still running then is cancelled, and one that throws is a failed invocation that reports nothing.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(50));
+        try
+        {
+            var swept = await reconciler.SweepAsync(new SweepRequest(part, parts), deadline.Token);
+            return (Answer: swept, Seconds: own.Elapsed.TotalSeconds);
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref failedInvocations);
+            return (Answer: new ReconcileResponse("Failed"), Seconds: own.Elapsed.TotalSeconds);
+        }
     }));
     watch.Stop();
     var examined = invocations.Sum(i => i.Answer.Examined);
@@ -127,6 +138,7 @@ var report = new JsonObject
     ["throttledPercent"] = throttlePercent,
     ["sweepCallsPerSecond"] = rate,
     ["checksFailed"] = rows.Sum(r => (int)r["errors"]!),
+    ["failedInvocations"] = failedInvocations,
     ["sfnLatencyMs"] = sfnLatency.TotalMilliseconds,
     ["describeLatencyMs"] = describeLatency.TotalMilliseconds,
     ["concurrency"] = concurrency,
@@ -187,7 +199,7 @@ sealed class SingleUpdateReschedule(BatchSync.Domain.IRecordStore inner, Amazon.
     public Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default) => inner.TryTakeLeaseAsync(taskKey, seen, leaseId, leaseUntil, now, cancellationToken);
     public Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default) => inner.ReleaseLeaseAsync(taskKey, leaseId, state, reason, cancellationToken);
     public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) => inner.AttachJobAsync(taskKey, job, cancellationToken);
-    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) => inner.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
+    public Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) => inner.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
     public Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default) => inner.ReleaseAnswerClaimAsync(taskKey, claimId, cancellationToken);
     public Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default) => inner.SetJobMissingSinceAsync(taskKey, since, cancellationToken);
     public Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default) => inner.FindOpenByExecutionAsync(executionArn, cancellationToken);
@@ -202,9 +214,9 @@ sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
     private int _describeCalls;
     public int DescribeCalls => _describeCalls;
 
-    public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-    public async Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref _describeCalls);
         await Task.Delay(latency, cancellationToken);
@@ -212,13 +224,16 @@ sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
         {
             ["jobId"] = id, ["jobName"] = "bench", ["jobArn"] = $"arn:aws:batch:us-east-1:123456789012:job/{id}",
             ["status"] = ended.Contains(id) ? "SUCCEEDED" : "RUNNING", ["createdAt"] = 1, ["jobQueue"] = "q", ["jobDefinition"] = "d",
-        }.ToJsonString()).RootElement.Clone()).ToList();
+        }.ToJsonString()).RootElement.Clone()).Select(BatchJob.Of).ToList();
     }
 
     public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => Task.CompletedTask;
 
-    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default) =>
-        Task.FromResult<(IReadOnlyList<JobSummary>, string?)>(([], null));
+    public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        Task.FromResult(new JobPage([], null));
+
+    public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
+        Task.FromResult(new JobPage([], null));
 }
 
 /// <summary>Step Functions' task-token calls with a latency; a task takes one terminal answer.</summary>
@@ -235,7 +250,7 @@ sealed class SlowTasks(TimeSpan latency, int throttlePercent = 0) : IStepFunctio
         }
         if (throttled)
         {
-            throw new AwsServiceException("AWSStepFunctions", operation, System.Net.HttpStatusCode.BadRequest, "ThrottlingException", "Rate exceeded (bench)", "bench");
+            throw new BatchSync.Aws.AwsServiceException("AWSStepFunctions", operation, System.Net.HttpStatusCode.BadRequest, "ThrottlingException", "Rate exceeded (bench)", "bench");
         }
     }
 
@@ -316,22 +331,22 @@ sealed class MemoryStore(TimeSpan latency) : IRecordStore
         }
     }
 
-    public async Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    public async Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
     {
         await Wait(cancellationToken);
         lock (_gate)
         {
             if (!_records.TryGetValue(taskKey, out var r) || r.IsFinished)
             {
-                return (ClaimOutcome.Finished, r);
+                return new AnswerClaim(ClaimOutcome.Finished, r);
             }
             if (r.AnswerClaimUntil is { } until && until >= now)
             {
-                return (ClaimOutcome.Held, r);
+                return new AnswerClaim(ClaimOutcome.Held, r);
             }
             var claimed = r with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil };
             _records[taskKey] = claimed;
-            return (r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed);
+            return new AnswerClaim(r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed);
         }
     }
 

@@ -1,4 +1,4 @@
-using BatchSync.Domain;
+using BatchSync.Composition;
 using BatchSync.Processing;
 
 namespace BatchSync.Callback;
@@ -19,7 +19,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _processor = new CallbackProcessor(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing);
+        _processor = host.Callbacks();
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

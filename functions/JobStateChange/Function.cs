@@ -1,4 +1,4 @@
-using BatchSync.Domain;
+using BatchSync.Composition;
 using BatchSync.Processing;
 
 namespace BatchSync.JobStateChange;
@@ -19,7 +19,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _processor = new JobEventProcessor(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing, host.Answers);
+        _processor = host.JobEvents();
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

@@ -1,4 +1,4 @@
-using BatchSync.Domain;
+using BatchSync.Composition;
 using BatchSync.Processing;
 
 namespace BatchSync.Reconcile;
@@ -19,11 +19,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _reconciler = new Reconciler(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing, host.Answers)
-        {
-            InvocationBudget = host.Budget,
-            SweepCallsPerSecond = host.SweepCallsPerSecond,
-        };
+        _reconciler = host.Reconciler();
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

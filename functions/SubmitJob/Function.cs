@@ -1,5 +1,5 @@
+using BatchSync.Composition;
 using BatchSync.Processing;
-using BatchSync.Domain;
 
 namespace BatchSync.SubmitJob;
 
@@ -19,11 +19,7 @@ public sealed class Function
     public Function(FunctionHost host)
     {
         _host = host;
-        _submitter = new JobSubmitter(host.Batch, host.StepFunctions, host.Store, host.Namespace, host.Clock, host.Timing)
-        {
-            Permissions = SubmitPermissions.FromLists(Environment.GetEnvironmentVariable(SubmitPermissions.QueuesVariable),
-                Environment.GetEnvironmentVariable(SubmitPermissions.DefinitionsVariable)),
-        };
+        _submitter = host.Submitter();
     }
 
     public Task<Stream> HandleAsync(Stream input) =>

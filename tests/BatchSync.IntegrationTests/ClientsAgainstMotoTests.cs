@@ -23,7 +23,7 @@ public class ClientsAgainstMotoTests(MotoFixture moto)
         Assert.Equal("client-test", job.JobName);
         Assert.EndsWith($"job/{job.JobId}", job.JobArn);
 
-        var described = Assert.Single(await world.Batch.DescribeJobsAsync([job.JobId, "no-such-job"]));
+        var described = Assert.Single(await world.Batch.DescribeJobDetailsAsync([job.JobId, "no-such-job"]));
         Assert.Equal(job.JobId, described.GetProperty("jobId").GetString());
         Assert.Equal("a", described.GetProperty("parameters").GetProperty("InputFile").GetString());
 

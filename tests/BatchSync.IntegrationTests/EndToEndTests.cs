@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Mapping;
 using BatchSync.Domain;
 
 namespace BatchSync.IntegrationTests;
@@ -105,7 +104,7 @@ public class EndToEndTests(MotoFixture moto)
         // The token stayed in DynamoDB: not in the logs, the job (parameters, environment), the answers or the output.
         var token = record.TaskToken;
         Assert.Contains("Submitted job", logs.ToString());
-        var described = (await world.Batch.DescribeJobsAsync([(string)submitted["JobId"]!])).Single().GetRawText();
+        var described = (await world.Batch.DescribeJobDetailsAsync([(string)submitted["JobId"]!])).Single().GetRawText();
         foreach (var text in new[] { logs.ToString(), described, submitted.ToJsonString(), answer.ToJsonString(), (string)execution["output"]! })
         {
             Assert.DoesNotContain(token, text);

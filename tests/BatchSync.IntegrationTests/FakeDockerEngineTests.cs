@@ -30,7 +30,7 @@ public class FakeDockerEngineTests
         {
             foreach (var (name, id) in jobs.Where(j => !ended.ContainsKey(j.Key)))
             {
-                var job = JsonNode.Parse((await world.Batch.DescribeJobsAsync([id])).Single().GetRawText())!;
+                var job = JsonNode.Parse((await world.Batch.DescribeJobDetailsAsync([id])).Single().GetRawText())!;
                 var status = (string)job["status"]!;
                 if (seen[name].LastOrDefault() != status)
                 {

@@ -11,7 +11,7 @@ public class LifecycleEndToEndTests(MotoFixture moto)
     private static string Example => File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "examples", "state-machine.asl.json"));
 
     private static async Task<JsonObject> JobAsync(AwsWorld world, string jobId) =>
-        JsonNode.Parse((await world.Batch.DescribeJobsAsync([jobId])).Single().GetRawText())!.AsObject();
+        JsonNode.Parse((await world.Batch.DescribeJobDetailsAsync([jobId])).Single().GetRawText())!.AsObject();
 
     private static async Task<JsonObject> ReconcileThroughRuleAsync(AwsWorld world, JsonObject executionEvent)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using BatchSync.IntegrationTests.Moto;
 
 namespace BatchSync.IntegrationTests;
 

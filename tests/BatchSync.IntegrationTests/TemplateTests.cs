@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using BatchSync.IntegrationTests.Moto;
 
 namespace BatchSync.IntegrationTests;
 

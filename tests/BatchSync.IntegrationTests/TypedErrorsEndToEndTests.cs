@@ -302,7 +302,7 @@ public class LogTailAgainstMotoTests(MotoFixture moto)
             ["logEvents"] = new JsonArray([.. Enumerable.Range(1, 120).Select(i => (JsonNode?)new JsonObject { ["timestamp"] = start + i, ["message"] = $"frame {i} rendered" })]),
         });
         var job = FailedJob(Stream);
-        var settings = BatchSync.Processing.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
+        var settings = BatchSync.Composition.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
 
         var tail = await BatchSync.Failures.LogTail.ReadAsync(job, BatchSync.Failures.FailureClassifier.Classify(job), 100, settings, CancellationToken.None);
 
@@ -317,7 +317,7 @@ public class LogTailAgainstMotoTests(MotoFixture moto)
     {
         var world = new AwsWorld(moto.Server, "ca-central-1");
         var job = FailedJob("render/default/never-written");
-        var settings = BatchSync.Processing.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
+        var settings = BatchSync.Composition.FunctionHost.AnswersFor(world.Settings) with { Region = "ca-central-1" };
 
         var tail = await BatchSync.Failures.LogTail.ReadAsync(job, BatchSync.Failures.FailureClassifier.Classify(job), 10, settings, CancellationToken.None);
 
@@ -339,10 +339,10 @@ public class ArraySummaryAgainstMotoTests(MotoFixture moto)
             ["jobName"] = "frames", ["jobQueue"] = queue, ["jobDefinition"] = definition, ["arrayProperties"] = new JsonObject { ["size"] = 3 },
         });
         var parentId = (string)submitted["jobId"]!;
-        var parent = (await world.Batch.DescribeJobsAsync([parentId])).Single();
-        Assert.True(BatchSync.Failures.ArraySummary.IsArrayParent(parent), parent.GetRawText());
+        var parent = (await world.Batch.DescribeJobDetailsAsync([parentId])).Single();
+        Assert.True(BatchSync.Domain.BatchJob.Of(parent).IsArrayParent, parent.GetRawText());
 
-        var summary = await BatchSync.Failures.ArraySummary.BuildAsync(world.Batch, parent, TimeSpan.FromSeconds(10), CancellationToken.None);
+        var summary = await BatchSync.Failures.ArraySummary.BuildAsync(world.Batch, BatchSync.Domain.BatchJob.Of(parent), TimeSpan.FromSeconds(10), CancellationToken.None);
 
         Assert.Null(summary["Omitted"]);
         Assert.Equal(3, (int)summary["Size"]!);

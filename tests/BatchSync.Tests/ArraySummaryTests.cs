@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.Failures;
-using BatchSync.Mapping;
 using BatchSync.Processing;
 using BatchSync.Domain;
 
@@ -27,12 +26,26 @@ public class ArraySummaryTests
         public List<IReadOnlyList<string>> Described { get; } = [];
         public Exception? ListError { get; set; }
 
-        public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+        public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
         {
             Described.Add(jobIds);
-            return Task.FromResult<IReadOnlyList<JsonElement>>([.. jobIds.Where(Jobs.ContainsKey).Select(id => Jobs[id])]);
+            return Task.FromResult<IReadOnlyList<BatchJob>>([.. jobIds.Where(Jobs.ContainsKey).Select(id => BatchJob.Of(Jobs[id]))]);
+        }
+
+        public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        /// <summary>The request as Batch would take it, kept for the tests, then answered.</summary>
+        public async Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default)
+        {
+            var request = new JsonObject { ["arrayJobId"] = arrayJobId, ["jobStatus"] = "FAILED", ["maxResults"] = pageSize };
+            if (nextToken is not null)
+            {
+                request["nextToken"] = nextToken;
+            }
+            var (jobs, next) = await ListJobsAsync(request, cancellationToken);
+            return new JobPage(jobs, next);
         }
 
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => Task.CompletedTask;
@@ -194,9 +207,9 @@ public class ArraySummaryTests
     [Fact]
     public void Children_are_no_array_parents()
     {
-        Assert.False(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"arrayProperties":{"index":3,"size":5}}""")!)));
-        Assert.True(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"arrayProperties":{"size":5}}""")!)));
-        Assert.False(ArraySummary.IsArrayParent(Wire(JsonNode.Parse("""{"jobId":"x"}""")!)));
+        Assert.False(BatchSync.Domain.BatchJob.Of(Wire(JsonNode.Parse("""{"arrayProperties":{"index":3,"size":5}}""")!)).IsArrayParent);
+        Assert.True(BatchSync.Domain.BatchJob.Of(Wire(JsonNode.Parse("""{"arrayProperties":{"size":5}}""")!)).IsArrayParent);
+        Assert.False(BatchSync.Domain.BatchJob.Of(Wire(JsonNode.Parse("""{"jobId":"x"}""")!)).IsArrayParent);
     }
 
     private ArrayBatch TwoOfFiveFailed()
@@ -242,6 +255,15 @@ public class ArraySummaryTests
         Assert.Equal(("SendTaskFailure", "BatchJob.ToleratedFailureThresholdExceeded"), (sent.Operation, sent.Error));
         Assert.Equal(2, (int)JsonNode.Parse(sent.Cause!)!["BatchSyncArraySummary"]!["FailedCount"]!);
         Assert.Equal(RecordStatus.Failed, _store.Records[Key].Status);
+    }
+
+    [Fact]
+    public async Task Beyond_the_tolerance_the_typed_failure_has_the_errors_name()
+    {
+        var sent = await DeliverAsync(TwoOfFiveFailed(), TwoOfFiveParent(), """{"ArraySummary":true,"ToleratedFailureCount":1,"TypedErrors":true}""");
+
+        Assert.Equal(("SendTaskFailure", ArraySummary.ThresholdExceededError), (sent.Operation, sent.Error));
+        Assert.Equal(ArraySummary.ThresholdExceededError, (string)JsonNode.Parse(sent.Cause!)!["BatchSyncFailure"]!["Kind"]!);
     }
 
     [Fact]

@@ -79,21 +79,92 @@ public partial class DomainRulesTests
         Assert.False(TaskDecisions.SearchIsPast([], record));
     }
 
-    [Fact]
-    public void The_domain_depends_on_nothing_but_the_base_library()
+    /// <summary>
+    /// Each folder of BatchSync.Core and what it may use; the arrows point one way (handlers → composition →
+    /// processing → domain; adapters → domain; mapping and failures → domain). Logging is the one cross-cutting
+    /// piece (it depends on nothing of ours), Model the Batch shapes the mapping walks. Processing consults one piece of
+    /// adapter knowledge, which exceptions are a dependency's failure, and names it in full.
+    /// </summary>
+    private static readonly Dictionary<string, string[]> Allowed = new()
     {
-        var domain = Path.Combine(RepoRoot(), "functions", "BatchSync.Core", "Domain");
-        var files = Directory.GetFiles(domain, "*.cs");
-        Assert.NotEmpty(files);
-        foreach (var file in files)
+        ["Domain"] = [],
+        ["Model"] = [],
+        ["Logging"] = [],
+        ["Mapping"] = ["Domain", "Model"],
+        ["Failures"] = ["Domain", "Logging"],
+        ["Aws"] = ["Domain"],
+        ["Store"] = ["Domain", "Aws"],
+        ["Processing"] = ["Domain", "Mapping", "Failures", "Logging"],
+        ["Composition"] = ["Domain", "Model", "Logging", "Mapping", "Failures", "Aws", "Store", "Processing"],
+        ["Handlers"] = ["Composition", "Processing"],
+    };
+
+    private static readonly Dictionary<string, string[]> AllowedTypes = new()
+    {
+        ["Processing"] = ["Aws.DependencyFailures"],
+    };
+
+    [Fact]
+    public void Each_folder_depends_only_on_what_it_may_use()
+    {
+        var core = Path.Combine(RepoRoot(), "functions", "BatchSync.Core");
+        var sources = Allowed.Keys.Where(layer => layer != "Handlers")
+            .SelectMany(layer => Directory.GetFiles(Path.Combine(core, layer), "*.cs", SearchOption.AllDirectories).Select(file => (layer, file)))
+            .Concat(Directory.GetDirectories(Path.Combine(RepoRoot(), "functions")).Where(d => !d.EndsWith("BatchSync.Core", StringComparison.Ordinal))
+                .Select(d => (layer: "Handlers", file: Path.Combine(d, "Function.cs"))))
+            .ToList();
+        Assert.Contains(sources, s => s.file.Contains(Path.Combine("Domain", "Decisions"), StringComparison.Ordinal));
+        Assert.Equal(4, sources.Count(s => s.layer == "Handlers"));
+        var violations = sources.SelectMany(s => Violations(s.layer, File.ReadAllText(s.file)).Select(v => $"{Path.GetRelativePath(RepoRoot(), s.file)}: {v}")).ToList();
+        Assert.True(violations.Count == 0, string.Join('\n', violations));
+    }
+
+    /// <summary>The loops the layering had before issue 19, each caught (sources as they were then).</summary>
+    [Theory]
+    [InlineData("Failures", "? new PreparedAnswer(true, result => Processing.TaskResponder.NativeOutput(jobDetail, result), null, null, $\"job {status}\")", "Processing")]
+    [InlineData("Failures", "using BatchSync.Mapping;", "Mapping")]
+    [InlineData("Mapping", "Failures.TaskAnswers.FailureMember, Failures.TaskAnswers.LinksMember,", "Failures")]
+    [InlineData("Mapping", "public Failures.TaskOptions? Options { get; private set; }", "Failures")]
+    [InlineData("Processing", "using BatchSync.Store;", "Store")]
+    [InlineData("Processing", "using BatchSync.Aws;", "Aws")]
+    [InlineData("Domain", "namespace BatchSync.Domain; using BatchSync.Logging;", "Logging")]
+    [InlineData("Aws", "JsonText.ToUtf8(request); using BatchSync.Mapping;", "Mapping")]
+    public void The_layering_test_catches_the_loops_there_were(string layer, string code, string reached)
+    {
+        Assert.Contains(Violations(layer, code), v => v.StartsWith($"uses {reached}", StringComparison.Ordinal));
+        Assert.Empty(Violations(layer, "// a comment naming Processing.TaskResponder is no dependency\n"));
+        Assert.Empty(Violations("Processing", "if (Aws.DependencyFailures.IsDependencyFailure(e))"));
+    }
+
+    private static IEnumerable<string> Violations(string layer, string source)
+    {
+        // Comments and string literals name no dependency.
+        var code = string.Join('\n', source.Split('\n').Where(l => !l.TrimStart().StartsWith("//", StringComparison.Ordinal)));
+        code = StringLiteral().Replace(code, "\"\"");
+        foreach (Match m in Reference().Matches(code))
         {
-            var code = string.Join('\n', File.ReadAllLines(file).Where(l => !l.TrimStart().StartsWith("//", StringComparison.Ordinal)));
-            Assert.False(Outward().IsMatch(code), $"{Path.GetFileName(file)} reaches outside the domain: {Outward().Match(code).Value}");
+            var target = m.Groups["long"].Success ? m.Groups["long"].Value : m.Groups["short"].Value;
+            if (target == layer || Allowed[layer].Contains(target)
+                || (AllowedTypes.TryGetValue(layer, out var types) && types.Any(t => code[m.Index..].StartsWith(t, StringComparison.Ordinal))))
+            {
+                continue;
+            }
+            yield return $"uses {target} ({m.Value.Trim()})";
+        }
+        if (AmazonSdk().IsMatch(code) && layer is not ("Aws" or "Store" or "Composition"))
+        {
+            yield return $"uses the AWS SDK ({AmazonSdk().Match(code).Value})";
         }
     }
 
-    [GeneratedRegex(@"\bBatchSync\.(Aws|Store|Mapping|Processing|Failures|Logging|Model)\b|\b(Aws|Store|Mapping|Processing|Failures|Logging)\.[A-Z]|\bAmazon\.")]
-    private static partial Regex Outward();
+    [GeneratedRegex(@"\bBatchSync\.(?<long>Aws|Store|Mapping|Processing|Failures|Logging|Model|Domain|Composition)\b|(?<![\w.])(?<short>Aws|Store|Mapping|Processing|Failures|Logging|Composition)\.[A-Z]")]
+    private static partial Regex Reference();
+
+    [GeneratedRegex(@"\bAmazon\.[A-Z]\w*")]
+    private static partial Regex AmazonSdk();
+
+    [GeneratedRegex(@"""(?:[^""\\\n]|\\.)*""")]
+    private static partial Regex StringLiteral();
 
     private static string RepoRoot()
     {

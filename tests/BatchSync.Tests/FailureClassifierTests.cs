@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Domain;
 using BatchSync.Failures;
 
 namespace BatchSync.Tests;

@@ -2,8 +2,6 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
-using BatchSync.Mapping;
-using BatchSync.Store;
 using BatchSync.Domain;
 
 namespace BatchSync.Tests;
@@ -79,7 +77,7 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
         return job;
     }
 
-    public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
     {
         log.Add("Batch.DescribeJobs");
         if (DescribeError is not null)
@@ -88,7 +86,7 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
         }
         lock (_gate)
         {
-            return Task.FromResult<IReadOnlyList<JsonElement>>(jobIds.Where(id => Jobs.ContainsKey(id) && !_hidden.Contains(id)).Select(id => Jobs[id]).ToList());
+            return Task.FromResult<IReadOnlyList<BatchJob>>(jobIds.Where(id => Jobs.ContainsKey(id) && !_hidden.Contains(id)).Select(id => BatchJob.Of(Jobs[id])).ToList());
         }
     }
 
@@ -99,10 +97,16 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
         return Task.CompletedTask;
     }
 
-    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default)
+    public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        ListAsync(jobName);
+
+    /// <summary>Every job (this fake keeps no array children).</summary>
+    public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
+        ListAsync(null);
+
+    private Task<JobPage> ListAsync(string? name)
     {
         log.Add("Batch.ListJobs");
-        var name = (string?)request["filters"]?[0]?["values"]?[0];
         lock (_gate)
         {
             var jobs = Jobs.Values
@@ -112,7 +116,7 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
                     j.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : null))
                 .OrderByDescending(j => j.CreatedAt)
                 .ToList();
-            return Task.FromResult<(IReadOnlyList<JobSummary>, string?)>((jobs, null));
+            return Task.FromResult(new JobPage(jobs, null));
         }
     }
 }
@@ -295,22 +299,22 @@ public sealed class InMemoryRecordStore(CallLog log) : IRecordStore
         }
     }
 
-    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    public Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
     {
         log.Add("Store.ClaimAnswer");
         lock (_gate)
         {
             if (!Records.TryGetValue(taskKey, out var r) || !IsOpen(r))
             {
-                return Task.FromResult<(ClaimOutcome, TaskRecord?)>((ClaimOutcome.Finished, r));
+                return Task.FromResult(new AnswerClaim(ClaimOutcome.Finished, r));
             }
             if (r.AnswerClaimUntil is { } until && until >= now)
             {
-                return Task.FromResult<(ClaimOutcome, TaskRecord?)>((ClaimOutcome.Held, r));
+                return Task.FromResult(new AnswerClaim(ClaimOutcome.Held, r));
             }
             var claimed = r with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil };
             Records[taskKey] = claimed;
-            return Task.FromResult<(ClaimOutcome, TaskRecord?)>((r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed));
+            return Task.FromResult(new AnswerClaim(r.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim, claimed));
         }
     }
 

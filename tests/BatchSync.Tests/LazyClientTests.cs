@@ -1,8 +1,7 @@
 using System.Text;
+using BatchSync.Composition;
 using BatchSync.Aws;
-using BatchSync.Failures;
 using BatchSync.Logging;
-using BatchSync.Processing;
 using BatchSync.Domain;
 
 namespace BatchSync.Tests;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BatchSync.Aws;
 using BatchSync.Processing;
 using BatchSync.Domain;
 
@@ -60,7 +59,7 @@ public class LifecycleDecisionTests
     [InlineData("RUNNING", typeof(SweepDecision.Heartbeat))]
     public void The_sweep_delivers_lost_outcomes_and_heartbeats_the_rest(string status, Type expected)
     {
-        var decision = TaskDecisions.OnSweep(Record(RecordStatus.Submitted), new JobView("job-1", status), Now, Timing.Default);
+        var decision = TaskDecisions.OnSweep(Record(RecordStatus.Submitted), new JobView(status), Now, Timing.Default);
         Assert.IsType(expected, decision);
         if (decision is SweepDecision.Deliver deliver)
         {
@@ -184,10 +183,11 @@ public class LifecycleProcessorTests
 
     private sealed class ThrowingTerminateBatch(FakeBatch inner) : Domain.IBatchApi
     {
-        public Task<Domain.SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
-        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
+        public Task<Domain.SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(requestBody, cancellationToken);
+        public Task<IReadOnlyList<Domain.BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new TimeoutException("no answer");
-        public Task<(IReadOnlyList<Domain.JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.ListJobsAsync(request, cancellationToken);
+        public Task<Domain.JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => inner.ListJobsNamedAsync(jobQueue, jobName, nextToken, cancellationToken);
+        public Task<Domain.JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) => inner.ListFailedChildrenAsync(arrayJobId, pageSize, nextToken, cancellationToken);
     }
 
     [Fact]
@@ -314,7 +314,7 @@ public class NoDuplicateJobTests
         await _world.Submitter().SubmitAsync(Fixtures.Utf8(Payload));
         var record = _world.Store.Records.Values.Single();
         Assert.Equal(("arn:aws:states:us-east-1:123456789012:execution:sm:run-1", "RunBatchJob", "q"), (record.ExecutionArn, record.StateName, record.JobQueue));
-        Assert.DoesNotContain("ExecutionArn", Mapping.JsonText.ToText(_world.Batch.Submitted.Single()));
+        Assert.DoesNotContain("ExecutionArn", JsonText.ToText(_world.Batch.Submitted.Single()));
     }
 
     [Theory]
@@ -334,7 +334,7 @@ public class NoDuplicateJobTests
         await _world.Submitter().SubmitAsync(Fixtures.Utf8(Payload));
         var key = TaskKey.For(Token);
         var job = _world.Batch.Submitted.Single();
-        _world.Batch.Jobs["job-1"] = JsonDocument.Parse(Mapping.JsonText.ToText(new System.Text.Json.Nodes.JsonObject
+        _world.Batch.Jobs["job-1"] = JsonDocument.Parse(JsonText.ToText(new System.Text.Json.Nodes.JsonObject
         {
             ["jobId"] = "job-1", ["jobName"] = "j", ["jobArn"] = "arn:aws:batch:us-east-1:123456789012:job/job-1", ["status"] = "RUNNABLE",
             ["parameters"] = job["parameters"]!.DeepClone(),

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using BatchSync.Composition;
 using BatchSync.Aws;
 using BatchSync.Logging;
 using BatchSync.Processing;
@@ -23,7 +24,7 @@ public class UnwatchedJobDecisionTests
     };
 
     private static JobStateEvent Evt(string jobId, string status) =>
-        JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event(jobId, status, TaskKey.Marker(FakeWorld.Namespace, Key))).RootElement);
+        JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event(jobId, status, TaskKey.Marker(FakeWorld.Namespace, Key))).RootElement, copyDetail: true);
 
     public static readonly string[] Progress = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"];
 
@@ -151,7 +152,7 @@ public class UnwatchedJobDecisionTests
         Assert.IsType<SweepDecision.Ignore>(TaskDecisions.OnSweep(Record(RecordStatus.Submitted, "job-1", missingSince: NowMs - grace + 1), null, Now, timing));
         var fail = Assert.IsType<SweepDecision.FailTask>(TaskDecisions.OnSweep(Record(RecordStatus.Submitted, "job-1", missingSince: NowMs - grace), null, Now, timing));
         Assert.Equal("BatchSync.JobNotFound", fail.Error);
-        Assert.IsType<SweepDecision.Heartbeat>(TaskDecisions.OnSweep(Record(RecordStatus.Submitted, "job-1", missingSince: NowMs - grace), new JobView("job-1", "RUNNING"), Now, timing));
+        Assert.IsType<SweepDecision.Heartbeat>(TaskDecisions.OnSweep(Record(RecordStatus.Submitted, "job-1", missingSince: NowMs - grace), new JobView("RUNNING"), Now, timing));
     }
 
     [Fact]
@@ -504,10 +505,11 @@ public class OrphanFinderTests
 {
     private sealed class RefusingListBatch(FakeBatch inner, Exception error) : IBatchApi
     {
-        public Task<SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
-        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
+        public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(requestBody, cancellationToken);
+        public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => inner.TerminateJobAsync(jobId, reason, cancellationToken);
-        public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => throw error;
+        public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw error;
+        public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) => throw error;
     }
 
     private static readonly TaskRecord Record = new() { TaskKey = "k", TaskToken = "t", Status = RecordStatus.Submitting, JobName = "j", JobQueue = "missing-queue" };
@@ -541,16 +543,17 @@ public class OrphanFinderTests
     /// <summary>ListJobs as Batch pages it: 100 summaries at a time, newest first, with a nextToken.</summary>
     private sealed class PagedBatch(FakeBatch inner) : IBatchApi
     {
-        public Task<SubmittedJob> SubmitJobAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(request, cancellationToken);
-        public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
+        public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(requestBody, cancellationToken);
+        public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => inner.TerminateJobAsync(jobId, reason, cancellationToken);
-        public async Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(System.Text.Json.Nodes.JsonObject request, CancellationToken cancellationToken = default)
+        public async Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default)
         {
-            var (all, _) = await inner.ListJobsAsync(request, cancellationToken);
-            var skip = int.TryParse((string?)request["nextToken"], out var n) ? n : 0;
+            var all = (await inner.ListJobsNamedAsync(jobQueue, jobName, null, cancellationToken)).Jobs;
+            var skip = int.TryParse(nextToken, out var n) ? n : 0;
             var page = all.Skip(skip).Take(100).ToList();
-            return (page, skip + 100 < all.Count ? (skip + 100).ToString() : null);
+            return new JobPage(page, skip + 100 < all.Count ? (skip + 100).ToString() : null);
         }
+        public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }
 
@@ -594,7 +597,7 @@ public class CheckScheduleTests
     public void The_intervals_come_from_the_stack_parameters()
     {
         var env = new Dictionary<string, string?> { ["BATCHSYNC_SWEEP_INTERVAL_MINUTES"] = "10", ["BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES"] = "30" };
-        var timing = Timing.FromSettings(n => env.GetValueOrDefault(n));
+        var timing = BatchSyncSettings.TimingFrom(n => env.GetValueOrDefault(n));
         Assert.Equal((TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(30)), (timing.SweepInterval, timing.MaxCheckInterval));
         // At 10 minutes the gap would be 20 (age + interval); at 20 it would be 30, the cap.
         Assert.Equal(Min(10 + 20), TaskDecisions.NextCheckAt(Record(0), DateTimeOffset.FromUnixTimeMilliseconds(Min(10)), timing));

@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
-using BatchSync.Logging;
-using BatchSync.Mapping;
 using BatchSync.Domain;
 
 namespace BatchSync.Tests;

@@ -1,5 +1,3 @@
-using BatchSync.Aws;
-using BatchSync.Store;
 using BatchSync.Domain;
 
 namespace BatchSync.Tests;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using BatchSync.Aws;
 using BatchSync.Domain;
 using BatchSync.Logging;
+using BatchSync.Composition;
 using BatchSync.Processing;
 using Microsoft.Extensions.Time.Testing;
 
@@ -108,7 +109,14 @@ public class SweepUnderPressureTests
     [InlineData("40", 40)]
     [InlineData("2.5", 2.5)]
     public void The_sweep_rate_setting_defaults_to_half_the_smaller_published_refill(string? value, double expected) =>
-        Assert.Equal(expected, FunctionHost.SweepRate(value));
+        Assert.Equal(expected, SettingsWith(value).SweepCallsPerSecond);
+
+    private static BatchSyncSettings SettingsWith(string? sweepRate) => BatchSyncSettings.From(new AwsSettings(name => name switch
+    {
+        "BATCHSYNC_NAMESPACE" => "stack", "BATCHSYNC_TABLE" => "stack-jobs", "AWS_REGION" => "us-east-1",
+        "BATCHSYNC_SWEEP_CALLS_PER_SECOND" => sweepRate,
+        _ => null,
+    }));
 
     [Theory]
     [InlineData("0")]
@@ -118,7 +126,7 @@ public class SweepUnderPressureTests
     [InlineData("Infinity")]
     public void A_bad_sweep_rate_fails_the_cold_start_by_name(string value)
     {
-        var error = Assert.Throws<InvalidOperationException>(() => FunctionHost.SweepRate(value));
+        var error = Assert.Throws<InvalidOperationException>(() => SettingsWith(value));
         Assert.Contains("BATCHSYNC_SWEEP_CALLS_PER_SECOND", error.Message);
         Assert.Contains(value, error.Message);
     }

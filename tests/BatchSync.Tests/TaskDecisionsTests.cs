@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BatchSync.Aws;
 using BatchSync.Domain;
 
 namespace BatchSync.Tests;
@@ -11,7 +10,7 @@ public class TaskDecisionsTests
     private static readonly string Marker = TaskKey.Marker(Ns, Key);
 
     private static JobStateEvent Evt(string jobId, string status, string? marker = null) =>
-        JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event(jobId, status, marker ?? Marker)).RootElement);
+        JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event(jobId, status, marker ?? Marker)).RootElement, copyDetail: true);
 
     private static TaskRecord Record(RecordStatus status, string? jobId = "job-1") =>
         new() { TaskKey = Key, TaskToken = "token", Status = status, JobId = jobId };
@@ -53,14 +52,14 @@ public class TaskDecisionsTests
     [InlineData("teststack:")]
     public void Foreign_or_malformed_markers_are_ignored(string marker)
     {
-        var evt = JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event("job-1", "SUCCEEDED", marker)).RootElement);
+        var evt = JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event("job-1", "SUCCEEDED", marker)).RootElement, copyDetail: true);
         Assert.IsType<EventDecision.Ignore>(TaskDecisions.OnJobEvent(evt, Ns, Record(RecordStatus.Submitted)));
     }
 
     [Fact]
     public void Jobs_without_a_marker_are_ignored()
     {
-        var evt = JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event("job-1", "SUCCEEDED", null)).RootElement);
+        var evt = JobStateEvent.Parse(JsonDocument.Parse(FakeWorld.Event("job-1", "SUCCEEDED", null)).RootElement, copyDetail: true);
         Assert.IsType<EventDecision.Ignore>(TaskDecisions.OnJobEvent(evt, Ns, null));
     }
 
@@ -166,7 +165,7 @@ public class TaskDecisionsTests
     [InlineData("""[]""", "must be a JSON object")]
     public void Malformed_events_are_named(string json, string expected)
     {
-        var error = Assert.Throws<InvalidEventException>(() => JobStateEvent.Parse(JsonDocument.Parse(json).RootElement));
+        var error = Assert.Throws<InvalidEventException>(() => JobStateEvent.Parse(JsonDocument.Parse(json).RootElement, copyDetail: true));
         Assert.Contains(expected, error.Message);
         Assert.Equal("BatchSync.InvalidEvent", error.ErrorName);
     }

@@ -8,7 +8,6 @@ using Amazon.DynamoDBv2.Model;
 using Amazon.SQS;
 using BatchSync.Domain;
 using BatchSync.Aws;
-using BatchSync.Mapping;
 using BatchSync.Store;
 
 namespace BatchSync.LocalWorld;
@@ -195,7 +194,7 @@ public sealed class AwsWorld
     /// <summary>The EventBridge event Batch would send for this job now (moto's Batch sends none): built from DescribeJobs.</summary>
     public async Task<JsonObject> JobStateChangeEventAsync(string jobId)
     {
-        var detail = (await Batch.DescribeJobsAsync([jobId])).Single();
+        var detail = (await Batch.DescribeJobDetailsAsync([jobId])).Single();
         return BuildEvent(JsonNode.Parse(detail.GetRawText())!.AsObject());
     }
 
@@ -251,6 +250,7 @@ public sealed class AwsWorld
         public string QueueUrl { get; } = queueUrl;
 
         /// <summary>Sends the events to moto's EventBridge (PutEvents) and returns what the rule delivered to its queue.</summary>
+        /// <param name="events">The events, as EventBridge takes them.</param>
         /// <param name="expect">Stop waiting once this many were delivered (otherwise: once the queue stays empty for 1 s).</param>
         public async Task<IReadOnlyList<JsonObject>> DeliverAsync(IEnumerable<JsonObject> events, int? expect = null)
         {

@@ -334,7 +334,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
             var status = await StatusAsync(jobId) ?? "SUBMITTED";
             if (status != last)
             {
-                var detail = JsonNode.Parse((await _world.Batch.DescribeJobsAsync([jobId])).Single().GetRawText())!.AsObject();
+                var detail = JsonNode.Parse((await _world.Batch.DescribeJobDetailsAsync([jobId])).Single().GetRawText())!.AsObject();
                 status = (string)detail["status"]!;
                 last = status;
                 var reason = (string?)detail["statusReason"];

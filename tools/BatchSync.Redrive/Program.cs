@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using Amazon.SQS;
-using BatchSync.Domain;
 using BatchSync.Aws;
 using BatchSync.Redrive;
 

@@ -23,6 +23,7 @@ public sealed class Redriver
     private readonly Func<string, byte[], Task> _invoke;
     private readonly string? _defaultFunction;
 
+    /// <param name="sqs">The client of the queues redriven.</param>
     /// <param name="invoke">Invokes a function (name or ARN) with an event; throws when the function refuses it.</param>
     /// <param name="defaultFunction">Where messages that name no function go (EventBridge dead letters); null: nowhere.</param>
     public Redriver(IAmazonSQS sqs, Func<string, byte[], Task> invoke, string? defaultFunction)

@@ -1,8 +1,6 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using Amazon;
-using Amazon.Runtime;
 using Amazon.Runtime.Signing;
 using BatchSync.Domain;
 
@@ -87,12 +85,12 @@ public sealed class AwsTransport
                     }
                 }
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, attemptTimeout.Token).ConfigureAwait(false);
-                var answer = await response.Content.ReadAsByteArrayAsync(attemptTimeout.Token).ConfigureAwait(false);
+                var received = await response.Content.ReadAsByteArrayAsync(attemptTimeout.Token).ConfigureAwait(false);
                 if (response.IsSuccessStatusCode)
                 {
-                    return answer;
+                    return received;
                 }
-                var error = AwsErrors.Parse(ServiceName, operation, response.StatusCode, response.Headers, answer);
+                var error = AwsErrors.Parse(ServiceName, operation, response.StatusCode, response.Headers, received);
                 failure = error;
                 retryable = error.IsThrottling || (error.IsServerError && idempotency == Idempotency.Safe);
             }
@@ -129,7 +127,7 @@ public sealed class AwsTransport
         || e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostNotFound or SocketError.HostUnreachable or SocketError.NetworkUnreachable };
 }
 
-/// <summary>A call that got no answer from the service (timeouts, network errors), after its retries.</summary>
+/// <summary>A call that got no response from the service (timeouts, network errors), after its retries.</summary>
 public sealed class AwsTransportException(string service, string operation, int attempts, Exception inner)
     : Exception($"{service} {operation} got no answer after {attempts} attempt(s): {inner.Message}", inner), IServiceCallFailure
 {

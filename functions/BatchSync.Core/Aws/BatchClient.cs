@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Domain;
-using BatchSync.Mapping;
 
 namespace BatchSync.Aws;
 
@@ -13,13 +12,14 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
     public static BatchClient Create(AwsSettings settings, RetryPolicy? retry = null) =>
         new(AwsTransport.Create(settings, "BATCH", "batch", "batch", ServiceName, retry));
 
+    /// <summary>SubmitJob with a request in wire form (tests and tools; the functions send the mapper's bytes).</summary>
     public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) =>
         SubmitJobAsync(JsonText.ToUtf8(request), cancellationToken);
 
     public async Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default)
     {
-        var answer = await SendAsync("SubmitJob", "v1/submitjob", requestBody, Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(answer);
+        var body = await SendAsync("SubmitJob", "v1/submitjob", requestBody, Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(body);
         var root = doc.RootElement;
         return new SubmittedJob(
             root.GetProperty("jobArn").GetString()!,
@@ -27,15 +27,19 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
             root.GetProperty("jobName").GetString()!);
     }
 
-    public async Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) =>
+        [.. (await DescribeJobDetailsAsync(jobIds, cancellationToken).ConfigureAwait(false)).Select(BatchJob.Of)];
+
+    /// <summary>DescribeJobs' JobDetails in wire form, for the ids Batch still knows (at most 100 ids per call).</summary>
+    public async Task<IReadOnlyList<JsonElement>> DescribeJobDetailsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default)
     {
         if (jobIds.Count is 0 or > IBatchApi.MaxDescribeJobs)
         {
             throw new ArgumentOutOfRangeException(nameof(jobIds), $"DescribeJobs takes 1 to {IBatchApi.MaxDescribeJobs} job ids.");
         }
         var body = JsonText.ToUtf8(new JsonObject { ["jobs"] = new JsonArray(jobIds.Select(id => (JsonNode?)JsonValue.Create(id)).ToArray()) });
-        var answer = await SendAsync("DescribeJobs", "v1/describejobs", body, Idempotency.Safe, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(answer);
+        var described = await SendAsync("DescribeJobs", "v1/describejobs", body, Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(described);
         return doc.RootElement.TryGetProperty("jobs", out var jobs) && jobs.ValueKind == JsonValueKind.Array
             ? jobs.EnumerateArray().Select(j => j.Clone()).ToList()
             : [];
@@ -44,10 +48,35 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
     public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
         SendAsync("TerminateJob", "v1/terminatejob", JsonText.ToUtf8(new JsonObject { ["jobId"] = jobId, ["reason"] = reason }), Idempotency.Safe, cancellationToken);
 
+    public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default)
+    {
+        // One filter at a time (AWS takes one); JOB_NAME lists every status, newest first.
+        var request = new JsonObject
+        {
+            ["jobQueue"] = jobQueue,
+            ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(jobName) }),
+        };
+        return ListPageAsync(request, nextToken, cancellationToken);
+    }
+
+    public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
+        ListPageAsync(new JsonObject { ["arrayJobId"] = arrayJobId, ["jobStatus"] = "FAILED", ["maxResults"] = pageSize }, nextToken, cancellationToken);
+
+    private async Task<JobPage> ListPageAsync(JsonObject request, string? nextToken, CancellationToken cancellationToken)
+    {
+        if (nextToken is not null)
+        {
+            request["nextToken"] = nextToken;
+        }
+        var (jobs, next) = await ListJobsAsync(request, cancellationToken).ConfigureAwait(false);
+        return new JobPage(jobs, next);
+    }
+
+    /// <summary>ListJobs with a request in wire form (tests and tools; the functions ask by purpose, above).</summary>
     public async Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default)
     {
-        var answer = await SendAsync("ListJobs", "v1/listjobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(answer);
+        var body = await SendAsync("ListJobs", "v1/listjobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(body);
         var jobs = new List<JobSummary>();
         if (doc.RootElement.TryGetProperty("jobSummaryList", out var list) && list.ValueKind == JsonValueKind.Array)
         {

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Domain;
-using BatchSync.Mapping;
 
 namespace BatchSync.Aws;
 
@@ -24,9 +23,9 @@ public sealed class CloudWatchLogsClient(AwsTransport transport) : ILogsApi
         {
             ["logGroupName"] = logGroupName, ["logStreamName"] = logStreamName, ["limit"] = limit, ["startFromHead"] = false,
         };
-        var answer = await transport.SendAsync("GetLogEvents", "", "application/x-amz-json-1.1", JsonText.ToUtf8(request), Idempotency.Safe,
+        var body = await transport.SendAsync("GetLogEvents", "", "application/x-amz-json-1.1", JsonText.ToUtf8(request), Idempotency.Safe,
             new Dictionary<string, string> { ["X-Amz-Target"] = "Logs_20140328.GetLogEvents" }, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(answer);
+        using var doc = JsonDocument.Parse(body);
         var lines = new List<(long At, string Message)>();
         if (doc.RootElement.TryGetProperty("events", out var events) && events.ValueKind == JsonValueKind.Array)
         {

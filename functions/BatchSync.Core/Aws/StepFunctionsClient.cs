@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BatchSync.Domain;
-using BatchSync.Mapping;
 
 namespace BatchSync.Aws;
 

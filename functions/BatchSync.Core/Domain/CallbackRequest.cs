@@ -16,6 +16,29 @@ public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? Re
 
     private static readonly HashSet<string> Members = new(StringComparer.Ordinal) { "JobId", "Result", "Heartbeat", "Error", "Cause" };
 
+    /// <summary>Notes the members it does not know, and reads the required JobId (null, with a problem, when it is not usable).</summary>
+    private static string? ReadJobId(JsonElement root, List<InputProblem> problems)
+    {
+        foreach (var p in root.EnumerateObject())
+        {
+            if (!Members.Contains(p.Name))
+            {
+                problems.Add(new InputProblem(p.Name, "unknown member (expected JobId with one of Result, Heartbeat, Error/Cause)"));
+            }
+        }
+        if (!root.TryGetProperty("JobId", out var id) || id.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(id.GetString()))
+        {
+            problems.Add(new InputProblem("JobId", "is required: a non-empty string (the job's AWS_BATCH_JOB_ID)"));
+            return null;
+        }
+        var jobId = id.GetString()!;
+        if (jobId.Length > 512)
+        {
+            problems.Add(new InputProblem("JobId", "is too long to be a Batch job id"));
+        }
+        return jobId;
+    }
+
     public static CallbackRequest Parse(ReadOnlyMemory<byte> payload)
     {
         JsonDocument doc;
@@ -35,26 +58,7 @@ public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? Re
                 throw Invalid("", $"the request must be a JSON object, not {JsonInput.Describe(root)}");
             }
             var problems = new List<InputProblem>();
-            foreach (var p in root.EnumerateObject())
-            {
-                if (!Members.Contains(p.Name))
-                {
-                    problems.Add(new InputProblem(p.Name, "unknown member (expected JobId with one of Result, Heartbeat, Error/Cause)"));
-                }
-            }
-            string? jobId = null;
-            if (!root.TryGetProperty("JobId", out var id) || id.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(id.GetString()))
-            {
-                problems.Add(new InputProblem("JobId", "is required: a non-empty string (the job's AWS_BATCH_JOB_ID)"));
-            }
-            else
-            {
-                jobId = id.GetString()!;
-                if (jobId.Length > 512)
-                {
-                    problems.Add(new InputProblem("JobId", "is too long to be a Batch job id"));
-                }
-            }
+            var jobId = ReadJobId(root, problems);
             var hasResult = root.TryGetProperty("Result", out var result);
             var hasHeartbeat = root.TryGetProperty("Heartbeat", out var heartbeat);
             var hasError = root.TryGetProperty("Error", out var error);

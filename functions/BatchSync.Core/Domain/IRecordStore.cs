@@ -35,7 +35,7 @@ public interface IRecordStore
     /// invocations (duplicate events, a racing sweep, a retried invocation) only one sends it. Succeeds only while the
     /// record is open and no live claim exists; returns the record as it is after the claim.
     /// </summary>
-    Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default);
+    Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default);
 
     /// <summary>Gives up a claim that will not be used (the event turned out not to be the one the task waits for).</summary>
     Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default);

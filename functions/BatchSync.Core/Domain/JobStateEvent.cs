@@ -10,12 +10,6 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
 
     public bool IsTerminal => JobStatus.IsFinal(Status);
 
-    /// <summary>Array children (<c>id:n</c>) and multi-node node jobs (<c>id#n</c>) carry their parent's marker.</summary>
-    public bool IsChildJob => TaskDecisions.IsChildJob(JobId);
-
-    /// <summary>Reads an event; its Detail is a copy that outlives <paramref name="root"/>'s document.</summary>
-    public static JobStateEvent Parse(JsonElement root) => Parse(root, copyDetail: true);
-
     /// <summary>
     /// Reads an event. Without <paramref name="copyDetail"/>, Detail points into <paramref name="root"/>'s document,
     /// which must then stay undisposed while the event is used (saves copying the JobDetail on the hot path).
@@ -44,12 +38,10 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
     }
 
     /// <summary>The BatchSync marker parameter a JobDetail carries, if any.</summary>
-    public static string? MarkerOf(JsonElement jobDetail) =>
-        jobDetail.ValueKind == JsonValueKind.Object
-        && jobDetail.TryGetProperty("parameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object
-        && parameters.TryGetProperty(TaskKey.MarkerParameter, out var marker) && marker.ValueKind == JsonValueKind.String
-            ? marker.GetString()
-            : null;
+    public static string? MarkerOf(JsonElement jobDetail) => BatchJob.MarkerOf(jobDetail);
+
+    /// <summary>The job the event is about, as a view of its detail (which must outlive it).</summary>
+    public BatchJob Job => BatchJob.Of(Detail);
 
     private static string RequiredString(JsonElement detail, string name) =>
         detail.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 } s

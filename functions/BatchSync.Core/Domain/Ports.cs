@@ -1,15 +1,7 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-
 namespace BatchSync.Domain;
 
 // The ports: what the processors need from Batch, Step Functions and CloudWatch Logs, in the domain's words. The
 // adapters (BatchSync.Aws) implement them; nothing here knows how a call is made.
-
-public sealed record SubmittedJob(string JobArn, string JobId, string JobName);
-
-/// <summary>One ListJobs entry; an array child's index, its status reason and container outcome when Batch gives them.</summary>
-public sealed record JobSummary(string JobId, string JobName, string? Status, long? CreatedAt, int? ArrayIndex = null, string? StatusReason = null, int? ExitCode = null, string? Reason = null);
 
 /// <summary>The Batch operations BatchSync uses.</summary>
 public interface IBatchApi
@@ -17,14 +9,18 @@ public interface IBatchApi
     /// <summary>DescribeJobs takes at most this many job ids per call (the Batch API reference).</summary>
     public const int MaxDescribeJobs = 100;
 
-    Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default);
-    /// <summary>SubmitJob with a request body already serialized (as SubmitRequestMapper writes it).</summary>
-    Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) =>
-        SubmitJobAsync(JsonNode.Parse(requestBody)!.AsObject(), cancellationToken);
-    /// <summary>JobDetails in wire form for the ids Batch still knows (at most 100 ids per call).</summary>
-    Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default);
+    /// <summary>SubmitJob with the request body SubmitRequestMapper wrote.</summary>
+    Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default);
+    /// <summary>Describes these jobs (at most 100 ids per call): the ones Batch still knows.</summary>
+    Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default);
     Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default);
-    Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// One page of the jobs of this name in this queue, every status, newest first: where a task's job is looked for
+    /// by its marker.
+    /// </summary>
+    Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default);
+    /// <summary>One page (up to <paramref name="pageSize"/>) of an array parent's FAILED children.</summary>
+    Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What Step Functions said to a SendTask* call.</summary>
@@ -38,9 +34,23 @@ public enum TaskReply
     InvalidToken,
 }
 
-/// <summary>The Step Functions task-token operations BatchSync uses.</summary>
-public interface IStepFunctionsApi
+/// <summary>
+/// Where a task's Step Functions calls go: the one seam through which every SendTask* call of a task is made, so that
+/// calls can be routed by the task's account and region. Every <see cref="IStepFunctionsApi"/> is one that routes every
+/// task to itself.
+/// </summary>
+public interface IStepFunctionsRouter
 {
+    /// <summary>The Step Functions client for this task's calls.</summary>
+    IStepFunctionsApi For(TaskRecord task);
+}
+
+/// <summary>The Step Functions task-token operations BatchSync uses.</summary>
+public interface IStepFunctionsApi : IStepFunctionsRouter
+{
+    /// <summary>One client for every task.</summary>
+    IStepFunctionsApi IStepFunctionsRouter.For(TaskRecord task) => this;
+
     Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default);
     Task<TaskReply> SendTaskFailureAsync(string taskToken, string error, string cause, CancellationToken cancellationToken = default);
     Task<TaskReply> SendTaskHeartbeatAsync(string taskToken, CancellationToken cancellationToken = default);

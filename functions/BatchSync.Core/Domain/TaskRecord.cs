@@ -68,6 +68,16 @@ public enum ClaimOutcome
     Finished,
 }
 
+/// <summary>
+/// What a claim of the right to send a task's terminal answer found: its <see cref="Outcome"/> and the record as it is
+/// after the claim (<see cref="Record"/>, null when there is none). Only a claim that <see cref="IsHeld"/> may send.
+/// </summary>
+public sealed record AnswerClaim(ClaimOutcome Outcome, TaskRecord? Record)
+{
+    /// <summary>This invocation holds the claim (fresh, or over one that ran out).</summary>
+    public bool IsHeld => Outcome is ClaimOutcome.Claimed or ClaimOutcome.ClaimedAfterExpiredClaim;
+}
+
 /// <summary>What BatchSync remembers about one task: its token and the job that answers it.</summary>
 public sealed record TaskRecord
 {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchSync.Domain;
 using BatchSync.Logging;
@@ -41,45 +40,24 @@ public static class ArraySummary
             && (options.ToleratedFailurePercentage is not { } share || size == 0 || failed * 100.0 / size <= share);
     }
 
-    /// <summary>An array parent: it has <c>arrayProperties.size</c> and no index of its own.</summary>
-    public static bool IsArrayParent(JsonElement job) =>
-        job.TryGetProperty("arrayProperties", out var a) && a.ValueKind == JsonValueKind.Object
-        && a.TryGetProperty("size", out var size) && size.ValueKind == JsonValueKind.Number
-        && !(a.TryGetProperty("index", out var index) && index.ValueKind == JsonValueKind.Number);
-
-    public static async Task<JsonObject> BuildAsync(IBatchApi batch, JsonElement parent, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<JsonObject> BuildAsync(IBatchApi batch, BatchJob parent, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var array = parent.GetProperty("arrayProperties");
-        var summary = new JsonObject { ["Size"] = array.GetProperty("size").GetInt32() };
-        if (array.TryGetProperty("statusSummary", out var counts) && counts.ValueKind == JsonValueKind.Object)
+        var summary = new JsonObject { ["Size"] = parent.ArraySize };
+        if (parent.ArrayStatusSummary is { } counts)
         {
             summary["StatusSummary"] = JsonNode.Parse(counts.GetRawText());
         }
-        var parentId = parent.GetProperty("jobId").GetString()!;
+        var parentId = parent.JobId;
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bound.CancelAfter(timeout);
         try
         {
-            var failed = new List<JobSummary>();
-            string? next = null;
-            var pages = 0;
-            do
-            {
-                var request = new JsonObject { ["arrayJobId"] = parentId, ["jobStatus"] = "FAILED", ["maxResults"] = PageSize };
-                if (next is not null)
-                {
-                    request["nextToken"] = next;
-                }
-                (var jobs, next) = await batch.ListJobsAsync(request, bound.Token).ConfigureAwait(false);
-                failed.AddRange(jobs);
-                pages++;
-            }
-            while (next is not null && pages < MaxPages);
-            var ordered = failed.Select(j => (Job: j, Index: IndexOf(j, parentId)))
+            var (failed, truncated) = await ListFailedAsync(batch, parentId, bound.Token).ConfigureAwait(false);
+            var ordered = failed.Select(j => (Job: j, Index: IndexOf(j.ArrayIndex, j.JobId, parentId)))
                 .OrderBy(j => j.Index ?? int.MaxValue).ThenBy(j => j.Job.JobId, StringComparer.Ordinal).ToList();
             summary["FailedCount"] = ordered.Count;
             summary["FailedIndices"] = new JsonArray([.. ordered.Take(MaxListedIndices).Where(j => j.Index is not null).Select(j => (JsonNode?)j.Index!.Value)]);
-            if (ordered.Count > MaxListedIndices || next is not null)
+            if (ordered.Count > MaxListedIndices || truncated)
             {
                 summary["FailedIndicesTruncated"] = true;
             }
@@ -87,8 +65,7 @@ public static class ArraySummary
             if (first.Count > 0)
             {
                 var children = new JsonArray();
-                foreach (var child in (await batch.DescribeJobsAsync(first, bound.Token).ConfigureAwait(false))
-                    .OrderBy(c => first.IndexOf(c.GetProperty("jobId").GetString()!)))
+                foreach (var child in (await batch.DescribeJobsAsync(first, bound.Token).ConfigureAwait(false)).OrderBy(c => first.IndexOf(c.JobId)))
                 {
                     children.Add(Child(child, parentId));
                 }
@@ -104,22 +81,38 @@ public static class ArraySummary
         return summary;
     }
 
-    /// <summary>A child's index: ListJobs' <c>arrayProperties.index</c>, else the <c>:&lt;n&gt;</c> its id ends with.</summary>
-    private static int? IndexOf(JobSummary child, string parentId) =>
-        child.ArrayIndex ?? (child.JobId.StartsWith(parentId + ":", StringComparison.Ordinal)
-            && int.TryParse(child.JobId.AsSpan(parentId.Length + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null);
-
-    private static JsonObject Child(JsonElement child, string parentId)
+    /// <summary>The parent's FAILED children, at most <see cref="MaxPages"/> pages; whether more were left unread.</summary>
+    private static async Task<(List<JobSummary> Failed, bool Truncated)> ListFailedAsync(IBatchApi batch, string parentId, CancellationToken cancellationToken)
     {
-        var c = FailureClassifier.Classify(child);
+        var failed = new List<JobSummary>();
+        string? next = null;
+        var pages = 0;
+        do
+        {
+            var page = await batch.ListFailedChildrenAsync(parentId, PageSize, next, cancellationToken).ConfigureAwait(false);
+            failed.AddRange(page.Jobs);
+            next = page.NextToken;
+            pages++;
+        }
+        while (next is not null && pages < MaxPages);
+        return (failed, next is not null);
+    }
+
+    /// <summary>A child's index: ListJobs' <c>arrayProperties.index</c>, else the <c>:&lt;n&gt;</c> its id ends with.</summary>
+    private static int? IndexOf(int? arrayIndex, string jobId, string parentId) =>
+        arrayIndex ?? (jobId.StartsWith(parentId + ":", StringComparison.Ordinal)
+            && int.TryParse(jobId.AsSpan(parentId.Length + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null);
+
+    private static JsonObject Child(BatchJob child, string parentId)
+    {
+        var c = FailureClassifier.Classify(child.Detail);
         var o = new JsonObject();
         if (c.ExitCode is { } code)
         {
             o["ExitCode"] = code;
         }
-        var jobId = child.GetProperty("jobId").GetString()!;
-        var index = child.TryGetProperty("arrayProperties", out var a) && a.ValueKind == JsonValueKind.Object && a.TryGetProperty("index", out var i) && i.TryGetInt32(out var n)
-            ? n : IndexOf(new JobSummary(jobId, "", null, null), parentId);
+        var jobId = child.JobId;
+        var index = IndexOf(child.ArrayIndex, jobId, parentId);
         if (index is not null)
         {
             o["Index"] = index;
@@ -129,8 +122,8 @@ public static class ArraySummary
         if (c.LogStreamName is { } stream)
         {
             o["LogStreamName"] = stream;
-            var (group, region, cloudWatch) = ConsoleLinks.LogLocation(child, c.Container);
-            var arn = child.TryGetProperty("jobArn", out var j) && j.ValueKind == JsonValueKind.String ? j.GetString()!.Split(':') : [];
+            var (group, region, cloudWatch) = ConsoleLinks.LogLocation(child.Detail, c.Container);
+            var arn = child.JobArn is { Length: > 0 } jobArn ? jobArn.Split(':') : [];
             if (cloudWatch && arn.Length >= 6 && ConsoleLinks.LogStreamUrl(arn[1], region ?? arn[3], group, stream) is { } url)
             {
                 o["LogUrl"] = url;

@@ -30,7 +30,10 @@ public static class FailureKinds
 /// <summary>What the classifier found: the name, and where it read it.</summary>
 /// <param name="Kind">The failure name (one of <see cref="FailureKinds"/>, or a name from the task's ExitCodes map).</param>
 /// <param name="Attempt">The attempt it read (1-based), when the job has attempts.</param>
+/// <param name="ExitCode">The exit code it read, if any.</param>
+/// <param name="Reason">The status or container reason it read, if any.</param>
 /// <param name="Container">The container's name, for multi-container (ECS properties, EKS) jobs.</param>
+/// <param name="LogStreamName">The attempt's log stream, if any.</param>
 public sealed record FailureClassification(string Kind, int? Attempt, int? ExitCode, string? Reason, string? Container, string? LogStreamName);
 
 /// <summary>

@@ -149,28 +149,8 @@ public static class NativeOutputMapper
         var found = ArrayPool<JsonElement>.Shared.Rent(shape.Members.Length);
         try
         {
-            var present = 0UL;
             List<OtherMember>? others = null;
-            foreach (var property in value.EnumerateObject())
-            {
-                if (property.Value.ValueKind == JsonValueKind.Null)
-                {
-                    continue;
-                }
-                if (Find(shape, property) is { } member)
-                {
-                    var bit = 1UL << member.Ordinal;
-                    if ((present & bit) == 0)
-                    {
-                        present |= bit;
-                        found[member.Ordinal] = property.Value;
-                    }
-                }
-                else
-                {
-                    (others ??= []).Add(new(BatchShapes.ToPascal(property.Name), property.Value, null, Replaces: false));
-                }
-            }
+            var present = Collect(value, shape, found, ref others);
             if (top is not null)
             {
                 AddAnswerMembers(ref others, top);
@@ -232,13 +212,7 @@ public static class NativeOutputMapper
             }
             if (top?.Omissions?.Note is { } note)
             {
-                writer.WritePropertyName(OutputBudget.OmittedMember);
-                writer.WriteStartArray();
-                foreach (var name in note)
-                {
-                    writer.WriteStringValue(name);
-                }
-                writer.WriteEndArray();
+                WriteOmitted(writer, note);
             }
             writer.WriteEndObject();
         }
@@ -247,6 +221,49 @@ public static class NativeOutputMapper
             Array.Clear(found, 0, shape.Members.Length);
             ArrayPool<JsonElement>.Shared.Return(found);
         }
+    }
+
+    /// <summary>
+    /// Puts the structure's non-null members the model knows into <paramref name="found"/> by ordinal (the first of a
+    /// repeated name wins) and returns which are present; the others go to <paramref name="others"/> under their
+    /// PascalCase names.
+    /// </summary>
+    private static ulong Collect(JsonElement value, Shape shape, JsonElement[] found, ref List<OtherMember>? others)
+    {
+        var present = 0UL;
+        foreach (var property in value.EnumerateObject())
+        {
+            if (property.Value.ValueKind == JsonValueKind.Null)
+            {
+                continue;
+            }
+            if (Find(shape, property) is { } member)
+            {
+                var bit = 1UL << member.Ordinal;
+                if ((present & bit) == 0)
+                {
+                    present |= bit;
+                    found[member.Ordinal] = property.Value;
+                }
+            }
+            else
+            {
+                (others ??= []).Add(new(BatchShapes.ToPascal(property.Name), property.Value, null, Replaces: false));
+            }
+        }
+        return present;
+    }
+
+    /// <summary>The <c>BatchSyncOmitted</c> member: what the output budget left out.</summary>
+    private static void WriteOmitted(Utf8JsonWriter writer, List<string> note)
+    {
+        writer.WritePropertyName(OutputBudget.OmittedMember);
+        writer.WriteStartArray();
+        foreach (var name in note)
+        {
+            writer.WriteStringValue(name);
+        }
+        writer.WriteEndArray();
     }
 
     /// <summary>A member the model does not list (kept as sent), or one the answer adds (<c>Result</c>, BatchSync's), which replaces the JobDetail's.</summary>

@@ -52,8 +52,8 @@ public static class OutputBudget
     private static readonly HashSet<string> Kept = new(StringComparer.Ordinal)
     {
         "JobId", "JobArn", "JobName", "Status", "StatusReason", "Attempts", "Result", OmittedMember,
-        Failures.TaskAnswers.FailureMember, Failures.TaskAnswers.LinksMember, Failures.TaskAnswers.LogTailMember,
-        Failures.TaskAnswers.ArraySummaryMember,
+        OptInMembers.Failure, OptInMembers.Links, OptInMembers.LogTail,
+        OptInMembers.ArraySummary,
     };
 
 

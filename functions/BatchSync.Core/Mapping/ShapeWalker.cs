@@ -6,54 +6,13 @@ using BatchSync.Model;
 namespace BatchSync.Mapping;
 
 /// <summary>
-/// What a caller of <see cref="ShapeWalker{TRules}"/> adds to the walk: it marks the values it cares about with a
-/// context (a number of its own; 0 is "none"), reads or checks them, and may add members or items. The walker calls a
-/// hook only for a non-zero context, so a plain value costs one compare.
-/// </summary>
-internal interface IWalkRules
-{
-    /// <summary>The root object's context.</summary>
-    int RootContext { get; }
-
-    /// <summary>Reads a root member that is not the model's, if it is one (the reader is on its name): true when it did.</summary>
-    bool ReadRootMember(ref Utf8JsonReader reader);
-
-    /// <summary>A structure member's context, given its parent's (never 0).</summary>
-    int MemberContext(int parent, ShapeMember member);
-
-    /// <summary>A list item's context, given the list's (never 0).</summary>
-    int ItemContext(int list);
-
-    /// <summary>Whether to note where the member's value lies in the output (the walker flushes for it, so only when needed).</summary>
-    bool WantsOutputRange(int context);
-
-    /// <summary>Where the member's value lies in the output, once written (only while writing).</summary>
-    void OutputRange(int context, Range output);
-
-    /// <summary>A string value that passed the shape's checks; the reader is on it.</summary>
-    void StringValue(int context, ref Utf8JsonReader reader);
-
-    /// <summary>A problem with a map key beyond the shape's (null: none); the reader is on it.</summary>
-    string? MapKeyProblem(int context, ref Utf8JsonReader reader);
-
-    /// <summary>Where the map's closing brace goes in the output, and whether the map is empty (only while writing).</summary>
-    void MapEnd(int context, int position, bool empty);
-
-    /// <summary>The structure is read (<paramref name="seen"/>: a bit per member ordinal); members may be added to <paramref name="output"/> (null: not writing).</summary>
-    void StructureEnd(int context, Shape shape, ulong seen, Utf8JsonWriter? output);
-
-    /// <summary>The list is read; items may be added to <paramref name="output"/> (null: not writing).</summary>
-    void ListEnd(int context, Utf8JsonWriter? output);
-}
-
-/// <summary>
 /// Reads a PascalCase JSON value with a Utf8JsonReader, checks it against a Batch model shape and writes its wire form
 /// in the same pass: structure members camelCase, map keys and all string values exactly as given. Every problem is
 /// collected, not just the first; once there is one, nothing more is written (the output will not be used). It knows
 /// nothing of any one request: what a caller adds comes from <typeparamref name="TRules"/>, a struct so that the JIT
 /// makes a walker for it whose hook calls are direct (and inlined).
 /// </summary>
-internal sealed class ShapeWalker<TRules> where TRules : struct, IWalkRules
+internal sealed partial class ShapeWalker<TRules> where TRules : struct, IWalkRules
 {
     private const int MaxProblems = 20;
     private readonly ReadOnlyMemory<byte> _payload;
@@ -148,17 +107,7 @@ internal sealed class ShapeWalker<TRules> where TRules : struct, IWalkRules
                 return;
             case ShapeKind.Integer:
             case ShapeKind.Long:
-                var isInteger = shape.Kind == ShapeKind.Integer;
-                if (token != JsonTokenType.Number || !reader.TryGetInt64(out var whole) || (isInteger && whole is < int.MinValue or > int.MaxValue))
-                {
-                    Mismatch(ref reader, $"must be a whole number{(isInteger ? " (32-bit)" : "")}");
-                    return;
-                }
-                if (whole < shape.Min || whole > shape.Max)
-                {
-                    Report($"must be between {shape.Min} and {shape.Max}");
-                }
-                Out?.WriteNumberValue(whole);
+                WriteWhole(ref reader, shape);
                 return;
             case ShapeKind.Double:
             case ShapeKind.Float:
@@ -174,6 +123,22 @@ internal sealed class ShapeWalker<TRules> where TRules : struct, IWalkRules
                 reader.Skip();
                 return;
         }
+    }
+
+    /// <summary>An Integer or Long value: a whole number within 32 or 64 bits, and within the shape's range.</summary>
+    private void WriteWhole(ref Utf8JsonReader reader, Shape shape)
+    {
+        var isInteger = shape.Kind == ShapeKind.Integer;
+        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var whole) || (isInteger && whole is < int.MinValue or > int.MaxValue))
+        {
+            Mismatch(ref reader, $"must be a whole number{(isInteger ? " (32-bit)" : "")}");
+            return;
+        }
+        if (whole < shape.Min || whole > shape.Max)
+        {
+            Report($"must be between {shape.Min} and {shape.Max}");
+        }
+        Out?.WriteNumberValue(whole);
     }
 
     private void WriteStructure(ref Utf8JsonReader reader, Shape shape, int context, bool root)
@@ -356,86 +321,6 @@ internal sealed class ShapeWalker<TRules> where TRules : struct, IWalkRules
         }
         return null;
     }
-
-    /// <summary>Reports a value of the wrong JSON type and steps over it.</summary>
-    private void Mismatch(ref Utf8JsonReader reader, string rule)
-    {
-        Report($"{rule}, not {JsonInput.Describe(reader.TokenType)}");
-        reader.Skip();
-    }
-
-    private void CheckString(ref Utf8JsonReader reader, Shape shape, string what)
-    {
-        if (shape.Enum is null && shape.Min is null && shape.Max is null)
-        {
-            return;
-        }
-        var text = reader.GetString()!;
-        if (shape.Enum is { } allowed && !allowed.Contains(text))
-        {
-            Report($"'{Clip(text)}' is not one of {string.Join(", ", allowed.Order(StringComparer.Ordinal))}");
-        }
-        if (text.Length < shape.Min)
-        {
-            Report($"{what} must be at least {shape.Min} characters");
-        }
-        if (text.Length > shape.Max)
-        {
-            Report($"{what} must be at most {shape.Max} characters (is {text.Length})");
-        }
-    }
-
-    private void CheckCount(int count, Shape shape, string what)
-    {
-        if (count < shape.Min)
-        {
-            Report($"must have at least {shape.Min} {what}");
-        }
-        if (count > shape.Max)
-        {
-            Report($"must have at most {shape.Max} {what} (has {count})");
-        }
-    }
-
-    private string Path
-    {
-        get
-        {
-            var path = new StringBuilder();
-            foreach (var segment in _path)
-            {
-                if (segment.Name is { } name)
-                {
-                    path.Append('.').Append(name);
-                }
-                else if (segment.IsKey)
-                {
-                    path.Append('.').Append(Encoding.UTF8.GetString(segment.Key.Span));
-                }
-                else
-                {
-                    path.Append('[').Append(segment.Index).Append(']');
-                }
-            }
-            return path.Length > 0 && path[0] == '.' ? path.ToString(1, path.Length - 1) : path.ToString();
-        }
-    }
-
-    private static string UnknownMember(string name, Shape shape)
-    {
-        var suggestion = shape.MembersByPascal.Keys
-            .Select(known => (known, distance: Spelling.Distance(name.ToLowerInvariant(), known.ToLowerInvariant())))
-            .Where(c => c.distance <= Math.Max(2, name.Length / 4))
-            .OrderBy(c => c.distance).ThenBy(c => c.known, StringComparer.Ordinal)
-            .Select(c => c.known)
-            .FirstOrDefault();
-        var known = string.Join(", ", shape.MembersByPascal.Keys.Order(StringComparer.Ordinal));
-        return suggestion is null
-            ? $"unknown member (expected one of: {known})"
-            : $"unknown member (did you mean {suggestion}?)";
-    }
-
-    private static string Clip(string text) => text.Length <= 64 ? text : text[..64] + "…";
 
     /// <summary>A member name, a list index, or a map key.</summary>
     private readonly record struct Segment(string? Name, int Index, ReadOnlyMemory<byte> Key, bool IsKey)

@@ -130,7 +130,7 @@ internal struct SubmitJobRules : IWalkRules
     private static readonly string[] ReservedNames =
     [
         SubmitRequestMapper.TaskTokenMember, SubmitRequestMapper.ExecutionArnMember, SubmitRequestMapper.StateNameMember,
-        Failures.TaskOptions.Member, SubmitRequestMapper.TimeoutSecondsMember,
+        TaskOptions.Member, SubmitRequestMapper.TimeoutSecondsMember,
     ];
     private static readonly byte[][] ReservedUtf8 = [.. ReservedNames.Select(Encoding.UTF8.GetBytes)];
 
@@ -161,7 +161,7 @@ internal struct SubmitJobRules : IWalkRules
         public string? StateName { get; private set; }
         public int? TimeoutSeconds { get; private set; }
         /// <summary>The task's opt-ins (the <c>BatchSync</c> member), if it gave any.</summary>
-        public Failures.TaskOptions? Options { get; private set; }
+        public TaskOptions? Options { get; private set; }
         public List<InputProblem>? TokenProblems { get; private set; }
         public List<InputProblem>? Problems { get; private set; }
 
@@ -224,13 +224,13 @@ internal struct SubmitJobRules : IWalkRules
             using var value = JsonDocument.ParseValue(ref reader);
             if ((_seen & (1 << OptionsIndex)) != 0)
             {
-                (Problems ??= []).Add(new InputProblem(Failures.TaskOptions.Member, "is given more than once"));
+                (Problems ??= []).Add(new InputProblem(TaskOptions.Member, "is given more than once"));
                 Options = null;
                 return;
             }
             _seen |= 1 << OptionsIndex;
             var problems = new List<InputProblem>();
-            Options = Failures.TaskOptions.Read(value.RootElement, problems);
+            Options = TaskOptions.Read(value.RootElement, problems);
             if (problems.Count > 0)
             {
                 (Problems ??= []).AddRange(problems);

@@ -33,12 +33,13 @@ public static class SubmitRequestMapper
     public const string TimeoutSecondsMember = "TimeoutSeconds";
     /// <summary>The largest TimeoutSeconds the Amazon States Language takes.</summary>
     public const int MaxTimeoutSeconds = 99_999_999;
-    /// <summary>The job parameter that marks a job as BatchSync's and carries its record key (see TaskKey).</summary>
+    /// <summary>The longest task token Step Functions issues (its model's TaskToken: 1 to 2,048 characters).</summary>
     public const int MaxTaskTokenLength = 2048;
     /// <summary>Batch's limit on a SubmitJob request body.</summary>
     public const int MaxRequestBytes = 30 * 1024;
     /// <summary>Batch fails (not rejects) jobs whose container overrides exceed this many characters.</summary>
     public const int MaxContainerOverridesChars = 8192;
+    /// <summary>The container environment variable the native integration sets when the caller passes ContainerOverrides.</summary>
     public const string StepFunctionsEnvironmentName = "MANAGED_BY_AWS";
     public const string StepFunctionsEnvironmentValue = "STARTED_BY_STEP_FUNCTIONS";
 

@@ -4,7 +4,7 @@ using BatchSync.Domain;
 namespace BatchSync.Processing;
 
 /// <summary>Callback's core: a job's code reports a result, a heartbeat or a failure for the task waiting on it.</summary>
-public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
+public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null)
 {
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing);
 
@@ -22,12 +22,12 @@ public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsApi stepFun
             case CallbackDecision.Reject reject:
                 Log.Warn("Refused {Kind} callback for job {JobId}: {Reason}", request.Kind.ToString(), request.JobId, reject.Error.Message);
                 throw reject.Error;
-            case CallbackDecision.StoreResult store1:
-                if (!await store.SetResultAsync(record!.TaskKey, store1.ResultJson, cancellationToken).ConfigureAwait(false))
+            case CallbackDecision.StoreResult result:
+                if (!await store.SetResultAsync(record!.TaskKey, result.ResultJson, cancellationToken).ConfigureAwait(false))
                 {
                     throw new TaskAlreadyFinishedException(request.JobId, RecordStatus.Closed);
                 }
-                Log.Info("Stored a {Bytes}-byte result for job {JobId}", System.Text.Encoding.UTF8.GetByteCount(store1.ResultJson), request.JobId);
+                Log.Info("Stored a {Bytes}-byte result for job {JobId}", System.Text.Encoding.UTF8.GetByteCount(result.ResultJson), request.JobId);
                 return new CallbackResponse(request.JobId, "ResultStored", Waiting: true);
             case CallbackDecision.SendHeartbeat:
                 var heartbeat = await _responder.HeartbeatAsync(record!, "callback heartbeat", cancellationToken).ConfigureAwait(false);
@@ -36,12 +36,12 @@ public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsApi stepFun
                     : new CallbackResponse(request.JobId, "Heartbeat", Waiting: heartbeat == TaskReply.Accepted,
                         heartbeat == TaskReply.InvalidToken ? "Step Functions refused the task token (InvalidToken)" : null);
             case CallbackDecision.SendFailure failure:
-                var result = await _responder.FailAsync(record!, failure.Error, failure.Cause, $"job reported error {failure.Error}", cancellationToken).ConfigureAwait(false);
-                if (!result.Sent)
+                var failed = await _responder.FailAsync(record!, failure.Error, failure.Cause, $"job reported error {failure.Error}", cancellationToken).ConfigureAwait(false);
+                if (!failed.Sent)
                 {
                     throw new TaskAlreadyFinishedException(request.JobId, RecordStatus.Closed);
                 }
-                return new CallbackResponse(request.JobId, result.Reply == TaskReply.Accepted ? "Failed" : "Closed", Waiting: false, result.Ending!.Reason);
+                return new CallbackResponse(request.JobId, failed.Reply == TaskReply.Accepted ? "Failed" : "Closed", Waiting: false, failed.Ending!.Reason);
             default:
                 throw new InvalidOperationException("Unhandled callback decision.");
         }
@@ -59,15 +59,11 @@ public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsApi stepFun
             return (record, null);
         }
         var jobs = await batch.DescribeJobsAsync([jobId], cancellationToken).ConfigureAwait(false);
-        var detail = jobs.FirstOrDefault(j => JobStateEvent.MarkerOf(j) is not null);
-        if (TaskDecisions.OwnerOf(jobId, JobStateEvent.MarkerOf(detail), ns) is not Ownership.Ours ours)
+        var job = jobs.FirstOrDefault(j => j.Marker is not null);
+        if (job is null || TaskDecisions.OwnerOf(jobId, job.Marker, ns) is not Ownership.Ours ours)
         {
             return (null, null);
         }
-        var job = new SubmittedJob(Text(detail, "jobArn"), jobId, Text(detail, "jobName"));
-        return (await store.GetAsync(ours.TaskKey, cancellationToken).ConfigureAwait(false), job);
+        return (await store.GetAsync(ours.TaskKey, cancellationToken).ConfigureAwait(false), job.Identity with { JobId = jobId });
     }
-
-    private static string Text(System.Text.Json.JsonElement detail, string name) =>
-        detail.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : "";
 }

@@ -1,4 +1,3 @@
-using BatchSync.Aws;
 using BatchSync.Domain;
 using BatchSync.Logging;
 
@@ -81,7 +80,7 @@ public sealed class CheckRecorder(IRecordStore store, int batchSize, int maxBatc
         {
             // Whatever went wrong, only this batch is lost, and its records are due as they were: the next sweep checks them first.
             Interlocked.Add(ref _notRecorded, batch.Count);
-            if (DependencyFailures.IsDependencyFailure(e))
+            if (Aws.DependencyFailures.IsDependencyFailure(e))
             {
                 Log.Warn("Sweep could not record {Checks} check(s); their records stay due for the next sweep: {Error}", batch.Count, e.Message);
             }

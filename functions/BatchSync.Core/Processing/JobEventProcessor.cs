@@ -1,7 +1,6 @@
 using System.Text.Json;
-using BatchSync.Logging;
-using BatchSync.Mapping;
 using BatchSync.Domain;
+using BatchSync.Logging;
 
 namespace BatchSync.Processing;
 
@@ -9,7 +8,7 @@ namespace BatchSync.Processing;
 /// JobStateChange's core: reads the event, asks <see cref="TaskDecisions"/> what it means for the task's record, and
 /// carries that out (deliver the native-shaped outcome, remember the job, or nothing).
 /// </summary>
-public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null, Failures.AnswerSettings? answers = null)
+public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider? clock = null, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
 
@@ -29,80 +28,85 @@ public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsApi stepFun
 
         var taskKey = (TaskDecisions.OwnerOf(evt.JobId, evt.Marker, ns) as Ownership.Ours)?.TaskKey;
         // A final state: claim the answer and read the record in one call (most final events are answered).
-        (ClaimOutcome Outcome, TaskRecord? Record)? claim = null;
-        TaskRecord? record;
-        if (taskKey is not null && evt.IsTerminal)
+        var taken = taskKey is not null && evt.IsTerminal ? await _responder.ClaimAsync(taskKey, cancellationToken).ConfigureAwait(false) : null;
+        if (taken is { Outcome: ClaimOutcome.Held })
         {
-            var taken = await _responder.ClaimAsync(taskKey, cancellationToken).ConfigureAwait(false);
-            if (taken.Outcome == ClaimOutcome.Held)
-            {
-                Log.Info("Ignored {Status} event for job {JobId}: another invocation is answering the task", evt.Status, evt.JobId);
-                return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, "another invocation is answering the task");
-            }
-            record = taken.Record;
-            claim = taken.Outcome is ClaimOutcome.Claimed or ClaimOutcome.ClaimedAfterExpiredClaim ? taken : null;
+            Log.Info("Ignored {Status} event for job {JobId}: another invocation is answering the task", evt.Status, evt.JobId);
+            return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, "another invocation is answering the task");
         }
-        else
-        {
-            record = taskKey is null ? null : await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
-        }
+        var record = taken is not null ? taken.Record
+            : taskKey is null ? null : await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
+        var claim = taken is { IsHeld: true } ? taken : null;
         var decision = TaskDecisions.OnJobEvent(evt, ns, record);
-        if (claim is { Record: { } claimedRecord } && decision is not EventDecision.Deliver)
+        if (decision is not EventDecision.Deliver)
         {
-            await store.ReleaseAnswerClaimAsync(claimedRecord.TaskKey, claimedRecord.AnswerClaimId!, cancellationToken).ConfigureAwait(false);
+            await _responder.ReleaseAsync(claim, cancellationToken).ConfigureAwait(false);
         }
-        switch (decision)
+        return decision switch
         {
-            case EventDecision.Ignore ignore:
-                Log.Info("Ignored {Status} event for job {JobId}: {Reason}", evt.Status, evt.JobId, ignore.Why);
-                return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, ignore.Why);
-            case EventDecision.RetryLater retry:
-                Log.Warn("Event {Status} for job {JobId} will be retried: {Reason}", evt.Status, evt.JobId, retry.Why);
-                throw new RecordNotFoundException(evt.JobId);
-            case EventDecision.Terminate terminate:
-                Log.Warn("Terminating job {JobId} ({Status}): {Reason}", evt.JobId, evt.Status, terminate.Why);
-                await batch.TerminateJobAsync(evt.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
-                return new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, terminate.Why);
-            case EventDecision.Heartbeat heartbeat:
-                if (heartbeat.AttachJobId)
-                {
-                    var (outcome, after, terminated) = await _responder.AttachOrTerminateAsync(taskKey!, JobOf(evt), cancellationToken).ConfigureAwait(false);
-                    if (terminated)
-                    {
-                        return new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, $"nobody waits for this job ({outcome})");
-                    }
-                    record = after!;
-                }
-                var answer = await _responder.HeartbeatAsync(record!, $"job {evt.Status}", cancellationToken).ConfigureAwait(false);
-                return answer == TaskReply.TaskClosed
-                    ? new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, TaskDecisions.TaskClosedReason)
-                    : new JobStateChangeResponse("Waiting", evt.JobId, evt.Status);
-            case EventDecision.Deliver deliver:
-                return await DeliverAsync(evt, record!, deliver.Succeeded, claim, cancellationToken).ConfigureAwait(false);
-            default:
-                throw new InvalidOperationException($"Unhandled decision {decision}.");
-        }
+            EventDecision.Ignore ignore => Ignored(evt, ignore.Why),
+            EventDecision.RetryLater retry => RetryLater(evt, retry.Why),
+            EventDecision.Terminate terminate => await TerminateAsync(evt, terminate, cancellationToken).ConfigureAwait(false),
+            EventDecision.Heartbeat heartbeat => await HeartbeatAsync(evt, taskKey!, record!, heartbeat.AttachJobId, cancellationToken).ConfigureAwait(false),
+            EventDecision.Deliver deliver => await DeliverAsync(evt, record!, deliver.Succeeded, claim, cancellationToken).ConfigureAwait(false),
+            _ => throw new InvalidOperationException($"Unhandled decision {decision}."),
+        };
     }
 
-    private async Task<JobStateChangeResponse> DeliverAsync(JobStateEvent evt, TaskRecord record, bool succeeded, (ClaimOutcome Outcome, TaskRecord? Record)? claim,
+    private static JobStateChangeResponse Ignored(JobStateEvent evt, string why)
+    {
+        Log.Info("Ignored {Status} event for job {JobId}: {Reason}", evt.Status, evt.JobId, why);
+        return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, why);
+    }
+
+    private static JobStateChangeResponse RetryLater(JobStateEvent evt, string why)
+    {
+        Log.Warn("Event {Status} for job {JobId} will be retried: {Reason}", evt.Status, evt.JobId, why);
+        throw new RecordNotFoundException(evt.JobId);
+    }
+
+    private async Task<JobStateChangeResponse> TerminateAsync(JobStateEvent evt, EventDecision.Terminate terminate, CancellationToken cancellationToken)
+    {
+        Log.Warn("Terminating job {JobId} ({Status}): {Reason}", evt.JobId, evt.Status, terminate.Why);
+        await batch.TerminateJobAsync(evt.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
+        return new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, terminate.Why);
+    }
+
+    /// <summary>The job is on its way: note it if the record lacks it (or terminate it if nobody waits), then heartbeat.</summary>
+    private async Task<JobStateChangeResponse> HeartbeatAsync(JobStateEvent evt, string taskKey, TaskRecord record, bool attach, CancellationToken cancellationToken)
+    {
+        if (attach)
+        {
+            var attached = await _responder.AttachOrTerminateAsync(taskKey, evt.Job.Identity, cancellationToken).ConfigureAwait(false);
+            if (attached.Terminated)
+            {
+                return new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, $"nobody waits for this job ({attached.Outcome})");
+            }
+            record = attached.Record!;
+        }
+        var reply = await _responder.HeartbeatAsync(record, $"job {evt.Status}", cancellationToken).ConfigureAwait(false);
+        return reply == TaskReply.TaskClosed
+            ? new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, TaskDecisions.TaskClosedReason)
+            : new JobStateChangeResponse("Waiting", evt.JobId, evt.Status);
+    }
+
+    private async Task<JobStateChangeResponse> DeliverAsync(JobStateEvent evt, TaskRecord record, bool succeeded, AnswerClaim? claim,
         CancellationToken cancellationToken)
     {
-        var detail = await CurrentDetailAsync(evt, cancellationToken).ConfigureAwait(false);
+        var job = await CurrentJobAsync(evt, cancellationToken).ConfigureAwait(false);
         if (record.JobId is null)
         {
-            var (outcome, after) = await store.AttachJobAsync(record.TaskKey, JobOf(evt), cancellationToken).ConfigureAwait(false);
+            var (outcome, after) = await store.AttachJobAsync(record.TaskKey, evt.Job.Identity, cancellationToken).ConfigureAwait(false);
+            // The claim now stands on the record as the attach left it.
+            claim = claim is null ? null : claim with { Record = after };
             if (TaskDecisions.AfterAttach(outcome, after) is AttachFollowUp.Terminate)
             {
-                if (claim is not null && after is { AnswerClaimId: { } claimId })
-                {
-                    await store.ReleaseAnswerClaimAsync(after.TaskKey, claimId, cancellationToken).ConfigureAwait(false);
-                }
+                await _responder.ReleaseAsync(claim, cancellationToken).ConfigureAwait(false);
                 return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, $"the task waits for another job, or ended ({outcome}); this one has ended too");
             }
             record = after!;
-            claim = claim is { } taken ? (taken.Outcome, record) : null;
         }
-        var result = await _responder.DeliverAsync(record, detail, succeeded, cancellationToken, claim).ConfigureAwait(false);
+        var result = await _responder.DeliverAsync(record, job, succeeded, cancellationToken, claim).ConfigureAwait(false);
         if (!result.Sent)
         {
             return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, result.NotSentBecause);
@@ -111,24 +115,10 @@ public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsApi stepFun
         return new JobStateChangeResponse(result.Reply == TaskReply.Accepted ? (result.Ending!.Status == RecordStatus.Succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, result.Ending!.Reason);
     }
 
-    /// <summary>The job's DescribeJobs JobDetail, as the native integration reports it; the event's own detail if Batch has none.</summary>
-    private async Task<JsonElement> CurrentDetailAsync(JobStateEvent evt, CancellationToken cancellationToken)
+    /// <summary>The job as DescribeJobs reports it, as the native integration does; the event's own detail if Batch has none.</summary>
+    private async Task<BatchJob> CurrentJobAsync(JobStateEvent evt, CancellationToken cancellationToken)
     {
         var described = await batch.DescribeJobsAsync([evt.JobId], cancellationToken).ConfigureAwait(false);
-        foreach (var job in described)
-        {
-            if (job.TryGetProperty("jobId", out var id) && id.GetString() == evt.JobId
-                && job.TryGetProperty("status", out var status) && status.GetString() == evt.Status)
-            {
-                return job;
-            }
-        }
-        return evt.Detail;
-    }
-
-    private static SubmittedJob JobOf(JobStateEvent evt)
-    {
-        string Member(string name) => evt.Detail.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
-        return new SubmittedJob(Member("jobArn"), evt.JobId, Member("jobName"));
+        return described.FirstOrDefault(job => job.JobId == evt.JobId && job.Status == evt.Status) ?? evt.Job;
     }
 }

@@ -1,21 +1,19 @@
-using BatchSync.Aws;
+using BatchSync.Domain;
 using BatchSync.Logging;
 using BatchSync.Mapping;
-using BatchSync.Store;
-using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
 /// <summary>
 /// SubmitJob's core. With a task token: write the record, submit the job carrying its record key, attach the job id,
-/// and report every failure through the token. Without one (request-response): submit and answer, or throw.
+/// and report every failure through the token. Without one (request-response): submit and respond, or throw.
 /// </summary>
-public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null)
+public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null)
 {
     private static readonly TimeSpan HolderPoll = TimeSpan.FromMilliseconds(250);
-    private readonly OrphanFinder _orphans = new(batch, ns);
     private readonly Timing _timing = timing ?? Timing.Default;
-    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing);
+    private readonly JobSearch _search = new(batch, store, new TaskResponder(batch, stepFunctions, store, clock, timing), ns, clock, timing ?? Timing.Default);
+    private TaskResponder _responder => _search.Responder;
 
     /// <summary>The job queues and job definitions this stack may use (the template's AllowedJobQueues/AllowedJobDefinitions).</summary>
     public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;
@@ -48,7 +46,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
                 }
                 if (!TaskDecisions.IsRejectionRecord(existing))
                 {
-                    return AnswerOf(existing);
+                    return ResponseOf(existing);
                 }
             }
             return await FailTaskAsync(rejected, invalid.ErrorName, invalid.Message, cancellationToken).ConfigureAwait(false);
@@ -104,10 +102,10 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
             {
                 case RetryDecision.AnswerAsEnded:
                     Log.Info("SubmitJob retried for task {TaskKey}: the task already ended ({Status})", taskKey, existing.Status.ToString());
-                    return AnswerOf(existing);
+                    return ResponseOf(existing);
                 case RetryDecision.AnswerWithJob:
                     Log.Info("SubmitJob retried for task {TaskKey}: answering as the first attempt did (job {JobId})", taskKey, existing.JobId);
-                    return AnswerOf(existing);
+                    return ResponseOf(existing);
                 case RetryDecision.WaitForHolder wait:
                     if (pollsLeft-- <= 0)
                     {
@@ -177,26 +175,25 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
     /// </summary>
     private async Task<SubmitJobResponse> FindJobAsHolderAsync(TaskRecord record, string leaseId, CancellationToken cancellationToken)
     {
-        IReadOnlyList<SubmittedJob> found;
+        const string Unknown = "submit outcome unknown";
+        JobSearchResult searched;
         try
         {
-            found = await _orphans.FindAllAsync(record, cancellationToken).ConfigureAwait(false);
+            searched = await _search.RunAsync(record, leaseId, Unknown, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (DependencyFailures.IsDependencyFailure(e))
+        catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
         {
-            await ReleaseQuietlyAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? "submit outcome unknown").ConfigureAwait(false);
+            await ReleaseQuietlyAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? Unknown).ConfigureAwait(false);
             throw;
         }
-        switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
+        switch (searched)
         {
-            case SearchDecision.Adopt adopt:
-                var (_, adopted) = await _responder.AdoptAsync(record, adopt, cancellationToken).ConfigureAwait(false);
-                return AnswerOf(adopt.Job, adopted);
-            case SearchDecision.KeepWaiting wait:
-                await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? "submit outcome unknown", cancellationToken).ConfigureAwait(false);
+            case JobSearchResult.Adopted adopted:
+                return ResponseOf(adopted.Job, adopted.Attach);
+            case JobSearchResult.Waiting wait:
                 Log.Warn("SubmitJob's outcome for task {TaskKey} is unknown: {Reason}; the sweep looks again", record.TaskKey, wait.Why);
                 return new SubmitJobResponse(null, null, record.JobName, Note: $"the submit's outcome is unknown ({wait.Why}); the sweep looks for the job again");
-            case SearchDecision.FailTask fail:
+            case JobSearchResult.Failed fail:
                 return await FailTaskAsync(record, fail.Error, fail.Cause, cancellationToken).ConfigureAwait(false);
             default:
                 throw new InvalidOperationException("Unhandled search decision.");
@@ -205,9 +202,9 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
 
     /// <summary>Notes the job on its record; a job the record does not take is terminated at once.</summary>
     private async Task<SubmitJobResponse> AttachAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken) =>
-        AnswerOf(job, await _responder.AttachOrTerminateAsync(taskKey, job, cancellationToken).ConfigureAwait(false));
+        ResponseOf(job, await _responder.AttachOrTerminateAsync(taskKey, job, cancellationToken).ConfigureAwait(false));
 
-    private static SubmitJobResponse AnswerOf(SubmittedJob job, (AttachOutcome Outcome, TaskRecord? Record, bool Terminated) attach) =>
+    private static SubmitJobResponse ResponseOf(SubmittedJob job, AttachResult attach) =>
         SubmitJobResponse.Of(TaskDecisions.StandingAfterAttach(job, attach.Terminated, attach.Record));
 
     private async Task ReleaseQuietlyAsync(string taskKey, string leaseId, SubmitState state, string reason)
@@ -216,14 +213,14 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsApi stepFunction
         {
             await store.ReleaseLeaseAsync(taskKey, leaseId, state, reason, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception e) when (DependencyFailures.IsDependencyFailure(e))
+        catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
         {
             // The lease then runs out by itself and is read as "outcome unknown": the job is looked for, never submitted twice.
             Log.Warn("Could not release the submit lease of task {TaskKey}: {Error}", taskKey, e.Message);
         }
     }
 
-    private static SubmitJobResponse AnswerOf(TaskRecord record) => SubmitJobResponse.Of(TaskDecisions.StandingOf(record));
+    private static SubmitJobResponse ResponseOf(TaskRecord record) => SubmitJobResponse.Of(TaskDecisions.StandingOf(record));
 
     private async Task<SubmittedJob> SubmitOrThrowAsync(byte[] body, CancellationToken cancellationToken)
     {

@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using BatchSync.Domain;
 
 namespace BatchSync.Processing;
@@ -17,30 +14,20 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
     /// <summary>Every job carrying the record's marker, oldest first (normally one).</summary>
     public async Task<IReadOnlyList<SubmittedJob>> FindAllAsync(TaskRecord record, CancellationToken cancellationToken)
     {
-        if (record.JobQueue is null || record.JobName is null)
+        if (record.JobQueue is not { } queue || record.JobName is not { } name)
         {
             return [];
         }
         var marker = TaskKey.Marker(ns, record.TaskKey);
-        var found = new List<(long CreatedAt, SubmittedJob Job)>();
+        var found = new List<BatchJob>();
         string? next = null;
         do
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var request = new JsonObject
-            {
-                ["jobQueue"] = record.JobQueue,
-                ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(record.JobName) }),
-            };
-            if (next is not null)
-            {
-                request["nextToken"] = next;
-            }
-            IReadOnlyList<JobSummary> jobs;
-            string? nextToken;
+            JobPage page;
             try
             {
-                (jobs, nextToken) = await batch.ListJobsAsync(request, cancellationToken).ConfigureAwait(false);
+                page = await batch.ListJobsNamedAsync(queue, name, next, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IServiceCallFailure { ErrorCode: "ClientException", IsThrottling: false })
             {
@@ -48,25 +35,15 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
                 // job can be there.
                 return [];
             }
-            var candidates = jobs.Where(j => TaskDecisions.MayBeTheJob(j, record)).Select(j => j.JobId).ToList();
+            var candidates = page.Jobs.Where(j => TaskDecisions.MayBeTheJob(j, record)).Select(j => j.JobId).ToList();
             foreach (var chunk in candidates.Chunk(IBatchApi.MaxDescribeJobs))
             {
-                foreach (var detail in await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false))
-                {
-                    if (JobStateEvent.MarkerOf(detail) == marker)
-                    {
-                        var createdAt = detail.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : long.MaxValue;
-                        found.Add((createdAt, new SubmittedJob(Text(detail, "jobArn"), Text(detail, "jobId"), Text(detail, "jobName"))));
-                    }
-                }
+                found.AddRange((await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false)).Where(job => job.Marker == marker));
             }
-            next = TaskDecisions.SearchIsPast(jobs, record) ? null : nextToken;
+            next = TaskDecisions.SearchIsPast(page.Jobs, record) ? null : page.NextToken;
         }
         while (next is not null);
-        return found.OrderBy(f => f.CreatedAt).ThenBy(f => f.Job.JobId, StringComparer.Ordinal).Select(f => f.Job)
+        return found.OrderBy(j => j.CreatedAt ?? long.MaxValue).ThenBy(j => j.JobId, StringComparer.Ordinal).Select(j => j.Identity)
             .DistinctBy(j => j.JobId).ToList();
     }
-
-    private static string Text(JsonElement detail, string name) =>
-        detail.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
 }

@@ -35,3 +35,9 @@ public sealed class PacedStepFunctionsApi(IStepFunctionsApi inner, TokenBucket b
         return await inner.SendTaskHeartbeatAsync(taskToken, cancellationToken).ConfigureAwait(false);
     }
 }
+
+/// <summary>Every task's Step Functions client through one token bucket (see <see cref="PacedStepFunctionsApi"/>).</summary>
+public sealed class PacedStepFunctionsRouter(IStepFunctionsRouter inner, TokenBucket bucket) : IStepFunctionsRouter
+{
+    public IStepFunctionsApi For(TaskRecord task) => new PacedStepFunctionsApi(inner.For(task), bucket);
+}

@@ -1,9 +1,5 @@
-using System.Text.Json;
-using BatchSync.Aws;
-using BatchSync.Logging;
-using BatchSync.Mapping;
-using BatchSync.Store;
 using BatchSync.Domain;
+using BatchSync.Logging;
 
 namespace BatchSync.Processing;
 
@@ -14,11 +10,11 @@ namespace BatchSync.Processing;
 /// DescribeJobs (100 at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
 /// whose job Batch no longer knows.
 /// </summary>
-public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
+public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
 {
     private readonly Timing _timing = timing ?? Timing.Default;
-    private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing, answers);
-    private readonly OrphanFinder _orphans = new(batch, ns);
+    private readonly JobSearch _search = new(batch, store, new TaskResponder(batch, stepFunctions, store, clock, timing, answers), ns, clock, timing ?? Timing.Default);
+    private TaskResponder _responder => _search.Responder;
 
     /// <summary>How long one sweep starts checks before it stops and leaves the rest to the next one.</summary>
     public TimeSpan SweepBudget { get; init; } = TimeSpan.FromSeconds(40);
@@ -96,7 +92,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         // The checks' writes have a deadline of their own: the invocation's deadline never cancels work already done.
         using var writeBy = new CancellationTokenSource(windows.RecordBy, clock);
         var rate = SweepCallsPerSecond / part.Parts;
-        var paced = new PacedStepFunctionsApi(stepFunctions, new TokenBucket(rate, Math.Max(1, rate), clock));
+        var paced = new PacedStepFunctionsRouter(stepFunctions, new TokenBucket(rate, Math.Max(1, rate), clock));
         var run = new SweepRun(clock.GetTimestamp(), clock.GetUtcNow(), windows, checks.Token,
             new CheckRecorder(store, RecordBatch, MaxRecordBatch, writeBy.Token), new TaskResponder(batch, paced, store, clock, _timing, answers));
         var more = await RunPassesAsync(run, part.Parts == 1 ? null : part.Shards).ConfigureAwait(false);
@@ -120,7 +116,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
             {
                 due = await store.ListDueAsync(clock.GetUtcNow().ToUnixTimeMilliseconds(), limit, shards, run.Checks).ConfigureAwait(false);
             }
-            catch (Exception e) when (run.Tally.Examined > 0 && (e is OperationCanceledException || DependencyFailures.IsDependencyFailure(e)))
+            catch (Exception e) when (run.Tally.Examined > 0 && (e is OperationCanceledException || Aws.DependencyFailures.IsDependencyFailure(e)))
             {
                 Log.Warn("Sweep could not read more due records; it reports what it did: {Error}", e.Message);
                 return true;
@@ -179,13 +175,10 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
             {
                 foreach (var job in await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false))
                 {
-                    if (job.TryGetProperty("jobId", out var id))
-                    {
-                        jobs.Described[id.GetString()!] = job;
-                    }
+                    jobs.Described[job.JobId] = job;
                 }
             }
-            catch (Exception e) when (e is OperationCanceledException || DependencyFailures.IsDependencyFailure(e))
+            catch (Exception e) when (e is OperationCanceledException || Aws.DependencyFailures.IsDependencyFailure(e))
             {
                 Log.Warn("Sweep could not describe {Jobs} job(s); their checks are tried again at the next sweep: {Error}", chunk.Length, e.Message);
                 foreach (var id in chunk)
@@ -211,13 +204,13 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
             Recorded: run.Recorder.Recorded, LeftDue: leftDue);
     }
 
-    private static JobView? ViewOf(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described) =>
-        record.JobId is not null && described.TryGetValue(record.JobId, out var job) && job.TryGetProperty("status", out var status)
-            ? new JobView(record.JobId, status.GetString()!)
+    private static JobView? ViewOf(TaskRecord record, IReadOnlyDictionary<string, BatchJob> described) =>
+        record.JobId is not null && described.TryGetValue(record.JobId, out var job) && job.Status is { } status
+            ? new JobView(status)
             : null;
 
     /// <summary>One record; a failure here is logged and counted, never allowed to stop the sweep for the others.</summary>
-    private async Task<CheckOutcome> SweepOneAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepRun run)
+    private async Task<CheckOutcome> SweepOneAsync(TaskRecord record, IReadOnlyDictionary<string, BatchJob> described, SweepRun run)
     {
         try
         {
@@ -230,7 +223,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         }
         catch (Exception e)
         {
-            if (DependencyFailures.IsDependencyFailure(e))
+            if (Aws.DependencyFailures.IsDependencyFailure(e))
             {
                 Log.Warn("Sweep could not handle the task of job {JobId} ({TaskKey}): {Error}", record.JobId, record.TaskKey, e.Message);
             }
@@ -245,11 +238,11 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
     /// <summary>The invocation's time ran out under the check (not the record's fault): it stays due, with no back-off.</summary>
     private static bool IsCut(Exception e, CancellationToken checks) =>
         e is IServiceCallFailure { BudgetSpent: true }
-        || (checks.IsCancellationRequested && (e is OperationCanceledException || DependencyFailures.IsDependencyFailure(e)));
+        || (checks.IsCancellationRequested && (e is OperationCanceledException || Aws.DependencyFailures.IsDependencyFailure(e)));
 
-    private async Task DecideAsync(TaskRecord record, IReadOnlyDictionary<string, JsonElement> described, SweepTally tally, TaskResponder responder, CancellationToken cancellationToken)
+    private async Task DecideAsync(TaskRecord record, IReadOnlyDictionary<string, BatchJob> described, SweepTally tally, TaskResponder responder, CancellationToken cancellationToken)
     {
-        JsonElement? detail = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
+        var job = record.JobId is not null && described.TryGetValue(record.JobId, out var d) ? d : null;
         var view = ViewOf(record, described);
         if (view is not null && record.JobMissingSince is not null)
         {
@@ -259,13 +252,13 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         switch (TaskDecisions.OnSweep(record, view, now, _timing))
         {
             case SweepDecision.Deliver deliver:
-                var result = await responder.DeliverAsync(record, detail!.Value, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
+                var result = await responder.DeliverAsync(record, job!, deliver.Succeeded, cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Delivered, result.Sent ? 1 : 0);
                 break;
             case SweepDecision.Heartbeat:
-                var answer = await responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
+                var reply = await responder.HeartbeatAsync(record, "sweep heartbeat", cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref tally.Heartbeats);
-                Interlocked.Add(ref tally.Terminated, answer == TaskReply.TaskClosed ? 1 : 0);
+                Interlocked.Add(ref tally.Terminated, reply == TaskReply.TaskClosed ? 1 : 0);
                 break;
             case SweepDecision.MarkJobMissing:
                 Log.Warn("Batch did not return job {JobId}; looking again at the next sweeps before failing its task", record.JobId);
@@ -293,18 +286,13 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
         {
             return; // a SubmitJob invocation (or another sweep) got there first
         }
-        var found = await _orphans.FindAllAsync(record, cancellationToken).ConfigureAwait(false);
-        switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), _timing))
+        switch (await _search.RunAsync(record, leaseId, waitingReason: null, cancellationToken).ConfigureAwait(false))
         {
-            case SearchDecision.Adopt adopt:
-                var (terminated, attach) = await responder.AdoptAsync(record, adopt, cancellationToken).ConfigureAwait(false);
-                Interlocked.Add(ref tally.Terminated, terminated);
-                Interlocked.Add(ref tally.OrphansFound, attach.Terminated ? 0 : 1);
+            case JobSearchResult.Adopted adopted:
+                Interlocked.Add(ref tally.Terminated, adopted.Terminated);
+                Interlocked.Add(ref tally.OrphansFound, adopted.Attach.Terminated ? 0 : 1);
                 break;
-            case SearchDecision.KeepWaiting wait:
-                await store.ReleaseLeaseAsync(record.TaskKey, leaseId, SubmitState.OutcomeUnknown, record.Reason ?? wait.Why, cancellationToken).ConfigureAwait(false);
-                break;
-            case SearchDecision.FailTask fail:
+            case JobSearchResult.Failed fail:
                 var failed = await responder.FailAsync(record, fail.Error, fail.Cause, "submit outcome unknown", cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref tally.Failed, failed.Sent ? 1 : 0);
                 break;
@@ -347,7 +335,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsApi stepFunctions,
     /// <summary>The jobs of one pass as DescribeJobs gave them, and the ids it could not read.</summary>
     private sealed class PassJobs
     {
-        public System.Collections.Concurrent.ConcurrentDictionary<string, JsonElement> Described { get; } = new(StringComparer.Ordinal);
+        public System.Collections.Concurrent.ConcurrentDictionary<string, BatchJob> Described { get; } = new(StringComparer.Ordinal);
         public System.Collections.Concurrent.ConcurrentDictionary<string, bool> Unread { get; } = new(StringComparer.Ordinal);
     }
 }

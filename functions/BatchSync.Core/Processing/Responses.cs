@@ -5,16 +5,16 @@ using System.Text.Json.Serialization;
 namespace BatchSync.Processing;
 
 /// <summary>
-/// A function's answer, written by hand with a <see cref="Utf8JsonWriter"/>: the bytes the source-generated
+/// A function's response, written by hand with a <see cref="Utf8JsonWriter"/>: the bytes the source-generated
 /// <see cref="ResponseJsonContext"/> writes (members in declaration order, null members left out), without building the
-/// serializer's metadata, which took ~20 ms of a cold start (BENCHMARKS.md §1). <c>AnswersTests</c> checks both agree.
+/// serializer's metadata, which took ~20 ms of a cold start (BENCHMARKS.md §1). <c>ResponsesTests</c> checks both agree.
 /// </summary>
 public interface IFunctionResponse
 {
     void WriteJson(Utf8JsonWriter writer);
 }
 
-/// <summary>SubmitJob's answer: the native <c>batch:submitJob</c> output, or the error reported through the token.</summary>
+/// <summary>SubmitJob's response: the native <c>batch:submitJob</c> output, or the error reported through the token.</summary>
 public sealed record SubmitJobResponse(string? JobArn, string? JobId, string? JobName, string? Error = null, string? Cause = null, string? Note = null) : IFunctionResponse
 {
     public static SubmitJobResponse Of(SubmitStanding standing) => new(standing.JobArn, standing.JobId, standing.JobName, Note: standing.Note);
@@ -32,7 +32,7 @@ public sealed record SubmitJobResponse(string? JobArn, string? JobId, string? Jo
     }
 }
 
-/// <summary>JobStateChange's answer (it goes nowhere but the logs and tests): what was done with the event.</summary>
+/// <summary>JobStateChange's response (it goes nowhere but the logs and tests): what was done with the event.</summary>
 public sealed record JobStateChangeResponse(string Action, string JobId, string? Status = null, string? Reason = null) : IFunctionResponse
 {
     public void WriteJson(Utf8JsonWriter writer)
@@ -46,7 +46,7 @@ public sealed record JobStateChangeResponse(string Action, string JobId, string?
     }
 }
 
-/// <summary>Callback's answer to the job's code.</summary>
+/// <summary>Callback's response to the job's code.</summary>
 public sealed record CallbackResponse(string JobId, string Action, bool Waiting, string? Reason = null) : IFunctionResponse
 {
     public void WriteJson(Utf8JsonWriter writer)
@@ -60,11 +60,11 @@ public sealed record CallbackResponse(string JobId, string Action, bool Waiting,
     }
 }
 
-/// <summary>Reconcile's answer: what an execution stop or a sweep did.</summary>
 /// <summary>
-/// What Reconcile did. For a sweep: <c>Examined</c> checks done, <c>Recorded</c> of them written (their records next due
-/// later), <c>LeftDue</c> records read but left due (not reached, cut, or not written: the next sweep takes them first),
-/// <c>Errors</c> checks whose calls failed (due again at the next sweep).
+/// Reconcile's response: what an execution stop or a sweep did. For a sweep: <c>Examined</c> checks done,
+/// <c>Recorded</c> of them written (their records next due later), <c>LeftDue</c> records read but left due (not
+/// reached, cut, or not written: the next sweep takes them first), <c>Errors</c> checks whose calls failed (due again at
+/// the next sweep).
 /// </summary>
 public sealed record ReconcileResponse(string Action, int Examined = 0, int Delivered = 0, int Heartbeats = 0, int Terminated = 0, int Failed = 0, string? Reason = null, int Errors = 0,
     int? Recorded = null, int? LeftDue = null) : IFunctionResponse
@@ -95,12 +95,12 @@ public sealed record ReconcileResponse(string Action, int Examined = 0, int Deli
 public static class ResponseJson
 {
     /// <summary>The answer's JSON, as the function returns it.</summary>
-    public static byte[] ToUtf8(IFunctionResponse answer)
+    public static byte[] ToUtf8(IFunctionResponse response)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
         {
-            answer.WriteJson(writer);
+            response.WriteJson(writer);
         }
         return buffer.WrittenSpan.ToArray();
     }

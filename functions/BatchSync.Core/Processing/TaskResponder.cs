@@ -1,12 +1,12 @@
 using System.Text.Json;
+using BatchSync.Domain;
 using BatchSync.Failures;
 using BatchSync.Logging;
 using BatchSync.Mapping;
-using BatchSync.Domain;
 
 namespace BatchSync.Processing;
 
-/// <summary>What became of a terminal answer: sent (with Step Functions' answer and the record's ending), or not sent and why.</summary>
+/// <summary>What became of a terminal answer: sent (with Step Functions' reply and the record's ending), or not sent and why.</summary>
 public sealed record AnswerResult(TaskReply? Reply, RecordEnding? Ending, string? NotSentBecause = null)
 {
     public bool Sent => Reply is not null;
@@ -18,15 +18,14 @@ public sealed record AnswerResult(TaskReply? Reply, RecordEnding? Ending, string
 /// the right to send it is claimed on the record first, and a send whose acknowledgment was lost is never repeated
 /// blindly (a heartbeat tells whether the task still waits).
 /// </summary>
-public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctions, IRecordStore store, TimeProvider? clock = null, Timing? timing = null, AnswerSettings? answers = null)
+public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, TimeProvider? clock = null, Timing? timing = null, AnswerSettings? answers = null)
 {
-    public const string TaskFailedError = AnswerSettings.NativeFailureError;
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly Timing _timing = timing ?? Timing.Default;
     private readonly AnswerSettings _answers = answers ?? AnswerSettings.Native;
 
     /// <summary>Claims the right to send the task's terminal answer (see <see cref="IRecordStore.TryClaimAnswerAsync"/>).</summary>
-    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> ClaimAsync(string taskKey, CancellationToken cancellationToken)
+    public Task<AnswerClaim> ClaimAsync(string taskKey, CancellationToken cancellationToken)
     {
         var now = _clock.GetUtcNow();
         return store.TryClaimAnswerAsync(taskKey, Guid.NewGuid().ToString("N"), (now + _timing.AnswerClaim).ToUnixTimeMilliseconds(),
@@ -34,22 +33,33 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
     }
 
     /// <summary>
+    /// Gives up a claim that will not be used (the signal turned out not to call for the answer): the one place a claim
+    /// is released. A claim not held, or whose record carries no claim, releases nothing.
+    /// </summary>
+    public async Task ReleaseAsync(AnswerClaim? claim, CancellationToken cancellationToken)
+    {
+        if (claim is { IsHeld: true, Record: { AnswerClaimId: { } claimId } record })
+        {
+            await store.ReleaseAnswerClaimAsync(record.TaskKey, claimId, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// Sends the native-shaped outcome of a finished job and ends the record accordingly; with <paramref name="claimed"/>,
     /// under a claim the caller took already (its record read in the same call).
     /// </summary>
-    public async Task<AnswerResult> DeliverAsync(TaskRecord record, JsonElement jobDetail, bool succeeded, CancellationToken cancellationToken,
-        (ClaimOutcome Outcome, TaskRecord? Record)? claimed = null)
+    public async Task<AnswerResult> DeliverAsync(TaskRecord record, BatchJob job, bool succeeded, CancellationToken cancellationToken,
+        AnswerClaim? claimed = null)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
-        var status = jobDetail.TryGetProperty("status", out var s) ? s.GetString() : null;
         // Native answers, or what the task opted into (payload member BatchSync, kept on the record as Options).
-        var prepared = await TaskAnswers.PrepareAsync(record, jobDetail, succeeded, batch, _answers, cancellationToken).ConfigureAwait(false);
+        var prepared = await TaskAnswers.PrepareAsync(record, job, succeeded, batch, _answers, cancellationToken).ConfigureAwait(false);
         var result = await AnswerAsync(record, prepared.Succeeded,
             current => prepared.Succeeded ? prepared.Output!(current.Result) : null,
             prepared.Error, prepared.Cause, prepared.What, cancellationToken, claimed).ConfigureAwait(false);
         if (result.Reply is { } reply)
         {
-            Metrics.JobAnswered(jobDetail, reply == TaskReply.Accepted ? status ?? "UNKNOWN" : reply.ToString());
+            Metrics.JobAnswered(job.Detail, reply == TaskReply.Accepted ? job.Status ?? "UNKNOWN" : reply.ToString());
         }
         return result;
     }
@@ -63,7 +73,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
     }
 
     private async Task<AnswerResult> AnswerAsync(TaskRecord record, bool succeeded, Func<TaskRecord, string?> output, string? error, string? cause,
-        string what, CancellationToken cancellationToken, (ClaimOutcome Outcome, TaskRecord? Record)? claimed = null)
+        string what, CancellationToken cancellationToken, AnswerClaim? claimed = null)
     {
         var (claim, current) = claimed ?? await ClaimAsync(record.TaskKey, cancellationToken).ConfigureAwait(false);
         switch (claim)
@@ -75,7 +85,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
                 Log.Info("Another invocation is answering the task of job {JobId}; nothing sent", record.JobId);
                 return new AnswerResult(null, null, "another invocation is answering the task");
             case ClaimOutcome.ClaimedAfterExpiredClaim:
-                var probe = await stepFunctions.SendTaskHeartbeatAsync(current!.TaskToken, cancellationToken).ConfigureAwait(false);
+                var probe = await stepFunctions.For(current!).SendTaskHeartbeatAsync(current!.TaskToken, cancellationToken).ConfigureAwait(false);
                 if (!TaskDecisions.MaySendAfterProbe(probe))
                 {
                     return await FinishAsync(current, probe, TaskDecisions.AnswerPresumedTaken(probe, what), cancellationToken).ConfigureAwait(false);
@@ -84,41 +94,42 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
         }
         var token = current!.TaskToken;
         var text = output(current);
+        var tasks = stepFunctions.For(current);
         while (true)
         {
-            TaskReply answer;
+            TaskReply reply;
             try
             {
-                answer = succeeded
-                    ? await stepFunctions.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
-                    : await stepFunctions.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
+                reply = succeeded
+                    ? await tasks.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
+                    : await tasks.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (TaskDecisions.OnCallFailure(e) == CallFailure.OutcomeUnknown)
             {
                 Log.Warn("The acknowledgment of the answer for job {JobId} was lost ({Error}); asking whether the task still waits", current.JobId, e.Message);
-                var probe = await stepFunctions.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+                var probe = await tasks.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
                 if (TaskDecisions.MaySendAfterProbe(probe))
                 {
                     continue;
                 }
                 return await FinishAsync(current, probe, TaskDecisions.AnswerPresumedTaken(probe, what), cancellationToken).ConfigureAwait(false);
             }
-            return await FinishAsync(current, answer, TaskDecisions.AfterAnswer(answer, succeeded, what), cancellationToken).ConfigureAwait(false);
+            return await FinishAsync(current, reply, TaskDecisions.AfterAnswer(reply, succeeded, what), cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task<AnswerResult> FinishAsync(TaskRecord record, TaskReply answer, RecordEnding ending, CancellationToken cancellationToken)
+    private async Task<AnswerResult> FinishAsync(TaskRecord record, TaskReply reply, RecordEnding ending, CancellationToken cancellationToken)
     {
         await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
-        if (answer == TaskReply.InvalidToken)
+        if (reply == TaskReply.InvalidToken)
         {
             Log.Warn("Step Functions refused the task token of job {JobId} (InvalidToken); record closed", record.JobId);
         }
         else
         {
-            Log.Info("Task of job {JobId}: {Ending} ({Answer})", record.JobId, ending.Reason, answer.ToString());
+            Log.Info("Task of job {JobId}: {Ending} ({Answer})", record.JobId, ending.Reason, reply.ToString());
         }
-        return new AnswerResult(answer, ending);
+        return new AnswerResult(reply, ending);
     }
 
     /// <summary>The SendTaskSuccess output: the native JobDetail (plus <c>Result</c>), within the output limit.</summary>
@@ -132,17 +143,17 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
     public async Task<TaskReply> HeartbeatAsync(TaskRecord record, string what, CancellationToken cancellationToken)
     {
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
-        var answer = await stepFunctions.SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
-        switch (TaskDecisions.AfterHeartbeat(answer))
+        var reply = await stepFunctions.For(record).SendTaskHeartbeatAsync(record.TaskToken, cancellationToken).ConfigureAwait(false);
+        switch (TaskDecisions.AfterHeartbeat(reply))
         {
             case HeartbeatFollowUp.TerminateAndClose:
                 await CloseAsync(record, TaskDecisions.TaskGone(what), TaskDecisions.TaskClosedReason, cancellationToken).ConfigureAwait(false);
                 break;
             case HeartbeatFollowUp.LogOnly:
-                Log.Warn("Heartbeat for job {JobId} answered {Answer}; nothing changed", record.JobId, answer.ToString());
+                Log.Warn("Heartbeat for job {JobId} answered {Answer}; nothing changed", record.JobId, reply.ToString());
                 break;
         }
-        return answer;
+        return reply;
     }
 
     /// <summary>
@@ -150,23 +161,23 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsApi stepFunctio
     /// another, or ended without one) has nobody waiting for it and is terminated at once. Returns the attach's outcome,
     /// the record after it, and whether the job was terminated.
     /// </summary>
-    public async Task<(AttachOutcome Outcome, TaskRecord? Record, bool Terminated)> AttachOrTerminateAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken)
+    public async Task<AttachResult> AttachOrTerminateAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken)
     {
         var (outcome, record) = await store.AttachJobAsync(taskKey, job, cancellationToken).ConfigureAwait(false);
         if (TaskDecisions.AfterAttach(outcome, record) is not AttachFollowUp.Terminate terminate)
         {
-            return (outcome, record, false);
+            return new AttachResult(outcome, record, false);
         }
         Log.Warn("Nobody waits for job {JobId} of task {TaskKey} ({Outcome}): terminating it", job.JobId, taskKey, outcome.ToString());
         await batch.TerminateJobAsync(job.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
-        return (outcome, record, true);
+        return new AttachResult(outcome, record, true);
     }
 
     /// <summary>
     /// Adopts the job a search by marker found (the oldest), terminating any other job carrying the same marker.
     /// Returns how many jobs were terminated and the attach's result for the adopted one.
     /// </summary>
-    public async Task<(int Terminated, (AttachOutcome Outcome, TaskRecord? Record, bool Terminated) Attach)> AdoptAsync(TaskRecord record, SearchDecision.Adopt adopt, CancellationToken cancellationToken)
+    public async Task<(int Terminated, AttachResult Attach)> AdoptAsync(TaskRecord record, SearchDecision.Adopt adopt, CancellationToken cancellationToken)
     {
         foreach (var job in adopt.Extra)
         {

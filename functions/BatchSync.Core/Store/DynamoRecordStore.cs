@@ -1,4 +1,3 @@
-using Amazon;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using BatchSync.Aws;
@@ -12,7 +11,7 @@ namespace BatchSync.Store;
 /// NextCheckAt) whose partition attribute is removed when a record finishes, so a sweep reads only the records due; TTL on ExpiresAt, set when a
 /// record finishes.
 /// </summary>
-public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention, RetryPolicy? retry = null) : IRecordStore
+public sealed partial class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, TimeProvider clock, TimeSpan finishedRetention, RetryPolicy? retry = null) : IRecordStore
 {
     private readonly RetryPolicy _retry = retry ?? RetryPolicy.Default;
 
@@ -58,18 +57,18 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
 
     public async Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
     {
-        var answer = await Call(c => dynamo.GetItemAsync(new GetItemRequest
+        var response = await Call(c => dynamo.GetItemAsync(new GetItemRequest
         {
             TableName = tableName,
             Key = Key(taskKey),
             ConsistentRead = true,
         }, c), cancellationToken).ConfigureAwait(false);
-        return answer.Item is { Count: > 0 } item ? FromItem(item) : null;
+        return response.Item is { Count: > 0 } item ? FromItem(item) : null;
     }
 
     public async Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
     {
-        var answer = await Call(c => dynamo.QueryAsync(new QueryRequest
+        var response = await Call(c => dynamo.QueryAsync(new QueryRequest
         {
             TableName = tableName,
             IndexName = JobIdIndex,
@@ -77,7 +76,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
             ExpressionAttributeValues = new() { [":id"] = new AttributeValue { S = jobId } },
             Limit = 1,
         }, c), cancellationToken).ConfigureAwait(false);
-        var key = answer.Items?.FirstOrDefault()?.GetValueOrDefault("TaskKey")?.S;
+        var key = response.Items?.FirstOrDefault()?.GetValueOrDefault("TaskKey")?.S;
         return key is null ? null : await GetAsync(key, cancellationToken).ConfigureAwait(false);
     }
 
@@ -128,7 +127,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         // Only an open record that names no job takes it: DynamoDB would overwrite a racing attach.
         try
         {
-            var answer = await Call(c => dynamo.UpdateItemAsync(new UpdateItemRequest
+            var response = await Call(c => dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
@@ -146,7 +145,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 },
                 ReturnValues = ReturnValue.ALL_NEW,
             }, c), cancellationToken).ConfigureAwait(false);
-            return (AttachOutcome.Attached, FromItem(answer.Attributes));
+            return (AttachOutcome.Attached, FromItem(response.Attributes));
         }
         catch (ConditionalCheckFailedException)
         {
@@ -156,11 +155,11 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         }
     }
 
-    public async Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
+    public async Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
     {
         try
         {
-            var answer = await Call(c => dynamo.UpdateItemAsync(new UpdateItemRequest
+            var response = await Call(c => dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = Key(taskKey),
@@ -178,14 +177,14 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 },
                 ReturnValues = ReturnValue.ALL_OLD,
             }, c), cancellationToken).ConfigureAwait(false);
-            var old = FromItem(answer.Attributes);
-            return (old.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim,
+            var old = FromItem(response.Attributes);
+            return new AnswerClaim(old.AnswerClaimId is null ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedAfterExpiredClaim,
                 old with { AnswerClaimId = claimId, AnswerClaimUntil = claimUntil });
         }
         catch (ConditionalCheckFailedException)
         {
             var record = await GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
-            return (record is null || record.IsFinished ? ClaimOutcome.Finished : ClaimOutcome.Held, record);
+            return new AnswerClaim(record is null || record.IsFinished ? ClaimOutcome.Finished : ClaimOutcome.Held, record);
         }
     }
 
@@ -234,7 +233,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         Dictionary<string, AttributeValue>? start = null;
         do
         {
-            var answer = await Call(c => dynamo.QueryAsync(new QueryRequest
+            var response = await Call(c => dynamo.QueryAsync(new QueryRequest
             {
                 TableName = tableName,
                 IndexName = ExecutionIndex,
@@ -242,14 +241,14 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 ExpressionAttributeValues = new() { [":e"] = S(executionArn) },
                 ExclusiveStartKey = start,
             }, c), cancellationToken).ConfigureAwait(false);
-            foreach (var key in answer.Items ?? [])
+            foreach (var key in response.Items ?? [])
             {
                 if (await GetAsync(key["TaskKey"].S, cancellationToken).ConfigureAwait(false) is { IsFinished: false } record)
                 {
                     records.Add(record);
                 }
             }
-            start = answer.LastEvaluatedKey is { Count: > 0 } last ? last : null;
+            start = response.LastEvaluatedKey is { Count: > 0 } last ? last : null;
         }
         while (start is not null);
         return records;
@@ -273,7 +272,7 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         Dictionary<string, AttributeValue>? start = null;
         do
         {
-            var answer = await Call(c => dynamo.QueryAsync(new QueryRequest
+            var response = await Call(c => dynamo.QueryAsync(new QueryRequest
             {
                 TableName = tableName,
                 IndexName = DueIndex,
@@ -283,58 +282,12 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
                 Limit = limit - keys.Count,
                 ExclusiveStartKey = start,
             }, c), cancellationToken).ConfigureAwait(false);
-            keys.AddRange((answer.Items ?? []).Select(k => (k["TaskKey"].S, long.Parse(k["NextCheckAt"].N, System.Globalization.CultureInfo.InvariantCulture))));
-            start = answer.LastEvaluatedKey is { Count: > 0 } last ? last : null;
+            keys.AddRange((response.Items ?? []).Select(k => (k["TaskKey"].S, long.Parse(k["NextCheckAt"].N, System.Globalization.CultureInfo.InvariantCulture))));
+            start = response.LastEvaluatedKey is { Count: > 0 } last ? last : null;
         }
         while (start is not null && keys.Count < limit);
         return keys;
     }
-
-    public async Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default)
-    {
-        foreach (var chunk in checks.Chunk(RescheduleBatch))
-        {
-            try
-            {
-                // One call for up to 100 records, each only if it still exists (no item is created).
-                await Call(c => dynamo.TransactWriteItemsAsync(new TransactWriteItemsRequest
-                {
-                    TransactItems = chunk.Select(check => new TransactWriteItem { Update = RescheduleOf(check) }).ToList(),
-                }, c), cancellationToken).ConfigureAwait(false);
-            }
-            catch (TransactionCanceledException e) when (!DynamoThrottling.IsThrottling(e))
-            {
-                // A record of the chunk vanished or was written at the same moment: one at a time, then.
-                foreach (var check in chunk)
-                {
-                    var update = RescheduleOf(check);
-                    await TryUpdateAsync(new UpdateItemRequest
-                    {
-                        TableName = update.TableName,
-                        Key = update.Key,
-                        UpdateExpression = update.UpdateExpression,
-                        ConditionExpression = update.ConditionExpression,
-                        ExpressionAttributeValues = update.ExpressionAttributeValues,
-                    }, cancellationToken).ConfigureAwait(false);
-                }
-            }
-        }
-    }
-
-    private Update RescheduleOf(ScheduledCheck check) => new()
-    {
-        TableName = tableName,
-        Key = Key(check.TaskKey),
-        UpdateExpression = check.Failures > 0 ? "SET NextCheckAt = :next, CheckFailures = :failures" : "SET NextCheckAt = :next REMOVE CheckFailures",
-        ConditionExpression = "attribute_exists(TaskKey)",
-        ExpressionAttributeValues = check.Failures > 0
-            ? new() { [":next"] = N(check.NextCheckAt), [":failures"] = N(check.Failures) }
-            : new() { [":next"] = N(check.NextCheckAt) },
-    };
-
-    /// <summary>One DynamoDB call, tried again while DynamoDB throttles it (it did nothing), inside the invocation's budget.</summary>
-    private Task<T> Call<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken) =>
-        DynamoThrottling.RetryAsync(call, _retry, cancellationToken);
 
     /// <summary>Strongly consistent reads of up to 100 records in one call; only the unfinished ones.</summary>
     private async Task<IReadOnlyList<TaskRecord>> GetManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
@@ -350,9 +303,9 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
         };
         for (var attempt = 0; pending.Count > 0 && attempt < 5; attempt++)
         {
-            var answer = await Call(c => dynamo.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = pending }, c), cancellationToken).ConfigureAwait(false);
-            records.AddRange((answer.Responses?.GetValueOrDefault(tableName) ?? []).Select(FromItem));
-            pending = answer.UnprocessedKeys is { Count: > 0 } unprocessed ? unprocessed : [];
+            var response = await Call(c => dynamo.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = pending }, c), cancellationToken).ConfigureAwait(false);
+            records.AddRange((response.Responses?.GetValueOrDefault(tableName) ?? []).Select(FromItem));
+            pending = response.UnprocessedKeys is { Count: > 0 } unprocessed ? unprocessed : [];
             if (pending.Count > 0)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 << attempt), cancellationToken).ConfigureAwait(false);
@@ -402,96 +355,4 @@ public sealed class DynamoRecordStore(IAmazonDynamoDB dynamo, string tableName, 
     }
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
-
-    private static Dictionary<string, AttributeValue> Key(string taskKey) => new() { ["TaskKey"] = S(taskKey) };
-
-    private static AttributeValue S(string value) => new() { S = value };
-
-    private static AttributeValue N(long value) => new() { N = value.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-
-    private static Dictionary<string, AttributeValue> ToItem(TaskRecord r)
-    {
-        var item = new Dictionary<string, AttributeValue>
-        {
-            ["TaskKey"] = S(r.TaskKey),
-            ["TaskToken"] = S(r.TaskToken),
-            ["Status"] = S(r.Status.ToString()),
-            ["CreatedAt"] = N(r.CreatedAt),
-            ["UpdatedAt"] = N(r.UpdatedAt),
-        };
-        void Add(string name, string? value)
-        {
-            if (value is not null)
-            {
-                item[name] = S(value);
-            }
-        }
-        void AddNumber(string name, long? value)
-        {
-            if (value is { } n)
-            {
-                item[name] = N(n);
-            }
-        }
-        Add("JobId", r.JobId);
-        Add("JobArn", r.JobArn);
-        Add("JobName", r.JobName);
-        Add("Result", r.Result);
-        Add("Reason", r.Reason);
-        Add("JobQueue", r.JobQueue);
-        Add("ExecutionArn", r.ExecutionArn);
-        Add("StateName", r.StateName);
-        Add("Submit", r.Submit?.ToString());
-        Add("LeaseId", r.LeaseId);
-        Add("AnswerClaimId", r.AnswerClaimId);
-        AddNumber("LeaseUntil", r.LeaseUntil);
-        AddNumber("JobMissingSince", r.JobMissingSince);
-        AddNumber("NextCheckAt", r.IsFinished ? null : r.NextCheckAt ?? r.CreatedAt);
-        AddNumber("DeadlineAt", r.DeadlineAt);
-        AddNumber("AnswerClaimUntil", r.AnswerClaimUntil);
-        AddNumber("CheckFailures", r.CheckFailures > 0 ? r.CheckFailures : null);
-        Add("Options", r.Options);
-        if (!r.IsFinished)
-        {
-            item["OpenShard"] = S(DueShards.Of(r.TaskKey));
-        }
-        if (r.ExpiresAt is { } expires)
-        {
-            item["ExpiresAt"] = N(expires);
-        }
-        return item;
-    }
-
-    private static TaskRecord FromItem(Dictionary<string, AttributeValue> item)
-    {
-        string? Str(string name) => item.TryGetValue(name, out var v) ? v.S : null;
-        long? Num(string name) => item.TryGetValue(name, out var v) && long.TryParse(v.N, out var n) ? n : null;
-        return new TaskRecord
-        {
-            TaskKey = Str("TaskKey")!,
-            TaskToken = Str("TaskToken")!,
-            Status = Enum.Parse<RecordStatus>(Str("Status")!),
-            JobId = Str("JobId"),
-            JobArn = Str("JobArn"),
-            JobName = Str("JobName"),
-            Result = Str("Result"),
-            Reason = Str("Reason"),
-            JobQueue = Str("JobQueue"),
-            ExecutionArn = Str("ExecutionArn"),
-            StateName = Str("StateName"),
-            Options = Str("Options"),
-            CreatedAt = Num("CreatedAt") ?? 0,
-            UpdatedAt = Num("UpdatedAt") ?? 0,
-            ExpiresAt = Num("ExpiresAt"),
-            Submit = Str("Submit") is { } submit ? Enum.Parse<SubmitState>(submit) : null,
-            LeaseId = Str("LeaseId"),
-            LeaseUntil = Num("LeaseUntil"),
-            JobMissingSince = Num("JobMissingSince"),
-            NextCheckAt = Num("NextCheckAt"),
-            DeadlineAt = Num("DeadlineAt"),
-            AnswerClaimId = Str("AnswerClaimId"),
-            AnswerClaimUntil = Num("AnswerClaimUntil"),
-            CheckFailures = (int)(Num("CheckFailures") ?? 0),
-        };
-    }
 }

@@ -1,8 +1,7 @@
 using System.Text.Json.Nodes;
-using BatchSync.Domain;
+using BatchSync.Composition;
 using BatchSync.Aws;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Processing;
 using Xunit.Abstractions;
 
 namespace BatchSync.IntegrationTests.Faults;
@@ -60,7 +59,7 @@ public class CallCountTests(MotoFixture moto, ITestOutputHelper output)
                 var details = new Dictionary<string, JsonObject>();
                 foreach (var (_, jobId) in jobs)
                 {
-                    details[jobId] = JsonNode.Parse((await world.Batch.DescribeJobsAsync([jobId])).Single().GetRawText())!.AsObject();
+                    details[jobId] = JsonNode.Parse((await world.Batch.DescribeJobDetailsAsync([jobId])).Single().GetRawText())!.AsObject();
                     foreach (var status in Progress)
                     {
                         var evt = world.BuildEvent((JsonObject)details[jobId].DeepClone());

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text;
 using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
 using BatchSync.Logging;
@@ -456,7 +455,7 @@ public class FaultSuiteTests(MotoFixture moto, ITestOutputHelper output)
         var jobs = new List<JsonElement>();
         foreach (var chunk in summaries.Select(s => s.JobId).Chunk(100))
         {
-            jobs.AddRange(await world.Batch.DescribeJobsAsync(chunk));
+            jobs.AddRange(await world.Batch.DescribeJobDetailsAsync(chunk));
         }
         return jobs;
     }

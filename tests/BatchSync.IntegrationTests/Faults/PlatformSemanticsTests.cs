@@ -21,7 +21,7 @@ public class PlatformSemanticsTests(MotoFixture moto)
             ["jobQueue"] = "batchsync-queue",
             ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(name) }),
         });
-        return summaries.Count == 0 ? [] : [.. await world.Batch.DescribeJobsAsync(summaries.Select(s => s.JobId).ToList())];
+        return summaries.Count == 0 ? [] : [.. await world.Batch.DescribeJobDetailsAsync(summaries.Select(s => s.JobId).ToList())];
     }
 
     private static void SetTiming(string? leaseSeconds, string? graceSeconds)

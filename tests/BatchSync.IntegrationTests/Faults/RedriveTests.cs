@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Mapping;
 using BatchSync.Redrive;
 using BatchSync.Domain;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using BatchSync.Aws;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Processing;
+using BatchSync.Composition;
 using Xunit.Abstractions;
 
 namespace BatchSync.IntegrationTests.Faults;

@@ -3,7 +3,7 @@ using Amazon.DynamoDBv2.Model;
 using BatchSync.Aws;
 using BatchSync.Domain;
 using BatchSync.IntegrationTests.Moto;
-using BatchSync.Processing;
+using BatchSync.Composition;
 using Xunit.Abstractions;
 
 namespace BatchSync.IntegrationTests.Faults;
@@ -39,7 +39,7 @@ public class SweepUnderPressureTests(MotoFixture moto, ITestOutputHelper output)
         public void Dispose() => Proxy.Dispose();
     }
 
-    /// <summary>Open tasks, all due at <paramref name="start"/>, the oldest first; the jobs of <paramref name="ended"/> ended SUCCEEDED with their events lost.</summary>
+    /// <summary>Open tasks, all due now, the oldest first; the jobs of <paramref name="ended"/> ended SUCCEEDED with their events lost.</summary>
     private async Task<Seeded> SeedAsync(string region, int count, Func<int, bool> ended)
     {
         var world = new AwsWorld(moto.Server, region, $"pressure-{region}");

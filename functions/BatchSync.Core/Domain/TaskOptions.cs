@@ -1,13 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BatchSync.Domain;
-using BatchSync.Mapping;
 
-namespace BatchSync.Failures;
+namespace BatchSync.Domain;
 
 /// <summary>
 /// What a task opted into with the payload's <c>BatchSync</c> member, beyond the native answers: typed failure names
-/// (<see cref="FailureClassifier"/>), a user map from exit codes to names, console/log links, the last lines of the
+/// (BatchSync.Failures' FailureClassifier), a user map from exit codes to names, console/log links, the last lines of the
 /// failed attempt's log (<c>LogTail</c>), and an array parent's summary of its children (<c>ArraySummary</c>). Kept on the record as
 /// compact JSON (<see cref="ToJson"/>); never sent to Batch. Without the member the answers are the native ones.
 /// </summary>
@@ -126,37 +124,16 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
                     array = Flag(property.Value, path, problems);
                     break;
                 case "ToleratedFailureCount":
-                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.TryGetInt32(out var count) && count is >= 0 and <= MaxArraySize)
-                    {
-                        toleratedCount = count;
-                    }
-                    else
-                    {
-                        problems.Add(new InputProblem(path, $"must be a whole number from 0 to {MaxArraySize}, not {Shown(property.Value)}"));
-                    }
+                    toleratedCount = ToleratedCount(property.Value, path, problems);
                     break;
                 case "ToleratedFailurePercentage":
-                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.GetDouble() is >= 0 and <= 100 and var share)
-                    {
-                        toleratedPercentage = share;
-                    }
-                    else
-                    {
-                        problems.Add(new InputProblem(path, $"must be a number from 0 to 100, not {Shown(property.Value)}"));
-                    }
+                    toleratedPercentage = ToleratedPercentage(property.Value, path, problems);
                     break;
                 case "ExitCodes":
                     ReadExitCodes(property.Value, path, codes, problems);
                     break;
                 case "LogTail":
-                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.TryGetInt32(out var lines) && lines is >= 1 and <= MaxLogTail)
-                    {
-                        tail = lines;
-                    }
-                    else
-                    {
-                        problems.Add(new InputProblem(path, $"must be a whole number of lines from 1 to {MaxLogTail}, not {(property.Value.ValueKind == JsonValueKind.Number ? property.Value.GetRawText() : JsonInput.Describe(property.Value))}"));
-                    }
+                    tail = LogTailLines(property.Value, path, problems) ?? tail;
                     break;
                 default:
                     problems.Add(new InputProblem(path, UnknownMember(property.Name)));
@@ -175,6 +152,36 @@ public sealed record TaskOptions(bool TypedErrors, bool Links, IReadOnlyDictiona
         return problems.Count == before
             ? new TaskOptions(typed, links, codes, tail, array) { ToleratedFailureCount = toleratedCount, ToleratedFailurePercentage = toleratedPercentage }
             : null;
+    }
+
+    private static int? ToleratedCount(JsonElement value, string path, List<InputProblem> problems)
+    {
+        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var count) && count is >= 0 and <= MaxArraySize)
+        {
+            return count;
+        }
+        problems.Add(new InputProblem(path, $"must be a whole number from 0 to {MaxArraySize}, not {Shown(value)}"));
+        return null;
+    }
+
+    private static double? ToleratedPercentage(JsonElement value, string path, List<InputProblem> problems)
+    {
+        if (value.ValueKind == JsonValueKind.Number && value.GetDouble() is >= 0 and <= 100 and var share)
+        {
+            return share;
+        }
+        problems.Add(new InputProblem(path, $"must be a number from 0 to 100, not {Shown(value)}"));
+        return null;
+    }
+
+    private static int? LogTailLines(JsonElement value, string path, List<InputProblem> problems)
+    {
+        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var lines) && lines is >= 1 and <= MaxLogTail)
+        {
+            return lines;
+        }
+        problems.Add(new InputProblem(path, $"must be a whole number of lines from 1 to {MaxLogTail}, not {(value.ValueKind == JsonValueKind.Number ? value.GetRawText() : JsonInput.Describe(value))}"));
+        return null;
     }
 
     private static bool Flag(JsonElement value, string path, List<InputProblem> problems)

@@ -1,15 +1,14 @@
 using System.Text;
 using System.Text.Json;
-using BatchSync.Domain;
 using BatchSync.Processing;
 
 namespace BatchSync.Tests;
 
 /// <summary>
-/// The functions write their answers by hand (<see cref="IFunctionResponse.WriteJson"/>, no serializer metadata at cold
-/// start); the bytes must be those System.Text.Json's source-generated serializer writes for the same answer.
+/// The functions write their responses by hand (<see cref="IFunctionResponse.WriteJson"/>, no serializer metadata at cold
+/// start); the bytes must be those System.Text.Json's source-generated serializer writes for the same response.
 /// </summary>
-public class AnswersTests
+public class ResponsesTests
 {
     private static readonly string?[] Texts =
     [
@@ -32,31 +31,31 @@ public class AnswersTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void A_hand_written_answer_is_byte_for_byte_the_serializers(IFunctionResponse answer)
+    public void A_hand_written_response_is_byte_for_byte_the_serializers(IFunctionResponse response)
     {
-        var expected = answer switch
+        var expected = response switch
         {
             SubmitJobResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.SubmitJobResponse),
             JobStateChangeResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.JobStateChangeResponse),
             CallbackResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.CallbackResponse),
             ReconcileResponse a => JsonSerializer.SerializeToUtf8Bytes(a, ResponseJsonContext.Default.ReconcileResponse),
-            _ => throw new ArgumentException(answer.GetType().Name),
+            _ => throw new ArgumentException(response.GetType().Name),
         };
-        Assert.Equal(Encoding.UTF8.GetString(expected), Encoding.UTF8.GetString(ResponseJson.ToUtf8(answer)));
+        Assert.Equal(Encoding.UTF8.GetString(expected), Encoding.UTF8.GetString(ResponseJson.ToUtf8(response)));
     }
 
     [Fact]
-    public void Every_member_of_every_answer_is_written()
+    public void Every_member_of_every_response_is_written()
     {
         // A member added to a record but not to its WriteJson would be missing here (all members set).
-        foreach (var (answer, count) in new (IFunctionResponse, int)[]
+        foreach (var (response, count) in new (IFunctionResponse, int)[]
         {
             (new SubmitJobResponse("a", "b", "c", "d", "e", "f"), 6), (new JobStateChangeResponse("a", "b", "c", "d"), 4),
             (new CallbackResponse("a", "b", true, "c"), 4), (new ReconcileResponse("a", 1, 2, 3, 4, 5, "b", 6, 7, 8), 10),
         })
         {
-            Assert.Equal(count, answer.GetType().GetProperties().Count(p => p.Name != "EqualityContract"));
-            using var doc = JsonDocument.Parse(ResponseJson.ToUtf8(answer));
+            Assert.Equal(count, response.GetType().GetProperties().Count(p => p.Name != "EqualityContract"));
+            using var doc = JsonDocument.Parse(ResponseJson.ToUtf8(response));
             Assert.Equal(count, doc.RootElement.EnumerateObject().Count());
         }
     }

@@ -4,7 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace BatchSync.Mapping;
+namespace BatchSync.Domain;
 
 /// <summary>Compact JSON text as Step Functions shows it: no indentation, non-ASCII left readable.</summary>
 public static class JsonText

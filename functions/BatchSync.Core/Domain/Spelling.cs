@@ -1,4 +1,4 @@
-namespace BatchSync.Mapping;
+namespace BatchSync.Domain;
 
 /// <summary>How far apart two names are, to suggest the member a caller probably meant.</summary>
 internal static class Spelling

@@ -1,10 +1,7 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using BatchSync.Aws;
-using BatchSync.Store;
 using BatchSync.Domain;
 
-namespace BatchSync.Processing;
+namespace BatchSync.Composition;
 
 // Thin stand-ins the processors hold instead of the clients themselves: each makes its client on its first call, so
 // a function's constructor creates none and a path pays only for the clients it calls, when it calls them
@@ -18,20 +15,20 @@ public sealed class LazyBatchApi(Func<IBatchApi> create) : IBatchApi
 
     public bool IsCreated => _client.IsCreated;
 
-    public Task<SubmittedJob> SubmitJobAsync(JsonObject request, CancellationToken cancellationToken = default) =>
-        _client.Value.SubmitJobAsync(request, cancellationToken);
-
     public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) =>
         _client.Value.SubmitJobAsync(requestBody, cancellationToken);
 
-    public Task<IReadOnlyList<JsonElement>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) =>
+    public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) =>
         _client.Value.DescribeJobsAsync(jobIds, cancellationToken);
 
     public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
         _client.Value.TerminateJobAsync(jobId, reason, cancellationToken);
 
-    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default) =>
-        _client.Value.ListJobsAsync(request, cancellationToken);
+    public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        _client.Value.ListJobsNamedAsync(jobQueue, jobName, nextToken, cancellationToken);
+
+    public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
+        _client.Value.ListFailedChildrenAsync(arrayJobId, pageSize, nextToken, cancellationToken);
 }
 
 /// <summary>An <see cref="IStepFunctionsApi"/> whose client is made on its first call.</summary>
@@ -87,7 +84,7 @@ public sealed class LazyRecordStore(Func<IRecordStore> create) : IRecordStore
     public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default) =>
         _store.Value.AttachJobAsync(taskKey, job, cancellationToken);
 
-    public Task<(ClaimOutcome Outcome, TaskRecord? Record)> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) =>
+    public Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default) =>
         _store.Value.TryClaimAnswerAsync(taskKey, claimId, claimUntil, now, cancellationToken);
 
     public Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default) =>

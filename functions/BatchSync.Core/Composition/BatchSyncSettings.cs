@@ -1,0 +1,103 @@
+using System.Globalization;
+using BatchSync.Aws;
+using BatchSync.Domain;
+using BatchSync.Failures;
+using BatchSync.Processing;
+
+namespace BatchSync.Composition;
+
+/// <summary>
+/// Every BATCHSYNC_* setting, read from the environment once, when a function is constructed (its cold start), and
+/// checked there: a value that is set but not valid fails the cold start with a message naming the variable, rather
+/// than being replaced by a default in silence. Unset (or blank) values take their defaults.
+/// </summary>
+public sealed record BatchSyncSettings
+{
+    public const string NamespaceVariable = "BATCHSYNC_NAMESPACE";
+    public const string TableVariable = "BATCHSYNC_TABLE";
+    public const string RetentionVariable = "BATCHSYNC_RECORD_RETENTION_DAYS";
+    public const string BudgetVariable = "BATCHSYNC_INVOCATION_BUDGET_SECONDS";
+    public const string AttemptTimeoutVariable = "BATCHSYNC_ATTEMPT_TIMEOUT_MS";
+    public const string SweepCallsVariable = "BATCHSYNC_SWEEP_CALLS_PER_SECOND";
+
+    /// <summary>Region and endpoints (AWS_REGION, AWS_ENDPOINT_URL*).</summary>
+    public required AwsSettings Aws { get; init; }
+    /// <summary>The stack's name, in every marker (BATCHSYNC_NAMESPACE, required).</summary>
+    public required string Namespace { get; init; }
+    /// <summary>The records' table (BATCHSYNC_TABLE, required).</summary>
+    public required string Table { get; init; }
+    /// <summary>How long a finished record is kept (BATCHSYNC_RECORD_RETENTION_DAYS, default 30).</summary>
+    public TimeSpan RecordRetention { get; init; } = TimeSpan.FromDays(30);
+    /// <summary>BatchSync's time limits (leases, claims, graces, the sweep's schedule).</summary>
+    public Timing Timing { get; init; } = Timing.Default;
+    /// <summary>How failed jobs are answered (BATCHSYNC_FAILURE_ERROR, the log tail's settings), without a logs client.</summary>
+    public AnswerSettings Answers { get; init; } = AnswerSettings.Native;
+    /// <summary>How long one invocation may spend on calls before failing cleanly (BATCHSYNC_INVOCATION_BUDGET_SECONDS; null: no limit).</summary>
+    public TimeSpan? Budget { get; init; }
+    /// <summary>The calls' retry policy, with BATCHSYNC_ATTEMPT_TIMEOUT_MS as its per-attempt timeout.</summary>
+    public RetryPolicy Retry { get; init; } = RetryPolicy.Default;
+    /// <summary>The job queues and definitions SubmitJob may use (BATCHSYNC_ALLOWED_JOB_QUEUES, BATCHSYNC_ALLOWED_JOB_DEFINITIONS).</summary>
+    public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;
+    /// <summary>Step Functions calls a second the whole sweep may make, all its parts together (BATCHSYNC_SWEEP_CALLS_PER_SECOND, default 150).</summary>
+    public double SweepCallsPerSecond { get; init; } = PacedStepFunctionsApi.DefaultSweepCallsPerSecond;
+
+    public static BatchSyncSettings FromEnvironment() => From(AwsSettings.FromEnvironment());
+
+    /// <summary>Reads and checks every setting; throws <see cref="InvalidOperationException"/> naming the first bad one.</summary>
+    public static BatchSyncSettings From(AwsSettings aws)
+    {
+        var value = aws.Value;
+        var attemptMs = Positive(value, AttemptTimeoutVariable, "a positive whole number of milliseconds", whole: true);
+        var budget = Positive(value, BudgetVariable, "a positive whole number of seconds", whole: true);
+        return new BatchSyncSettings
+        {
+            Aws = aws,
+            Namespace = value(NamespaceVariable) ?? throw new InvalidOperationException($"{NamespaceVariable} is not set (the template sets it to the stack name)."),
+            Table = value(TableVariable) ?? throw new InvalidOperationException($"{TableVariable} is not set."),
+            RecordRetention = TimeSpan.FromDays(Positive(value, RetentionVariable, "a positive whole number of days", whole: true) ?? 30),
+            Timing = TimingFrom(value),
+            Answers = AnswerSettings.From(value),
+            Budget = budget is { } seconds ? TimeSpan.FromSeconds((int)seconds) : null,
+            Retry = attemptMs is { } ms ? new RetryPolicy { AttemptTimeout = TimeSpan.FromMilliseconds((int)ms) } : RetryPolicy.Default,
+            Permissions = SubmitPermissions.FromLists(value(SubmitPermissions.QueuesVariable), value(SubmitPermissions.DefinitionsVariable)),
+            SweepCallsPerSecond = Positive(value, SweepCallsVariable, "a positive number of calls a second") ?? PacedStepFunctionsApi.DefaultSweepCallsPerSecond,
+        };
+    }
+
+    /// <summary>
+    /// BATCHSYNC_SUBMIT_LEASE_SECONDS, BATCHSYNC_SUBMIT_GRACE_SECONDS, BATCHSYNC_JOB_MISSING_GRACE_SECONDS,
+    /// BATCHSYNC_ANSWER_CLAIM_SECONDS (keep the claim above the function's timeout: it must outlast an invocation),
+    /// BATCHSYNC_SWEEP_INTERVAL_MINUTES and BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES override the defaults.
+    /// </summary>
+    public static Timing TimingFrom(Func<string, string?> value)
+    {
+        var d = Timing.Default;
+        TimeSpan Seconds(string name, TimeSpan fallback) =>
+            Positive(value, name, "a positive number of seconds") is { } s ? TimeSpan.FromSeconds(s) : fallback;
+        TimeSpan Minutes(string name, TimeSpan fallback) =>
+            Positive(value, name, "a positive number of minutes") is { } m ? TimeSpan.FromSeconds(m * 60) : fallback;
+        return new Timing
+        {
+            SubmitLease = Seconds("BATCHSYNC_SUBMIT_LEASE_SECONDS", d.SubmitLease),
+            SubmitGrace = Seconds("BATCHSYNC_SUBMIT_GRACE_SECONDS", d.SubmitGrace),
+            JobMissingGrace = Seconds("BATCHSYNC_JOB_MISSING_GRACE_SECONDS", d.JobMissingGrace),
+            AnswerClaim = Seconds("BATCHSYNC_ANSWER_CLAIM_SECONDS", d.AnswerClaim),
+            SweepInterval = Minutes("BATCHSYNC_SWEEP_INTERVAL_MINUTES", d.SweepInterval),
+            MaxCheckInterval = Minutes("BATCHSYNC_MAX_CHECK_INTERVAL_MINUTES", d.MaxCheckInterval),
+        };
+    }
+
+    /// <summary>A positive number, null when unset; a value that is set but not one fails with a named message.</summary>
+    private static double? Positive(Func<string, string?> value, string name, string what, bool whole = false)
+    {
+        var text = value(name)?.Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+        var parsed = whole
+            ? int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : (double?)null
+            : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x) ? x : null;
+        return parsed is > 0 ? parsed : throw new InvalidOperationException($"{name} must be {what} (is '{text}').");
+    }
+}

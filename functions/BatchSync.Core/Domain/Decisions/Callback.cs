@@ -1,0 +1,43 @@
+namespace BatchSync.Domain;
+
+/// <summary>What to do with a Callback request.</summary>
+public abstract record CallbackDecision
+{
+    private CallbackDecision() { }
+
+    public sealed record Reject(Exception Error) : CallbackDecision;
+
+    public sealed record StoreResult(string ResultJson) : CallbackDecision;
+
+    public sealed record SendHeartbeat : CallbackDecision;
+
+    public sealed record SendFailure(string Error, string Cause) : CallbackDecision;
+}
+
+// A Callback request's rule.
+public static partial class TaskDecisions
+{
+    public static CallbackDecision OnCallback(CallbackRequest request, TaskRecord? record)
+    {
+        if (record is null)
+        {
+            return new CallbackDecision.Reject(new JobNotFoundException(request.JobId));
+        }
+        if (record.JobId != request.JobId)
+        {
+            // Only the job the record names may speak for the task: a duplicate or foreign job changes nothing.
+            return new CallbackDecision.Reject(new JobNotFoundException(request.JobId,
+                record.JobId is null ? "its task's record names no job" : $"its task's record names job {record.JobId}"));
+        }
+        if (record.IsFinished)
+        {
+            return new CallbackDecision.Reject(new TaskAlreadyFinishedException(request.JobId, record.Status));
+        }
+        return request.Kind switch
+        {
+            CallbackKind.Result => new CallbackDecision.StoreResult(request.ResultJson!),
+            CallbackKind.Heartbeat => new CallbackDecision.SendHeartbeat(),
+            _ => new CallbackDecision.SendFailure(request.Error!, request.Cause ?? ""),
+        };
+    }
+}
