@@ -45,7 +45,7 @@ public class StructuredOutputTests
         {
             using (Log.Correlate("key-1", "job-1", ExecutionArn))
             {
-                Log.Info("Job {JobId} {Status}: task answered {Answer}", "job-1", "SUCCEEDED", "Accepted");
+                Log.Info("Job {JobId} {Status}: Step Functions replied {Reply}", "job-1", "SUCCEEDED", "Accepted");
             }
             Log.Warn("Refused {Kind} callback for job {JobId}: {Reason}", "Result", "job-2", "no such job");
         });
@@ -53,7 +53,7 @@ public class StructuredOutputTests
         Assert.Equal(0, console.FormattedLines);
         Assert.Equal(
         [
-            """{"timestamp":"2026-03-04T05:06:07.089Z","level":"INFO","function":"BatchSync-JobStateChange","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","message":"Job job-1 SUCCEEDED: task answered Accepted","messageTemplate":"Job {JobId} {Status}: task answered {Answer}","JobId":"job-1","Status":"SUCCEEDED","Answer":"Accepted","TaskKey":"key-1","ExecutionArn":"arn:aws:states:us-east-1:123456789012:execution:nightly:run-1"}""" + "\n",
+            """{"timestamp":"2026-03-04T05:06:07.089Z","level":"INFO","function":"BatchSync-JobStateChange","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","message":"Job job-1 SUCCEEDED: Step Functions replied Accepted","messageTemplate":"Job {JobId} {Status}: Step Functions replied {Reply}","JobId":"job-1","Status":"SUCCEEDED","Reply":"Accepted","TaskKey":"key-1","ExecutionArn":"arn:aws:states:us-east-1:123456789012:execution:nightly:run-1"}""" + "\n",
             // Outside the correlation scope the keys are gone again.
             """{"timestamp":"2026-03-04T05:06:07.089Z","level":"WARN","function":"BatchSync-JobStateChange","traceId":"Root=1-6744f0b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0","message":"Refused Result callback for job job-2: no such job","messageTemplate":"Refused {Kind} callback for job {JobId}: {Reason}","Kind":"Result","JobId":"job-2","Reason":"no such job"}""" + "\n",
         ], console.Records);
@@ -191,8 +191,8 @@ public class StructuredOutputTests
             Assert.DoesNotContain("secret-token", record);
         }
         var roots = console.Records.Select(r => JsonDocument.Parse(r).RootElement).ToList();
-        // The answer carries the task's correlation keys; the metric record is valid EMF counted from this job's times.
-        var answered = Assert.Single(roots, r => r.TryGetProperty("Answer", out var a) && a.GetString() == "Accepted");
+        // The reply to the answer carries the task's correlation keys; the metric record is valid EMF counted from this job's times.
+        var answered = Assert.Single(roots, r => r.TryGetProperty("Reply", out var a) && a.GetString() == "Accepted");
         Assert.Equal(Domain.TaskKey.For(token), answered.GetProperty("TaskKey").GetString());
         Assert.Equal(ExecutionArn, answered.GetProperty("ExecutionArn").GetString());
         var submitted = Assert.Single(roots, r => r.TryGetProperty("messageTemplate", out var t) && t.GetString()!.StartsWith("Submitted job"));

@@ -304,7 +304,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
             return new Outcome(false, $"SubmitJob did not submit the job ({submitted?.ToJsonString() ?? "it failed"})", failed);
         }
         var jobId = (string)submitted["JobId"]!;
-        timeline.Line("SubmitJob", $"recorded the task (token kept in DynamoDB), submitted job {jobId}, answered {Compact(submitted)}");
+        timeline.Line("SubmitJob", $"recorded the task (token kept in DynamoDB), submitted job {jobId}, responded {Compact(submitted)}");
 
         var (jobStatus, statusReason, stop) = await FollowJobAsync(jobId, executionArn);
         var final = options.Scenario == Scenario.Stop

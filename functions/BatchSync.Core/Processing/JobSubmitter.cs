@@ -241,7 +241,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
         var result = await _responder.FailAsync(record, error, cause, $"submit failed: {error}", cancellationToken).ConfigureAwait(false);
         if (result.Reply is { } reply && reply != TaskReply.Accepted)
         {
-            Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Answer}", error, record.TaskKey, reply.ToString());
+            Log.Warn("Step Functions did not take the failure {Error} for task {TaskKey}: {Reply}", error, record.TaskKey, reply.ToString());
         }
         var (sentError, sentCause) = StepFunctionsLimits.ClipFailure(error, cause);
         return new SubmitJobResponse(null, null, record.JobName, sentError, sentCause, result.Sent ? null : result.NotSentBecause);

@@ -127,7 +127,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
         }
         else
         {
-            Log.Info("Task of job {JobId}: {Ending} ({Answer})", record.JobId, ending.Reason, reply.ToString());
+            Log.Info("Task of job {JobId}: {Ending} ({Reply})", record.JobId, ending.Reason, reply.ToString());
         }
         return new AnswerResult(reply, ending);
     }
@@ -150,7 +150,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
                 await CloseAsync(record, TaskDecisions.TaskGone(what), TaskDecisions.TaskClosedReason, cancellationToken).ConfigureAwait(false);
                 break;
             case HeartbeatFollowUp.LogOnly:
-                Log.Warn("Heartbeat for job {JobId} answered {Answer}; nothing changed", record.JobId, reply.ToString());
+                Log.Warn("Heartbeat for job {JobId}: Step Functions replied {Reply}; nothing changed", record.JobId, reply.ToString());
                 break;
         }
         return reply;
