@@ -28,7 +28,7 @@ public sealed class FunctionHost
         // pays only for the clients it calls, when it calls them.
         _batch = new LazyBatchApi(() => BatchClient.Create(aws, settings.Retry));
         _stepFunctions = new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, settings.Retry));
-        _store = new LazyRecordStore(() => DynamoRecordStore.Create(aws, clock));
+        _store = new LazyRecordStore(() => DynamoRecordStore.Create(aws, settings.Table, settings.RecordRetention, settings.Retry, clock));
         // One attempt, bounded by the tail's own timeout: a slow log never holds up the answer.
         var answers = settings.Answers;
         Answers = answers with

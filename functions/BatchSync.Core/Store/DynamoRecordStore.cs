@@ -22,20 +22,27 @@ public sealed partial class DynamoRecordStore(IAmazonDynamoDB dynamo, string tab
     public const int RescheduleBatch = 100;
     private const string Open = "#s IN (:submitting, :submitted)";
 
-    public static DynamoRecordStore Create(AwsSettings settings, TimeProvider clock)
+    /// <summary>The store for a function: its settings read once by the composition root.</summary>
+    public static DynamoRecordStore Create(AwsSettings aws, string table, TimeSpan finishedRetention, RetryPolicy retry, TimeProvider clock)
     {
-        var table = settings.Value("BATCHSYNC_TABLE") ?? throw new InvalidOperationException("BATCHSYNC_TABLE is not set.");
-        var days = int.TryParse(settings.Value("BATCHSYNC_RECORD_RETENTION_DAYS"), out var d) && d > 0 ? d : 30;
         var config = new AmazonDynamoDBConfig
         {
-            Timeout = RetryPolicy.FromSettings(settings).AttemptTimeout,
+            Timeout = retry.AttemptTimeout,
             MaxErrorRetry = 3,
-            AuthenticationRegion = settings.Region,
+            AuthenticationRegion = aws.Region,
             HttpClientFactory = new SharedHttp.SdkClientFactory(),
         };
-        settings.ApplyEndpoint(config, "DYNAMODB");
-        return new DynamoRecordStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, TimeSpan.FromDays(days), RetryPolicy.FromSettings(settings));
+        aws.ApplyEndpoint(config, "DYNAMODB");
+        return new DynamoRecordStore(new AmazonDynamoDBClient(SharedHttp.Credentials, config), table, clock, finishedRetention, retry);
     }
+
+    /// <summary>The store from the environment's values, for tools and tests (the functions use the overload above).</summary>
+    public static DynamoRecordStore Create(AwsSettings settings, TimeProvider clock) => Create(
+        settings,
+        settings.Value("BATCHSYNC_TABLE") ?? throw new InvalidOperationException("BATCHSYNC_TABLE is not set."),
+        TimeSpan.FromDays(int.TryParse(settings.Value("BATCHSYNC_RECORD_RETENTION_DAYS"), out var d) && d > 0 ? d : 30),
+        RetryPolicy.FromSettings(settings),
+        clock);
 
     public async Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default)
     {
