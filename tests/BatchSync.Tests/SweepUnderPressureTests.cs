@@ -149,6 +149,10 @@ public class SweepUnderPressureTests
             CheckGrace = TimeSpan.FromMilliseconds(300), RecordingSlice = TimeSpan.FromSeconds(2),
         };
 
+    /// <summary>What Step Functions answers a call beyond its quota (after the transport's retries).</summary>
+    private static AwsServiceException Throttled(SentAnswer call) =>
+        new("AWSStepFunctions", call.Operation, HttpStatusCode.BadRequest, "ThrottlingException", "Rate exceeded", "r");
+
     private static List<string> HeartbeatedTokens(FakeWorld world) =>
         world.StepFunctions.Sent.Where(s => s.Operation == "SendTaskHeartbeat").Select(s => s.Token).ToList();
 
@@ -222,7 +226,7 @@ public class SweepUnderPressureTests
         }
         var throttled = new HashSet<string>(Enumerable.Range(0, 30).Where(i => i % 3 == 0).Select(i => $"t{i}"));
         world.StepFunctions.FailBefore = call => throttled.Contains(call.Token)
-            ? new AwsServiceException("AWSStepFunctions", call.Operation, HttpStatusCode.BadRequest, "ThrottlingException", "Rate exceeded", "r")
+            ? Throttled(call)
             : null;
         var start = DateTimeOffset.UtcNow;
 
@@ -254,7 +258,7 @@ public class SweepUnderPressureTests
         var world = new FakeWorld();
         world.AddDueTasks(10, i => i == 9 ? "SUCCEEDED" : "RUNNING");
         world.StepFunctions.FailBefore = call => call.Operation == "SendTaskSuccess"
-            ? new AwsServiceException("AWSStepFunctions", call.Operation, HttpStatusCode.BadRequest, "ThrottlingException", "Rate exceeded", "r")
+            ? Throttled(call)
             : null;
         var start = DateTimeOffset.UtcNow;
 

@@ -113,7 +113,7 @@ public sealed class AwsTransport
             }
             lastFailure = failure;
             var backoff = _retry.BackoffBefore(attempt);
-            if (InvocationBudget.Remaining(_retry.Clock) is { } left && left < backoff + InvocationBudget.MinimumAttempt)
+            if (!InvocationBudget.HoldsRetryAfter(backoff, _retry.Clock))
             {
                 throw new BudgetExhaustedException(ServiceName, operation, failure);
             }

@@ -27,6 +27,10 @@ public static class InvocationBudget
     /// <summary>Time left, or null when no budget is set.</summary>
     public static TimeSpan? Remaining(TimeProvider clock) => Deadline is { } d ? d - clock.GetUtcNow() : null;
 
+    /// <summary>Whether the budget holds a wait of <paramref name="backoff"/> and then one more attempt (always, with no budget).</summary>
+    public static bool HoldsRetryAfter(TimeSpan backoff, TimeProvider clock) =>
+        Remaining(clock) is not { } left || left >= backoff + MinimumAttempt;
+
     private sealed class Restore(DateTimeOffset? previous) : IDisposable
     {
         public void Dispose() => CurrentDeadline.Value = previous;

@@ -41,7 +41,7 @@ public static class DynamoThrottling
             catch (Exception e) when (IsThrottling(e) && attempt < policy.MaxThrottledAttempts)
             {
                 var backoff = policy.BackoffBefore(attempt);
-                if (InvocationBudget.Remaining(policy.Clock) is { } left && left < backoff + InvocationBudget.MinimumAttempt)
+                if (!InvocationBudget.HoldsRetryAfter(backoff, policy.Clock))
                 {
                     throw new BudgetExhaustedException("DynamoDB", "a throttled call", e);
                 }
