@@ -20,15 +20,18 @@ public sealed class AwsSettings
     /// AWS_ENDPOINT_URL_&lt;SERVICE&gt;, else AWS_ENDPOINT_URL, else the public endpoint
     /// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
     /// </summary>
-    public Uri Endpoint(string serviceEnvName, string endpointPrefix)
+    public Uri Endpoint(string serviceEnvName, string endpointPrefix) => Endpoint(serviceEnvName, endpointPrefix, Region);
+
+    /// <summary>The endpoint of a service in <paramref name="region"/> (a configured endpoint serves every region, as moto does).</summary>
+    public Uri Endpoint(string serviceEnvName, string endpointPrefix, string region)
     {
         var configured = ConfiguredEndpoint(serviceEnvName);
         if (configured is not null)
         {
             return new Uri(configured.EndsWith('/') ? configured : configured + "/");
         }
-        var domain = Region.StartsWith("cn-", StringComparison.Ordinal) ? "amazonaws.com.cn" : "amazonaws.com";
-        return new Uri($"https://{endpointPrefix}.{Region}.{domain}/");
+        var domain = region.StartsWith("cn-", StringComparison.Ordinal) ? "amazonaws.com.cn" : "amazonaws.com";
+        return new Uri($"https://{endpointPrefix}.{region}.{domain}/");
     }
 
     /// <summary>The endpoint the environment names for a service (AWS_ENDPOINT_URL_&lt;SERVICE&gt;, else AWS_ENDPOINT_URL), or null.</summary>

@@ -41,15 +41,16 @@ public sealed class AwsTransport
     private int _retries;
 
     /// <summary>A transport signing with SigV4 for <paramref name="signingName"/> with the default credential chain.</summary>
-    public static AwsTransport Create(AwsSettings settings, string serviceEnvName, string endpointPrefix, string signingName, string serviceName, RetryPolicy? retry = null)
+    public static AwsTransport Create(AwsSettings settings, string serviceEnvName, string endpointPrefix, string signingName, string serviceName, RetryPolicy? retry = null) =>
+        Create(settings, settings.Region, SharedHttp.Credentials, serviceEnvName, endpointPrefix, signingName, serviceName, retry);
+
+    /// <summary>A transport to a service in <paramref name="region"/>, signing with <paramref name="credentials"/> (a spoke role's).</summary>
+    public static AwsTransport Create(AwsSettings settings, string region, Amazon.Runtime.AWSCredentials credentials, string serviceEnvName, string endpointPrefix,
+        string signingName, string serviceName, RetryPolicy? retry = null)
     {
-        var signer = new SigV4SigningHandler(
-            SharedHttp.Credentials,
-            RegionEndpoint.GetBySystemName(settings.Region),
-            signingName,
-            SharedHttp.Sockets);
+        var signer = new SigV4SigningHandler(credentials, RegionEndpoint.GetBySystemName(region), signingName, SharedHttp.Sockets);
         var http = new HttpClient(signer, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
-        return new AwsTransport(http, settings.Endpoint(serviceEnvName, endpointPrefix), serviceName, retry ?? RetryPolicy.FromSettings(settings));
+        return new AwsTransport(http, settings.Endpoint(serviceEnvName, endpointPrefix, region), serviceName, retry ?? RetryPolicy.FromSettings(settings));
     }
 
     public async Task<byte[]> SendAsync(string operation, string path, string contentType, byte[] body, Idempotency idempotency,

@@ -5,7 +5,7 @@ public static class DependencyFailures
 {
     public static bool IsDependencyFailure(Exception e) => e switch
     {
-        AwsServiceException or AwsTransportException or BudgetExhaustedException => true,
+        AwsServiceException or AwsTransportException or BudgetExhaustedException or Domain.SpokeUnreachableException => true,
         Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException => true,
         HttpRequestException or TimeoutException or OperationCanceledException or IOException or System.Net.Sockets.SocketException => true,
         AggregateException { InnerExceptions.Count: > 0 } all => all.InnerExceptions.All(IsDependencyFailure),

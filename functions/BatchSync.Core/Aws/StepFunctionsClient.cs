@@ -11,6 +11,10 @@ public sealed class StepFunctionsClient(AwsTransport transport) : IStepFunctions
     public static StepFunctionsClient Create(AwsSettings settings, RetryPolicy? retry = null) =>
         new(AwsTransport.Create(settings, "SFN", "states", "states", ServiceName, retry));
 
+    /// <summary>A client for the endpoint of <paramref name="region"/>, signing with <paramref name="credentials"/>.</summary>
+    public static StepFunctionsClient Create(AwsSettings settings, string region, Amazon.Runtime.AWSCredentials credentials, RetryPolicy? retry = null) =>
+        new(AwsTransport.Create(settings, region, credentials, "SFN", "states", "states", ServiceName, retry));
+
     // A task takes one terminal answer: these are not repeated blindly when their outcome is unknown (the caller asks
     // with a heartbeat whether the task still waits); throttling and connections never made are retried.
     public Task<TaskReply> SendTaskSuccessAsync(string taskToken, string output, CancellationToken cancellationToken = default) =>

@@ -92,6 +92,10 @@ public sealed record TaskRecord
     /// <summary>The execution that owns the task (<c>$$.Execution.Id</c>), when the state machine passes it.</summary>
     public string? ExecutionArn { get; init; }
     public string? StateName { get; init; }
+    /// <summary>The execution's account, when it is not the hub's own region and account (from ExecutionArn, proven at submit).</summary>
+    public string? Account { get; init; }
+    /// <summary>The execution's region, with <see cref="Account"/>: where the task's calls go.</summary>
+    public string? Region { get; init; }
     /// <summary>The task's opt-ins beyond the native answers (payload member <c>BatchSync</c>), as compact JSON.</summary>
     public string? Options { get; init; }
     /// <summary>A result reported through the Callback function, as JSON text.</summary>
@@ -156,6 +160,21 @@ public static class TaskKey
 {
     public static string For(string taskToken) =>
         Base64Url(SHA256.HashData(Encoding.UTF8.GetBytes(taskToken)));
+
+    /// <summary>The job parameter that carries the task's Callback key, when it has one.</summary>
+    public const string CallbackKeyParameter = "BatchSyncCallbackKey";
+
+    /// <summary>
+    /// The key a job gives with its Callbacks: derived from the task token (so every invocation with that token
+    /// derives the same one, and only a holder of the token or of the job's parameters can), never the token itself,
+    /// and not the record key (which any reader of the job's marker sees).
+    /// </summary>
+    public static string CallbackKey(string taskToken) =>
+        Base64Url(SHA256.HashData(Encoding.UTF8.GetBytes("BatchSync callback key\n" + taskToken)));
+
+    /// <summary>Whether <paramref name="given"/> is the task's Callback key (compared in constant time).</summary>
+    public static bool CallbackKeyMatches(string taskToken, string given) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(CallbackKey(taskToken)), Encoding.UTF8.GetBytes(given));
 
     /// <summary>The job parameter that carries the marker.</summary>
     public const string MarkerParameter = "BatchSyncTask";

@@ -16,13 +16,16 @@ internal struct SubmitJobRules : IWalkRules
 {
     // The contexts: the values SubmitJob has something to do with, by where they are in the request.
     private const int RootObject = 1, JobNameString = 2, JobQueueString = 3, ParametersMap = 4;
-    private const int OverridesObject = 5, EnvironmentList = 6, EnvironmentEntry = 7, EntryName = 8;
+    private const int OverridesObject = 5, EnvironmentList = 6, EnvironmentEntry = 7, EntryName = 8, TagsMap = 9;
 
     public static readonly Shape Request = BatchShapes.Instance["SubmitJobRequest"];
     // The members are matched by ordinal, resolved once here, so walking a member costs no name comparison.
     private static readonly int JobNameOrdinal = Request.MembersByWire["jobName"].Ordinal;
     private static readonly int JobQueueOrdinal = Request.MembersByWire["jobQueue"].Ordinal;
     private static readonly int ParametersOrdinal = Request.MembersByWire["parameters"].Ordinal;
+    private static readonly int TagsOrdinal = Request.MembersByWire["tags"].Ordinal;
+    private static readonly byte[] CallbackKeyUtf8 = Encoding.UTF8.GetBytes(TaskKey.CallbackKeyParameter);
+    private static readonly byte[] TenantTagUtf8 = Encoding.UTF8.GetBytes(Tenancy.TenantTag);
     private static readonly ShapeMember ContainerOverridesMember = Request.MembersByWire["containerOverrides"];
     private static readonly ShapeMember EnvironmentMember = ContainerOverridesMember.Shape.MembersByWire["environment"];
     private static readonly int EnvironmentNameOrdinal = EnvironmentMember.Shape.MemberShape!.MembersByWire["name"].Ordinal;
@@ -41,6 +44,9 @@ internal struct SubmitJobRules : IWalkRules
     /// <summary>Where the Parameters object's closing brace is in the output, and whether it is empty, once written.</summary>
     public (int Position, bool Empty)? ParametersEnd { get; private set; }
 
+    /// <summary>Where the Tags map's closing brace is in the output, and whether it is empty, once written.</summary>
+    public (int Position, bool Empty)? TagsEnd { get; private set; }
+
     /// <summary>Where the ContainerOverrides value lies in the output, once written.</summary>
     public Range? ContainerOverridesOutput { get; private set; }
 
@@ -53,6 +59,7 @@ internal struct SubmitJobRules : IWalkRules
         RootObject when member.Ordinal == JobNameOrdinal => JobNameString,
         RootObject when member.Ordinal == JobQueueOrdinal => JobQueueString,
         RootObject when member.Ordinal == ParametersOrdinal => ParametersMap,
+        RootObject when member.Ordinal == TagsOrdinal => TagsMap,
         RootObject when member.Ordinal == ContainerOverridesMember.Ordinal => OverridesObject,
         OverridesObject when member.Ordinal == EnvironmentMember.Ordinal => EnvironmentList,
         EnvironmentEntry when member.Ordinal == EnvironmentNameOrdinal => EntryName,
@@ -88,13 +95,19 @@ internal struct SubmitJobRules : IWalkRules
     }
 
     public readonly string? MapKeyProblem(int context, ref Utf8JsonReader reader) =>
-        context == ParametersMap && reader.ValueTextEquals(MarkerUtf8) ? "is reserved for BatchSync's own use" : null;
+        (context == ParametersMap && (reader.ValueTextEquals(MarkerUtf8) || reader.ValueTextEquals(CallbackKeyUtf8)))
+        || (context == TagsMap && reader.ValueTextEquals(TenantTagUtf8))
+            ? "is reserved for BatchSync's own use" : null;
 
     public void MapEnd(int context, int position, bool empty)
     {
         if (context == ParametersMap)
         {
             ParametersEnd = (position, empty);
+        }
+        else if (context == TagsMap)
+        {
+            TagsEnd = (position, empty);
         }
     }
 

@@ -15,7 +15,13 @@ public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue,
 public sealed record SubmitMapping(SubmitRequest? Request, string? TaskToken, IReadOnlyList<InputProblem> Problems)
 {
     public bool IsValid => Request is not null && Problems.Count == 0;
+
+    /// <summary>The payload's ExecutionArn when it gave a valid one, the request valid or not (its failure is routed by it).</summary>
+    public string? ExecutionArn { get; init; }
 }
+
+/// <summary>What BatchSync adds to a task's job: the marker parameter, and where needed the Callback key and the tenant tag.</summary>
+public sealed record JobAdditions(string Marker, string? CallbackKey = null, string? Tenant = null);
 
 /// <summary>
 /// Maps the payload a state machine passes to SubmitJob (the native integration's PascalCase fields plus TaskToken)
@@ -103,13 +109,13 @@ public static class SubmitRequestMapper
         var token = own.TokenProblems is null ? own.TaskToken : null;
         if (own.TokenProblems is not null || own.Problems is not null || problems.Count > 0)
         {
-            return new SubmitDraft(new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]));
+            return new SubmitDraft(new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]) { ExecutionArn = own.ExecutionArn });
         }
         return new SubmitDraft(walker.Rules, token, generation);
     }
 
     /// <summary>The request a draft found, once the marker is in (null: none).</summary>
-    internal static SubmitMapping Finish(in SubmitJobRules found, string? token, int generation, string? marker)
+    internal static SubmitMapping Finish(in SubmitJobRules found, string? token, int generation, JobAdditions? additions)
     {
         if (generation != _generation || _output is not { } output)
         {
@@ -126,44 +132,54 @@ public static class SubmitRequestMapper
                     $"is {characters} characters; Batch fails jobs whose container overrides exceed {MaxContainerOverridesChars}"));
             }
         }
-        var body = marker is not null ? WithMarker(written, found.ParametersEnd, marker) : written.ToArray();
+        var body = additions is not null ? WithAdditions(written, found.ParametersEnd, found.TagsEnd, additions) : written.ToArray();
         if (body.Length > MaxRequestBytes)
         {
             (problems ??= []).Add(new InputProblem("", $"the SubmitJob request is {body.Length} bytes; Batch accepts at most {MaxRequestBytes}"));
         }
         if (problems is not null)
         {
-            return new SubmitMapping(null, token, problems);
+            return new SubmitMapping(null, token, problems) { ExecutionArn = found.Own.ExecutionArn };
         }
         var own = found.Own;
-        return new SubmitMapping(new SubmitRequest(body, found.JobName!, found.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, []);
+        return new SubmitMapping(new SubmitRequest(body, found.JobName!, found.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds), token, [])
+        {
+            ExecutionArn = own.ExecutionArn,
+        };
     }
 
     private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
 
     /// <summary>
-    /// The request with the marker parameter put in: last in Parameters, or as a Parameters of its own at the end. The
-    /// token it derives from may come anywhere in the payload, after Parameters too, so it goes in once all is read.
+    /// The request with BatchSync's additions put in: the marker (and the Callback key) last in Parameters, or as a
+    /// Parameters of their own at the end; the tenant tag last in Tags, or as Tags of its own at the end. The token they
+    /// derive from may come anywhere in the payload, after Parameters too, so they go in once all is read.
     /// </summary>
-    private static readonly byte[] MarkerMember = Encoding.UTF8.GetBytes($"{TaskKey.MarkerParameter}\":\"");
-
-    private static byte[] WithMarker(ReadOnlySpan<byte> request, (int Position, bool Empty)? parametersEnd, string marker)
+    private static byte[] WithAdditions(ReadOnlySpan<byte> request, (int Position, bool Empty)? parametersEnd, (int Position, bool Empty)? tagsEnd, JobAdditions additions)
     {
-        var value = JsonEncodedText.Encode(marker, JsonText.WriterOptions.Encoder).EncodedUtf8Bytes;
-        var inParameters = parametersEnd is not null;
         // A valid request always has members (its required ones), so a member of its own goes after a comma.
-        var at = parametersEnd?.Position ?? request.Length - 1;
-        var prefix = !inParameters ? ",\"parameters\":{\""u8 : parametersEnd!.Value.Empty ? "\""u8 : ",\""u8;
-        var suffix = inParameters ? "\""u8 : "\"}"u8;
-        var member = MarkerMember;
-        var body = new byte[request.Length + prefix.Length + member.Length + value.Length + suffix.Length];
+        var end = request.Length - 1;
+        var inserts = new List<(int At, byte[] Bytes)>(2)
+        {
+            (parametersEnd?.Position ?? end, Members(parametersEnd, "parameters",
+                [(TaskKey.MarkerParameter, additions.Marker), .. additions.CallbackKey is { } key ? [(TaskKey.CallbackKeyParameter, key)] : Array.Empty<(string, string)>()])),
+        };
+        if (additions.Tenant is { } tenant)
+        {
+            inserts.Add((tagsEnd?.Position ?? end, Members(tagsEnd, "tags", [(Tenancy.TenantTag, tenant)])));
+        }
+        // Both may go at the end: the parameters first, as before.
+        inserts.Sort((a, b) => a.At.CompareTo(b.At));
+        var body = new byte[request.Length + inserts.Sum(i => i.Bytes.Length)];
         var rest = body.AsSpan();
-        Append(ref rest, request[..at]);
-        Append(ref rest, prefix);
-        Append(ref rest, member);
-        Append(ref rest, value);
-        Append(ref rest, suffix);
-        Append(ref rest, request[at..]);
+        var from = 0;
+        foreach (var (at, bytes) in inserts)
+        {
+            Append(ref rest, request[from..at]);
+            Append(ref rest, bytes);
+            from = at;
+        }
+        Append(ref rest, request[from..]);
         return body;
 
         static void Append(ref Span<byte> destination, ReadOnlySpan<byte> bytes)
@@ -171,6 +187,25 @@ public static class SubmitRequestMapper
             bytes.CopyTo(destination);
             destination = destination[bytes.Length..];
         }
+    }
+
+    /// <summary>String members for a map: inside it (after a comma unless it is empty), or as a member of its own.</summary>
+    private static byte[] Members((int Position, bool Empty)? mapEnd, string mapName, (string Name, string Value)[] members)
+    {
+        using var text = new MemoryStream();
+        void Write(ReadOnlySpan<byte> bytes) => text.Write(bytes);
+        Write(mapEnd is null ? Encoding.UTF8.GetBytes($",\"{mapName}\":{{") : mapEnd.Value.Empty ? ""u8 : ","u8);
+        for (var i = 0; i < members.Length; i++)
+        {
+            Write(i > 0 ? ","u8 : ""u8);
+            Write("\""u8);
+            Write(JsonEncodedText.Encode(members[i].Name, JsonText.WriterOptions.Encoder).EncodedUtf8Bytes);
+            Write("\":\""u8);
+            Write(JsonEncodedText.Encode(members[i].Value, JsonText.WriterOptions.Encoder).EncodedUtf8Bytes);
+            Write("\""u8);
+        }
+        Write(mapEnd is null ? "}"u8 : ""u8);
+        return text.ToArray();
     }
 
     private static (ArrayBufferWriter<byte>, Utf8JsonWriter) NewOutput()
@@ -216,6 +251,9 @@ public readonly struct SubmitDraft
     /// record), and the checks that need the final bytes, in this order: the container overrides' length, then the
     /// request's size, the marker included.
     /// </summary>
-    public SubmitMapping WithMarker(string? marker) =>
-        _done ?? SubmitRequestMapper.Finish(_found, TaskToken, _generation, marker);
+    public SubmitMapping WithMarker(string? marker) => With(marker is null ? null : new JobAdditions(marker));
+
+    /// <summary>As <see cref="WithMarker"/>, with the Callback key and the tenant tag where the additions have them.</summary>
+    public SubmitMapping With(JobAdditions? additions) =>
+        _done ?? SubmitRequestMapper.Finish(_found, TaskToken, _generation, additions);
 }

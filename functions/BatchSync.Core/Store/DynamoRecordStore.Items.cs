@@ -43,6 +43,8 @@ public sealed partial class DynamoRecordStore
         Add("Reason", r.Reason);
         Add("JobQueue", r.JobQueue);
         Add("ExecutionArn", r.ExecutionArn);
+        Add("Account", r.Account);
+        Add("Region", r.Region);
         Add("StateName", r.StateName);
         Add("Submit", r.Submit?.ToString());
         Add("LeaseId", r.LeaseId);
@@ -81,6 +83,8 @@ public sealed partial class DynamoRecordStore
             Reason = Str("Reason"),
             JobQueue = Str("JobQueue"),
             ExecutionArn = Str("ExecutionArn"),
+            Account = Str("Account"),
+            Region = Str("Region"),
             StateName = Str("StateName"),
             Options = Str("Options"),
             CreatedAt = Num("CreatedAt") ?? 0,

@@ -1,0 +1,120 @@
+namespace BatchSync.Domain;
+
+/// <summary>What a SubmitJob invocation does about where its task lives, before anything is written or submitted.</summary>
+public abstract record PlaceDecision
+{
+    private PlaceDecision() { }
+
+    /// <summary>The hub's own task (or its account's, elsewhere): go on as always.</summary>
+    public sealed record Proceed(TaskPlace? Place) : PlaceDecision;
+
+    /// <summary>A tenant's task: prove the token is that account's (a heartbeat as its spoke role) before anything else.</summary>
+    public sealed record ProveOwnership(TaskPlace Place) : PlaceDecision;
+
+    /// <summary>Tenants are served and no execution ARN says where the task is: ask the hub's own endpoint whether it is its.</summary>
+    public sealed record ProbeHubOwnership : PlaceDecision;
+
+    /// <summary>Submit nothing; fail the invocation with this error (the task cannot be answered from here).</summary>
+    public sealed record Refuse(BatchSyncException Error) : PlaceDecision;
+}
+
+/// <summary>What a heartbeat sent to prove a task's ownership said.</summary>
+public enum OwnershipProof
+{
+    /// <summary>Accepted: the token is the claimed account's and its task waits.</summary>
+    Proven,
+    /// <summary>TaskTimedOut/TaskDoesNotExist: the token is that account's, but its task is closed: submit nothing.</summary>
+    TaskClosed,
+    /// <summary>InvalidToken: the token is not the claimed account's (or region's): submit nothing.</summary>
+    NotProven,
+}
+
+/// <summary>Whether a Callback may act for a task.</summary>
+public enum CallbackAuthorization
+{
+    Allowed,
+    /// <summary>A key is required (a tenant's task, or CallbackKeys = Require) and none was given.</summary>
+    KeyMissing,
+    /// <summary>The key given is not the task's.</summary>
+    WrongKey,
+}
+
+// The rules of serving other accounts and regions (issue 20): whose a task is, what proves it, who may call back.
+public static partial class TaskDecisions
+{
+    /// <summary>Whose a task at <paramref name="place"/> is (null: no execution ARN, the hub's).</summary>
+    public static TaskHome HomeOf(TaskPlace? place, Tenancy tenancy)
+    {
+        if (place is null || tenancy.HubAccount is null)
+        {
+            // Without the hub's account id no account can be told apart: a region of its own is still routed.
+            return place is null || place.Region == tenancy.HubRegion ? TaskHome.Hub : TaskHome.HubAccountElsewhere;
+        }
+        if (place.Account == tenancy.HubAccount)
+        {
+            return place.Region == tenancy.HubRegion ? TaskHome.Hub : TaskHome.HubAccountElsewhere;
+        }
+        return tenancy.TenantAccounts.Contains(place.Account) || tenancy.OrganizationId is not null ? TaskHome.Tenant : TaskHome.NotATenant;
+    }
+
+    /// <summary>What SubmitJob does first about the task's place: where its calls go, and what must be proven before submitting.</summary>
+    public static PlaceDecision OnSubmitPlace(string? executionArn, Tenancy tenancy)
+    {
+        var place = TaskPlace.FromExecutionArn(executionArn);
+        return HomeOf(place, tenancy) switch
+        {
+            TaskHome.Tenant => new PlaceDecision.ProveOwnership(place!),
+            TaskHome.NotATenant => new PlaceDecision.Refuse(new NotATenantException(place!.Account)),
+            _ when place is null && tenancy.HasTenants => new PlaceDecision.ProbeHubOwnership(),
+            _ => new PlaceDecision.Proceed(place),
+        };
+    }
+
+    /// <summary>SubmitJob was invoked through the spokes' bus: the event's account and region must be the execution's.</summary>
+    public static BatchSyncException? OnRelayedSubmit(string? executionArn, string eventAccount, string eventRegion)
+    {
+        if (TaskPlace.FromExecutionArn(executionArn) is not { } place)
+        {
+            return new ExecutionArnRequiredException($"it came through the spokes' event bus from account {eventAccount} in {eventRegion}");
+        }
+        return place.Account == eventAccount && place.Region == eventRegion
+            ? null
+            : new OwnershipNotProvenException(place.Account, $"the event came from account {eventAccount} in {eventRegion}, not from the execution's account and region");
+    }
+
+    public static OwnershipProof OnOwnershipProbe(TaskReply reply) => reply switch
+    {
+        TaskReply.Accepted => OwnershipProof.Proven,
+        TaskReply.TaskClosed => OwnershipProof.TaskClosed,
+        _ => OwnershipProof.NotProven,
+    };
+
+    /// <summary>
+    /// Whether a Callback with <paramref name="givenKey"/> may act for <paramref name="record"/>'s task: a tenant's task
+    /// always needs its key; the hub's own needs it when CallbackKeys is Require, and any key given must be right.
+    /// </summary>
+    public static CallbackAuthorization AuthorizeCallback(TaskRecord record, string? givenKey, Tenancy tenancy)
+    {
+        var required = tenancy.CallbackKeys == CallbackKeys.Require || IsTenantRecord(record, tenancy);
+        if (givenKey is null)
+        {
+            return required ? CallbackAuthorization.KeyMissing : CallbackAuthorization.Allowed;
+        }
+        return TaskKey.CallbackKeyMatches(record.TaskToken, givenKey) ? CallbackAuthorization.Allowed : CallbackAuthorization.WrongKey;
+    }
+
+    /// <summary>Whether the job of this task gets its Callback key (a job parameter).</summary>
+    public static bool DeliversCallbackKey(TaskHome home, Tenancy tenancy) =>
+        home == TaskHome.Tenant || tenancy.CallbackKeys != CallbackKeys.Off;
+
+    /// <summary>A record of another account's task (kept at submit, once its ownership was proven).</summary>
+    public static bool IsTenantRecord(TaskRecord record, Tenancy tenancy) =>
+        record.Account is { } account && account != tenancy.HubAccount;
+
+    /// <summary>
+    /// Whether an execution status event may act on this record: the event's account must be the record's (an event
+    /// forwarded from a spoke keeps its source account; a tenant cannot stop another tenant's jobs).
+    /// </summary>
+    public static bool StopMayActOn(TaskRecord record, string? eventAccount, Tenancy tenancy) =>
+        eventAccount is null || (record.Account ?? tenancy.HubAccount) is not { } owner || owner == eventAccount;
+}

@@ -1,0 +1,98 @@
+namespace BatchSync.Domain;
+
+/// <summary>
+/// Where a task's execution runs, from its ARN (<c>$$.Execution.Id</c>,
+/// <c>arn:&lt;partition&gt;:states:&lt;region&gt;:&lt;account&gt;:execution:&lt;state machine&gt;:&lt;name&gt;</c>): a task
+/// token answers only at its execution's regional endpoint, from a principal of its execution's account.
+/// </summary>
+public sealed record TaskPlace(string Partition, string Region, string Account)
+{
+    /// <summary>The place an execution ARN names; null when it is absent or not an execution ARN.</summary>
+    public static TaskPlace? FromExecutionArn(string? executionArn)
+    {
+        if (executionArn is null)
+        {
+            return null;
+        }
+        var parts = executionArn.Split(':');
+        return parts.Length >= 8 && parts[0] == "arn" && parts[2] == "states" && parts[5] is "execution" or "express"
+            && parts[1].Length > 0 && parts[3].Length > 0 && IsAccountId(parts[4])
+            ? new TaskPlace(parts[1], parts[3], parts[4])
+            : null;
+    }
+
+    /// <summary>The place a record keeps (null: the hub's).</summary>
+    public static TaskPlace? Of(TaskRecord record) =>
+        record.Account is { } account && record.Region is { } region ? new TaskPlace(PartitionOf(region), region, account) : null;
+
+    public static bool IsAccountId(string text) => text.Length == 12 && text.All(char.IsAsciiDigit);
+
+    /// <summary>The partition of a region (aws, aws-cn, aws-us-gov).</summary>
+    public static string PartitionOf(string region) =>
+        region.StartsWith("cn-", StringComparison.Ordinal) ? "aws-cn"
+        : region.StartsWith("us-gov-", StringComparison.Ordinal) ? "aws-us-gov"
+        : "aws";
+}
+
+/// <summary>Whose a task is, as the hub sees it.</summary>
+public enum TaskHome
+{
+    /// <summary>The hub's own account and region (or no execution ARN): today's path, no role, no probe.</summary>
+    Hub,
+    /// <summary>The hub's account in another region: that region's endpoint, the function's own credentials.</summary>
+    HubAccountElsewhere,
+    /// <summary>A tenant's account (any region): its spoke role, its region's endpoint, ownership proven first.</summary>
+    Tenant,
+    /// <summary>An account that is not a tenant: nothing is submitted (BatchSync.NotATenant).</summary>
+    NotATenant,
+}
+
+/// <summary>How Callback keys are used (BATCHSYNC_CALLBACK_KEYS). A tenant's task always has one, and requires it.</summary>
+public enum CallbackKeys
+{
+    /// <summary>The hub's own tasks: no key delivered, none required (as before issue 20).</summary>
+    Off,
+    /// <summary>The hub's own tasks: the key is delivered to the job and checked when a Callback gives one (migration).</summary>
+    Deliver,
+    /// <summary>Every Callback must carry its job's key.</summary>
+    Require,
+}
+
+/// <summary>
+/// The hub and its tenants: which accounts' state machines this stack serves (TenantAccounts, OrganizationId), the
+/// role it acts as in each (SpokeRoleName), and what a tenant may submit to (TenantJobQueues, TenantJobDefinitions,
+/// where <c>{TenantAccount}</c> stands for the tenant's account id).
+/// </summary>
+public sealed record Tenancy
+{
+    public const string TenantPlaceholder = "{TenantAccount}";
+    public const string DefaultSpokeRoleName = "BatchSyncSpoke";
+    public const string DefaultTenantPattern = TenantPlaceholder + "-*";
+    /// <summary>The tag every tenant's job carries: its account id.</summary>
+    public const string TenantTag = "BatchSyncTenant";
+
+    /// <summary>This stack's own: nothing crosses an account (TenantAccounts and OrganizationId empty).</summary>
+    public static Tenancy HubOnly(string region, string? account = null) => new() { HubRegion = region, HubAccount = account };
+
+    /// <summary>The hub's account (BATCHSYNC_ACCOUNT_ID; null when unknown: no account is told apart).</summary>
+    public string? HubAccount { get; init; }
+    public required string HubRegion { get; init; }
+    public IReadOnlySet<string> TenantAccounts { get; init; } = new HashSet<string>();
+    /// <summary>Every account of this organization is a tenant (IAM checks the membership: aws:ResourceOrgID on sts:AssumeRole).</summary>
+    public string? OrganizationId { get; init; }
+    public string SpokeRoleName { get; init; } = DefaultSpokeRoleName;
+    public string TenantJobQueues { get; init; } = DefaultTenantPattern;
+    public string TenantJobDefinitions { get; init; } = DefaultTenantPattern;
+    public CallbackKeys CallbackKeys { get; init; } = CallbackKeys.Off;
+
+    /// <summary>Whether any other account is served.</summary>
+    public bool HasTenants => TenantAccounts.Count > 0 || OrganizationId is not null;
+
+    /// <summary>The role the hub acts as in a tenant's account.</summary>
+    public string SpokeRoleArn(TaskPlace place) => $"arn:{place.Partition}:iam::{place.Account}:role/{SpokeRoleName}";
+
+    /// <summary>What a tenant may submit to: the tenant patterns with its account id put in.</summary>
+    public SubmitPermissions PermissionsFor(string account) => SubmitPermissions.FromLists(
+        TenantJobQueues.Replace(TenantPlaceholder, account, StringComparison.Ordinal),
+        TenantJobDefinitions.Replace(TenantPlaceholder, account, StringComparison.Ordinal));
+}
