@@ -19,6 +19,13 @@ public sealed record BatchSyncSettings
     public const string BudgetVariable = "BATCHSYNC_INVOCATION_BUDGET_SECONDS";
     public const string AttemptTimeoutVariable = "BATCHSYNC_ATTEMPT_TIMEOUT_MS";
     public const string SweepCallsVariable = "BATCHSYNC_SWEEP_CALLS_PER_SECOND";
+    public const string AccountVariable = "BATCHSYNC_ACCOUNT_ID";
+    public const string TenantAccountsVariable = "BATCHSYNC_TENANT_ACCOUNTS";
+    public const string OrganizationVariable = "BATCHSYNC_ORGANIZATION_ID";
+    public const string SpokeRoleVariable = "BATCHSYNC_SPOKE_ROLE_NAME";
+    public const string TenantQueuesVariable = "BATCHSYNC_TENANT_JOB_QUEUES";
+    public const string TenantDefinitionsVariable = "BATCHSYNC_TENANT_JOB_DEFINITIONS";
+    public const string CallbackKeysVariable = "BATCHSYNC_CALLBACK_KEYS";
 
     /// <summary>Region and endpoints (AWS_REGION, AWS_ENDPOINT_URL*).</summary>
     public required AwsSettings Aws { get; init; }
@@ -40,6 +47,8 @@ public sealed record BatchSyncSettings
     public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;
     /// <summary>Step Functions calls a second the whole sweep may make, all its parts together (BATCHSYNC_SWEEP_CALLS_PER_SECOND, default 150).</summary>
     public double SweepCallsPerSecond { get; init; } = PacedStepFunctionsApi.DefaultSweepCallsPerSecond;
+    /// <summary>The hub's account and the tenants it serves (BATCHSYNC_ACCOUNT_ID, _TENANT_ACCOUNTS, _ORGANIZATION_ID, _SPOKE_ROLE_NAME, ...).</summary>
+    public Tenancy Tenancy { get; init; } = Tenancy.HubOnly("us-east-1");
 
     public static BatchSyncSettings FromEnvironment() => From(AwsSettings.FromEnvironment());
 
@@ -61,7 +70,57 @@ public sealed record BatchSyncSettings
             Retry = attemptMs is { } ms ? new RetryPolicy { AttemptTimeout = TimeSpan.FromMilliseconds((int)ms) } : RetryPolicy.Default,
             Permissions = SubmitPermissions.FromLists(value(SubmitPermissions.QueuesVariable), value(SubmitPermissions.DefinitionsVariable)),
             SweepCallsPerSecond = Positive(value, SweepCallsVariable, "a positive number of calls a second") ?? PacedStepFunctionsApi.DefaultSweepCallsPerSecond,
+            Tenancy = TenancyFrom(aws.Region, value),
         };
+    }
+
+    /// <summary>The hub and its tenants, checked: account ids of 12 digits, an organization id, an IAM role name.</summary>
+    public static Tenancy TenancyFrom(string region, Func<string, string?> value)
+    {
+        var hub = value(AccountVariable);
+        if (hub is not null && !TaskPlace.IsAccountId(hub))
+        {
+            throw new InvalidOperationException($"{AccountVariable} must be a 12-digit account id (is '{hub}').");
+        }
+        var tenants = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in (value(TenantAccountsVariable) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!TaskPlace.IsAccountId(item))
+            {
+                throw new InvalidOperationException($"{TenantAccountsVariable} must be comma-separated 12-digit account ids ('{item}' is not one).");
+            }
+            tenants.Add(item);
+        }
+        var organization = value(OrganizationVariable);
+        if (organization is not null && !System.Text.RegularExpressions.Regex.IsMatch(organization, "^o-[a-z0-9]{10,32}$"))
+        {
+            throw new InvalidOperationException($"{OrganizationVariable} must be an organization id, o- and 10 to 32 lowercase letters or digits (is '{organization}').");
+        }
+        var role = value(SpokeRoleVariable) ?? Tenancy.DefaultSpokeRoleName;
+        if (!System.Text.RegularExpressions.Regex.IsMatch(role, @"^[\w+=,.@-]{1,64}$"))
+        {
+            throw new InvalidOperationException($"{SpokeRoleVariable} must be an IAM role name, 1 to 64 of letters, digits and +=,.@_- (is '{role}').");
+        }
+        var keys = value(CallbackKeysVariable) is { } k
+            ? Enum.TryParse<CallbackKeys>(k, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !k.All(char.IsAsciiDigit) ? parsed
+                : throw new InvalidOperationException($"{CallbackKeysVariable} must be Off, Deliver or Require (is '{k}').")
+            : CallbackKeys.Off;
+        var tenancy = new Tenancy
+        {
+            HubAccount = hub,
+            HubRegion = region,
+            TenantAccounts = tenants,
+            OrganizationId = organization,
+            SpokeRoleName = role,
+            TenantJobQueues = value(TenantQueuesVariable) ?? Tenancy.DefaultTenantPattern,
+            TenantJobDefinitions = value(TenantDefinitionsVariable) ?? Tenancy.DefaultTenantPattern,
+            CallbackKeys = keys,
+        };
+        if (tenancy.HasTenants && hub is null)
+        {
+            throw new InvalidOperationException($"{AccountVariable} must be set when {TenantAccountsVariable} or {OrganizationVariable} is (the template sets it to the stack's account).");
+        }
+        return tenancy;
     }
 
     /// <summary>

@@ -28,6 +28,12 @@ public sealed class FunctionHost
         // pays only for the clients it calls, when it calls them.
         _batch = new LazyBatchApi(() => BatchClient.Create(aws, settings.Retry));
         _stepFunctions = new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, settings.Retry));
+        // Every task's calls are routed by its record's account and region; the hub's own go to the client above, and
+        // STS (AWSSDK.SecurityToken) is only loaded when a tenant's task needs its role.
+        var sessionName = StsRoleAssumer.SessionNameFor(aws.Value("AWS_LAMBDA_FUNCTION_NAME"));
+        SpokeCredentials = new SpokeCredentials(new LazyRoleAssumer(() => new StsRoleAssumer(aws, sessionName)), clock, settings.Namespace, OnSpokeUnreachable);
+        _router = new SpokeRouter(_stepFunctions, settings.Tenancy, SpokeCredentials,
+            (region, credentials) => new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, region, credentials ?? SharedHttp.Credentials, settings.Retry)));
         _store = new LazyRecordStore(() => DynamoRecordStore.Create(aws, settings.Table, settings.RecordRetention, settings.Retry, clock));
         // One attempt, bounded by the tail's own timeout: a slow log never holds up the answer.
         var answers = settings.Answers;
@@ -48,32 +54,43 @@ public sealed class FunctionHost
     public TimeSpan? Budget => Settings.Budget;
     private readonly LazyBatchApi _batch;
     private readonly LazyStepFunctionsApi _stepFunctions;
+    private readonly SpokeRouter _router;
+
+    /// <summary>The spoke roles' credentials this process holds (and the AssumeRole calls it made).</summary>
+    public SpokeCredentials SpokeCredentials { get; }
+    public Tenancy Tenancy => Settings.Tenancy;
     private readonly LazyRecordStore _store;
 
     /// <summary>Batch; the client is made on the first call.</summary>
     public IBatchApi Batch => _batch;
     /// <summary>
-    /// Step Functions, the one seam every task's calls go through (<see cref="IStepFunctionsRouter.For"/>): today one
-    /// client for every task, made on its first call.
+    /// Step Functions, the one seam every task's calls go through (<see cref="IStepFunctionsRouter.For"/>): by the task's
+    /// account and region, each client made on its first call.
     /// </summary>
-    public IStepFunctionsRouter StepFunctions => _stepFunctions;
+    public IStepFunctionsRouter StepFunctions => _router;
     /// <summary>The task records; the DynamoDB client is made on the first call.</summary>
     public IRecordStore Store => _store;
     /// <summary>How failed jobs are answered (the stack's failure error name; a CloudWatch Logs client made on its first call).</summary>
     public AnswerSettings Answers { get; }
 
     /// <summary>SubmitJob's core.</summary>
-    public JobSubmitter Submitter() => new(Batch, StepFunctions, Store, Namespace, Clock, Timing) { Permissions = Settings.Permissions };
+    public JobSubmitter Submitter() => new(Batch, StepFunctions, Store, Namespace, Clock, Timing) { Permissions = Settings.Permissions, Tenancy = Tenancy };
     /// <summary>JobStateChange's core.</summary>
     public JobEventProcessor JobEvents() => new(Batch, StepFunctions, Store, Namespace, Clock, Timing, Answers);
     /// <summary>Callback's core.</summary>
-    public CallbackProcessor Callbacks() => new(Batch, StepFunctions, Store, Namespace, Clock, Timing);
+    public CallbackProcessor Callbacks() => new(Batch, StepFunctions, Store, Namespace, Clock, Timing) { Tenancy = Tenancy };
     /// <summary>Reconcile's core.</summary>
     public Reconciler Reconciler() => new(Batch, StepFunctions, Store, Namespace, Clock, Timing, Answers)
     {
         InvocationBudget = Budget,
         SweepCallsPerSecond = Settings.SweepCallsPerSecond,
     };
+
+    private static void OnSpokeUnreachable(SpokeUnreachableException e)
+    {
+        Log.Warn("Spoke {Account} is unreachable: {Error}; its tasks' calls wait until its role can be assumed", e.Account, e.Message);
+        Metrics.SpokeUnreachable(e.Account);
+    }
 
     /// <summary>The clients made so far, by name (Batch, StepFunctions, DynamoDB, CloudWatchLogs): what a path has paid for.</summary>
     public IReadOnlyList<string> CreatedClients =>

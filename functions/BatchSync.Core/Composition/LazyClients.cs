@@ -108,3 +108,14 @@ public sealed class LazyRecordStore(Func<IRecordStore> create) : IRecordStore
     public Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default) =>
         _store.Value.FinishAsync(taskKey, ending, cancellationToken);
 }
+
+/// <summary>An <see cref="IRoleAssumer"/> made on its first AssumeRole: the hub's own tasks never load the STS client.</summary>
+public sealed class LazyRoleAssumer(Func<IRoleAssumer> create) : IRoleAssumer
+{
+    private readonly OnFirstUse<IRoleAssumer> _assumer = new(create);
+
+    public bool IsCreated => _assumer.IsCreated;
+
+    public Task<RoleCredentials> AssumeAsync(string roleArn, string externalId, CancellationToken cancellationToken) =>
+        _assumer.Value.AssumeAsync(roleArn, externalId, cancellationToken);
+}

@@ -9,12 +9,15 @@ public enum CallbackKind { Result, Heartbeat, Failure }
 /// A request to the Callback function from a job's code: <c>{"JobId", "Result"}</c>, <c>{"JobId", "Heartbeat": true}</c>
 /// or <c>{"JobId", "Error", "Cause"}</c>.
 /// </summary>
-public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? ResultJson, string? Error, string? Cause)
+public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? ResultJson, string? Error, string? Cause, string? CallbackKey = null)
 {
     /// <summary>A Result must leave room in the task output for the job's own JobDetail members.</summary>
+    /// <summary>The job's Callback key (its BatchSyncCallbackKey parameter), required for a tenant's task.</summary>
+    public const string CallbackKeyMember = "CallbackKey";
+
     public const int MaxResultBytes = StepFunctionsLimits.OutputBytes - 8 * 1024;
 
-    private static readonly HashSet<string> Members = new(StringComparer.Ordinal) { "JobId", "Result", "Heartbeat", "Error", "Cause" };
+    private static readonly HashSet<string> Members = new(StringComparer.Ordinal) { "JobId", "Result", "Heartbeat", "Error", "Cause", CallbackKeyMember };
 
     /// <summary>Notes the members it does not know, and reads the required JobId (null, with a problem, when it is not usable).</summary>
     private static string? ReadJobId(JsonElement root, List<InputProblem> problems)
@@ -87,6 +90,15 @@ public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? Re
                     problems.Add(new InputProblem("Cause", $"must be a string of at most {StepFunctionsLimits.CauseChars} characters"));
                 }
             }
+            string? key = null;
+            if (root.TryGetProperty(CallbackKeyMember, out var given))
+            {
+                key = given.ValueKind == JsonValueKind.String && given.GetString()!.Length is > 0 and <= 256 ? given.GetString() : null;
+                if (key is null)
+                {
+                    problems.Add(new InputProblem(CallbackKeyMember, "must be the job's BatchSyncCallbackKey parameter, a string (Ref::BatchSyncCallbackKey in its command)"));
+                }
+            }
             if (problems.Count > 0)
             {
                 throw new InvalidInputException("Callback request", problems);
@@ -99,11 +111,11 @@ public sealed record CallbackRequest(string JobId, CallbackKind Kind, string? Re
                 {
                     throw new ResultTooLargeException(bytes, MaxResultBytes);
                 }
-                return new CallbackRequest(jobId!, CallbackKind.Result, text, null, null);
+                return new CallbackRequest(jobId!, CallbackKind.Result, text, null, null, key);
             }
             return hasHeartbeat
-                ? new CallbackRequest(jobId!, CallbackKind.Heartbeat, null, null, null)
-                : new CallbackRequest(jobId!, CallbackKind.Failure, null, error.GetString(), hasCause ? cause.GetString() : null);
+                ? new CallbackRequest(jobId!, CallbackKind.Heartbeat, null, null, null, key)
+                : new CallbackRequest(jobId!, CallbackKind.Failure, null, error.GetString(), hasCause ? cause.GetString() : null, key);
         }
     }
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace BatchSync.Domain;
 
 /// <summary>The parts of an EventBridge "Step Functions Execution Status Change" event that decisions need.</summary>
-public sealed record ExecutionStatusEvent(string ExecutionArn, string Status, long? StopDate)
+public sealed record ExecutionStatusEvent(string ExecutionArn, string Status, long? StopDate, string? Account = null)
 {
     public const string DetailType = "Step Functions Execution Status Change";
 
@@ -27,6 +27,8 @@ public sealed record ExecutionStatusEvent(string ExecutionArn, string Status, lo
             stopDate = stop.ValueKind == JsonValueKind.Number && stop.TryGetInt64(out var ms) ? ms
                 : throw new InvalidEventException($"detail.stopDate must be epoch milliseconds, not {JsonInput.Describe(stop)}");
         }
-        return new ExecutionStatusEvent(executionArn, status, stopDate);
+        // The account EventBridge stamped: where the event came from (a spoke's forwarded event keeps its own).
+        var account = root.TryGetProperty("account", out var acct) && acct.ValueKind == JsonValueKind.String ? acct.GetString() : null;
+        return new ExecutionStatusEvent(executionArn, status, stopDate, account);
     }
 }

@@ -77,6 +77,12 @@ public static class Metrics
         Write([[FunctionDimension]], [], values);
     }
 
+    /// <summary>A spoke role could not be assumed: <c>SpokeUnreachable</c> (1) by function, and by the spoke's account.</summary>
+    public static void SpokeUnreachable(string account) =>
+        Write([[FunctionDimension], [AccountDimension]], [(AccountDimension, account)], [("SpokeUnreachable", "Count", 1)]);
+
+    public const string AccountDimension = "Account";
+
     private static void Add(List<(string, string, double)> values, string name, string unit, double? value)
     {
         if (value is { } v)

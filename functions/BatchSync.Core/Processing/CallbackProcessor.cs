@@ -8,16 +8,20 @@ public sealed class CallbackProcessor(IBatchApi batch, IStepFunctionsRouter step
 {
     private readonly TaskResponder _responder = new(batch, stepFunctions, store, clock, timing);
 
+    /// <summary>The hub and its tenants: who must give a Callback key (issue 20).</summary>
+    public Tenancy? Tenancy { get; init; }
+
     public async Task<CallbackResponse> HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         var request = CallbackRequest.Parse(payload);
         var (record, job) = await FindRecordAsync(request.JobId, cancellationToken).ConfigureAwait(false);
-        if (record is { JobId: null, IsFinished: false } unattached && job is not null)
+        if (record is { JobId: null, IsFinished: false } unattached && job is not null
+            && TaskDecisions.AuthorizeCallback(unattached, request.CallbackKey, Tenancy ?? Domain.Tenancy.HubOnly("")) == CallbackAuthorization.Allowed)
         {
             // The job speaks before its submit noted it: note it now, if its record still takes it.
             (_, record) = await store.AttachJobAsync(unattached.TaskKey, job, cancellationToken).ConfigureAwait(false);
         }
-        switch (TaskDecisions.OnCallback(request, record))
+        switch (TaskDecisions.OnCallback(request, record, Tenancy))
         {
             case CallbackDecision.Reject reject:
                 Log.Warn("Refused {Kind} callback for job {JobId}: {Reason}", request.Kind.ToString(), request.JobId, reject.Error.Message);

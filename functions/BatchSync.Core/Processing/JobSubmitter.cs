@@ -18,15 +18,32 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
     /// <summary>The job queues and job definitions this stack may use (the template's AllowedJobQueues/AllowedJobDefinitions).</summary>
     public SubmitPermissions Permissions { get; init; } = SubmitPermissions.Everything;
 
+    /// <summary>The hub's account and the tenants it serves (issue 20); by default only the hub's own tasks.</summary>
+    public Tenancy? Tenancy { get; init; }
+
     public async Task<SubmitJobResponse> SubmitAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
+        var (direct, relayedFrom) = SubmitEnvelope.Unwrap(payload);
         // The marker carries the record key, which derives from the token: read the payload, then put it in.
-        var draft = SubmitRequestMapper.Read(payload);
+        var draft = SubmitRequestMapper.Read(direct);
         var taskKey = draft.TaskToken is { } given ? TaskKey.For(given) : null;
+        // Where the task lives decides what is added to its job (the tenant tag, the Callback key): the draft knows
+        // its ExecutionArn only once finished, so it is finished with the marker first and read again only for a tenant.
         var mapping = draft.WithMarker(taskKey is null ? null : TaskKey.Marker(ns, taskKey));
         var token = mapping.TaskToken;
+        var place = await PlaceOfAsync(mapping.ExecutionArn, relayedFrom, token, taskKey, cancellationToken).ConfigureAwait(false);
+        if (place.Closed)
+        {
+            return new SubmitJobResponse(null, null, mapping.Request?.JobName, Note: "the task is already closed (TaskTimedOut/TaskDoesNotExist); nothing was submitted");
+        }
+        if (taskKey is not null && mapping.IsValid && AdditionsFor(place, token!, taskKey) is { } additions)
+        {
+            mapping = SubmitRequestMapper.Read(direct).With(additions);
+        }
         var problems = mapping.Problems;
-        var notAllowed = mapping.Request is { } valid && mapping.IsValid ? Permissions.Check(valid.Body) : null;
+        var notAllowed = mapping.Request is { } valid && mapping.IsValid
+            ? Permissions.Check(valid.Body) ?? (place.Home == TaskHome.Tenant ? _tenancy.PermissionsFor(place.Place!.Account).Check(valid.Body) : null)
+            : null;
         if (mapping.Request is not { } request || !mapping.IsValid || notAllowed is not null)
         {
             var invalid = (BatchSyncException?)notAllowed ?? new InvalidInputException("SubmitJob input", problems);
@@ -35,7 +52,11 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
                 throw invalid;
             }
             Log.Warn("Rejected SubmitJob input for task {TaskKey}: {Problems}", taskKey, invalid.Message);
-            var rejected = TaskDecisions.RejectedRecord(taskKey!, token, clock.GetUtcNow().ToUnixTimeMilliseconds());
+            var rejected = TaskDecisions.RejectedRecord(taskKey!, token, clock.GetUtcNow().ToUnixTimeMilliseconds()) with
+            {
+                Account = place.RecordAccount,
+                Region = place.RecordRegion,
+            };
             if (!await store.TryCreateAsync(rejected, cancellationToken).ConfigureAwait(false))
             {
                 // The token's record exists: this payload was answered before (or the token belongs to another submit).
@@ -71,6 +92,8 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
             JobName = request.JobName,
             JobQueue = request.JobQueue,
             ExecutionArn = request.ExecutionArn,
+            Account = place.RecordAccount,
+            Region = place.RecordRegion,
             StateName = request.StateName,
             Options = request.Options,
             CreatedAt = now.ToUnixTimeMilliseconds(),
@@ -86,6 +109,84 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
             return await SubmitAsHolderAsync(taskKey!, leaseId, request, cancellationToken).ConfigureAwait(false);
         }
         return await OnRetryAsync(taskKey!, leaseId, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Tenancy _tenancy => Tenancy ?? Domain.Tenancy.HubOnly("");
+
+    /// <summary>Where a task lives, as far as SubmitJob has found out: its place and home, or that its task is closed.</summary>
+    private readonly record struct PlaceFound(TaskPlace? Place, TaskHome Home, bool Closed = false)
+    {
+        /// <summary>What the record keeps: the account and region when the task is not the hub's own.</summary>
+        public string? RecordAccount => Home == TaskHome.Hub ? null : Place?.Account;
+        public string? RecordRegion => Home == TaskHome.Hub ? null : Place?.Region;
+    }
+
+    /// <summary>
+    /// Where the task lives, and the proof that it does, before anything is written or submitted: a tenant's token must
+    /// be accepted by a heartbeat sent as that account's spoke role at its region's endpoint (only the issuing account's
+    /// principals can), since Lambda does not tell SubmitJob who invoked it.
+    /// </summary>
+    private async Task<PlaceFound> PlaceOfAsync(string? executionArn, RelayedFrom? relayedFrom, string? token, string? taskKey, CancellationToken cancellationToken)
+    {
+        if (Tenancy is not { } tenancy)
+        {
+            // Not configured (tools, tests of the hub's own flows): every task is the hub's, as before issue 20.
+            return new PlaceFound(null, TaskHome.Hub);
+        }
+        if (relayedFrom is not null && TaskDecisions.OnRelayedSubmit(executionArn, relayedFrom.Account, relayedFrom.Region) is { } relayError)
+        {
+            Log.Warn("Refused a relayed SubmitJob for task {TaskKey}: {ErrorName}", taskKey, relayError.ErrorName);
+            throw relayError;
+        }
+        switch (TaskDecisions.OnSubmitPlace(executionArn, tenancy))
+        {
+            case PlaceDecision.Refuse refuse:
+                Log.Warn("Refused SubmitJob for task {TaskKey}: {ErrorName}", taskKey, refuse.Error.ErrorName);
+                throw refuse.Error;
+            case PlaceDecision.ProveOwnership prove:
+                if (token is null)
+                {
+                    throw new OwnershipNotProvenException(prove.Place.Account, "a tenant's SubmitJob must carry its task token, which proves whose it is");
+                }
+                var probe = new TaskRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, Account = prove.Place.Account, Region = prove.Place.Region };
+                var reply = await stepFunctions.For(probe).SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+                switch (TaskDecisions.OnOwnershipProbe(reply))
+                {
+                    case OwnershipProof.Proven:
+                        Log.Info("Task {TaskKey} is account {Account}'s in {Region}: its token was accepted as the spoke role", taskKey, prove.Place.Account, prove.Place.Region);
+                        return new PlaceFound(prove.Place, TaskHome.Tenant);
+                    case OwnershipProof.TaskClosed:
+                        Log.Info("Task {TaskKey} of account {Account} is already closed; nothing submitted", taskKey, prove.Place.Account);
+                        return new PlaceFound(prove.Place, TaskHome.Tenant, Closed: true);
+                    default:
+                        Log.Warn("Task {TaskKey}: the token is not account {Account}'s in {Region} ({Reply}); nothing submitted", taskKey, prove.Place.Account, prove.Place.Region, reply.ToString());
+                        throw new OwnershipNotProvenException(prove.Place.Account, $"Step Functions in {prove.Place.Region} answered {reply} to a heartbeat sent as its spoke role");
+                }
+            case PlaceDecision.ProbeHubOwnership when token is not null:
+                var own = new TaskRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting };
+                var answer = await stepFunctions.For(own).SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+                switch (TaskDecisions.OnOwnershipProbe(answer))
+                {
+                    case OwnershipProof.Proven:
+                        return new PlaceFound(null, TaskHome.Hub);
+                    case OwnershipProof.TaskClosed:
+                        return new PlaceFound(null, TaskHome.Hub, Closed: true);
+                    default:
+                        throw new ExecutionArnRequiredException($"the task token is not one of this account's tasks in {tenancy.HubRegion} (Step Functions answered {answer})");
+                }
+            case PlaceDecision.Proceed proceed:
+                return new PlaceFound(proceed.Place, TaskDecisions.HomeOf(proceed.Place, tenancy));
+            default:
+                return new PlaceFound(null, TaskHome.Hub);
+        }
+    }
+
+    /// <summary>What goes on the job besides the marker: a tenant's tag and, where delivered, the Callback key (null: the marker only).</summary>
+    private JobAdditions? AdditionsFor(PlaceFound place, string token, string taskKey)
+    {
+        var tenant = place.Home == TaskHome.Tenant ? place.Place!.Account : null;
+        var key = TaskDecisions.DeliversCallbackKey(place.Home, _tenancy) ? TaskKey.CallbackKey(token) : null;
+        return tenant is null && key is null ? null : new JobAdditions(TaskKey.Marker(ns, taskKey), key, tenant);
     }
 
     /// <summary>The record existed already: an earlier or concurrent invocation with the same token wrote it.</summary>
@@ -148,7 +249,13 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
                 case CallFailure.Refused:
                     var refusal = (IServiceCallFailure)e;
                     Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, refusal.ErrorCode, refusal.RequestId);
-                    return await FailTaskAsync(new TaskRecord { TaskKey = taskKey, TaskToken = request.TaskToken!, Status = RecordStatus.Submitting, JobName = request.JobName },
+                    var place = TaskPlace.FromExecutionArn(request.ExecutionArn);
+                    var home = TaskDecisions.HomeOf(place, _tenancy);
+                    return await FailTaskAsync(new TaskRecord
+                        {
+                            TaskKey = taskKey, TaskToken = request.TaskToken!, Status = RecordStatus.Submitting, JobName = request.JobName,
+                            Account = home == TaskHome.Hub ? null : place?.Account, Region = home == TaskHome.Hub ? null : place?.Region,
+                        },
                         $"Batch.{refusal.ErrorCode}", refusal.NativeCause!, cancellationToken).ConfigureAwait(false);
                 case CallFailure.NotSent:
                     // Nothing was created: say so on the record, so a re-invocation with this token submits again.

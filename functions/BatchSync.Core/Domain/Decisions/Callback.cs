@@ -17,7 +17,7 @@ public abstract record CallbackDecision
 // A Callback request's rule.
 public static partial class TaskDecisions
 {
-    public static CallbackDecision OnCallback(CallbackRequest request, TaskRecord? record)
+    public static CallbackDecision OnCallback(CallbackRequest request, TaskRecord? record, Tenancy? tenancy = null)
     {
         if (record is null)
         {
@@ -28,6 +28,15 @@ public static partial class TaskDecisions
             // Only the job the record names may speak for the task: a duplicate or foreign job changes nothing.
             return new CallbackDecision.Reject(new JobNotFoundException(request.JobId,
                 record.JobId is null ? "its task's record names no job" : $"its task's record names job {record.JobId}"));
+        }
+        // Only the job's own code holds its key: a job id alone (listable) does not let another tenant's job speak.
+        switch (AuthorizeCallback(record, request.CallbackKey, tenancy ?? Tenancy.HubOnly("")))
+        {
+            case CallbackAuthorization.KeyMissing:
+                return new CallbackDecision.Reject(new CallbackNotAuthorizedException(request.JobId,
+                    "this task requires the job's CallbackKey (its BatchSyncCallbackKey parameter)"));
+            case CallbackAuthorization.WrongKey:
+                return new CallbackDecision.Reject(new CallbackNotAuthorizedException(request.JobId, "the CallbackKey is not this job's"));
         }
         if (record.IsFinished)
         {

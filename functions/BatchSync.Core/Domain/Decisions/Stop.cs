@@ -29,6 +29,11 @@ public static partial class TaskDecisions
         {
             return new StopDecision.Ignore("record belongs to another execution");
         }
+        if (stop.Account is { } from && TaskPlace.FromExecutionArn(stop.ExecutionArn) is { } place && place.Account != from)
+        {
+            // A tenant may forward its own executions' events to the hub's bus, never another account's.
+            return new StopDecision.Ignore($"the event came from account {from}, not from the execution's account {place.Account}");
+        }
         if (stop.StopDate is { } stopped && record.CreatedAt > stopped)
         {
             return new StopDecision.Ignore("record was created after the stop: it belongs to a redriven run");

@@ -109,12 +109,5 @@ public static partial class TaskDecisions
 
     /// <summary>A record of another account's task (kept at submit, once its ownership was proven).</summary>
     public static bool IsTenantRecord(TaskRecord record, Tenancy tenancy) =>
-        record.Account is { } account && account != tenancy.HubAccount;
-
-    /// <summary>
-    /// Whether an execution status event may act on this record: the event's account must be the record's (an event
-    /// forwarded from a spoke keeps its source account; a tenant cannot stop another tenant's jobs).
-    /// </summary>
-    public static bool StopMayActOn(TaskRecord record, string? eventAccount, Tenancy tenancy) =>
-        eventAccount is null || (record.Account ?? tenancy.HubAccount) is not { } owner || owner == eventAccount;
+        record.Account is { } account && tenancy.HubAccount is { } hub && account != hub;
 }
