@@ -67,7 +67,10 @@ public sealed record Tenancy
 {
     public const string TenantPlaceholder = "{TenantAccount}";
     public const string DefaultSpokeRoleName = "BatchSyncSpoke";
-    public const string DefaultTenantPattern = TenantPlaceholder + "-*";
+    /// <summary>By default a tenant may use the job queues whose name starts with its account id and a hyphen.</summary>
+    public const string DefaultTenantQueues = "arn:*:batch:*:*:job-queue/" + TenantPlaceholder + "-*";
+    /// <summary>By default a tenant may use the job definitions whose name starts with its account id and a hyphen.</summary>
+    public const string DefaultTenantDefinitions = "arn:*:batch:*:*:job-definition/" + TenantPlaceholder + "-*";
     /// <summary>The tag every tenant's job carries: its account id.</summary>
     public const string TenantTag = "BatchSyncTenant";
 
@@ -81,8 +84,8 @@ public sealed record Tenancy
     /// <summary>Every account of this organization is a tenant (IAM checks the membership: aws:ResourceOrgID on sts:AssumeRole).</summary>
     public string? OrganizationId { get; init; }
     public string SpokeRoleName { get; init; } = DefaultSpokeRoleName;
-    public string TenantJobQueues { get; init; } = DefaultTenantPattern;
-    public string TenantJobDefinitions { get; init; } = DefaultTenantPattern;
+    public string TenantJobQueues { get; init; } = DefaultTenantQueues;
+    public string TenantJobDefinitions { get; init; } = DefaultTenantDefinitions;
     public CallbackKeys CallbackKeys { get; init; } = CallbackKeys.Off;
 
     /// <summary>Whether any other account is served.</summary>

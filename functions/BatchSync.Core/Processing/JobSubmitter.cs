@@ -133,7 +133,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
             // Not configured (tools, tests of the hub's own flows): every task is the hub's, as before issue 20.
             return new PlaceFound(null, TaskHome.Hub);
         }
-        if (relayedFrom is not null && TaskDecisions.OnRelayedSubmit(executionArn, relayedFrom.Account, relayedFrom.Region) is { } relayError)
+        if (relayedFrom is not null && TaskDecisions.OnRelayedSubmit(executionArn, relayedFrom.Account, relayedFrom.Region, tenancy) is { } relayError)
         {
             Log.Warn("Refused a relayed SubmitJob for task {TaskKey}: {ErrorName}", taskKey, relayError.ErrorName);
             throw relayError;

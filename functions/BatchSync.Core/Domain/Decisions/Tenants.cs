@@ -70,16 +70,20 @@ public static partial class TaskDecisions
         };
     }
 
-    /// <summary>SubmitJob was invoked through the spokes' bus: the event's account and region must be the execution's.</summary>
-    public static BatchSyncException? OnRelayedSubmit(string? executionArn, string eventAccount, string eventRegion)
+    /// <summary>
+    /// SubmitJob was invoked through the spokes' bus: the execution ARN is required, and an event stamped with a third
+    /// account (neither the execution's nor the hub's) is refused. EventBridge stamps the account an event was put from;
+    /// where it cannot tell (no account, or the hub's), the ownership proof that follows decides.
+    /// </summary>
+    public static BatchSyncException? OnRelayedSubmit(string? executionArn, string eventAccount, string eventRegion, Tenancy tenancy)
     {
         if (TaskPlace.FromExecutionArn(executionArn) is not { } place)
         {
             return new ExecutionArnRequiredException($"it came through the spokes' event bus from account {eventAccount} in {eventRegion}");
         }
-        return place.Account == eventAccount && place.Region == eventRegion
+        return eventAccount.Length == 0 || eventAccount == place.Account || eventAccount == tenancy.HubAccount
             ? null
-            : new OwnershipNotProvenException(place.Account, $"the event came from account {eventAccount} in {eventRegion}, not from the execution's account and region");
+            : new OwnershipNotProvenException(place.Account, $"the event was put by account {eventAccount}, not by the execution's account");
     }
 
     public static OwnershipProof OnOwnershipProbe(TaskReply reply) => reply switch
