@@ -3,6 +3,7 @@ using BatchSync.Aws;
 using BatchSync.Composition;
 using BatchSync.Domain;
 using BatchSync.Mapping;
+using BatchSync.Processing;
 using Microsoft.Extensions.Time.Testing;
 using static BatchSync.Tests.SpokeWorld;
 
@@ -413,5 +414,59 @@ public class SpokeSubmitTests
         var failure = _spokes.Calls.Last();
         Assert.Equal((B, OtherRegion, "SendTaskFailure", token, TaskReply.Accepted), failure);
         Assert.Equal(2, _spokes.Sts.Calls.Count);
+    }
+}
+
+[Collection(LogCapture.Collection)]
+public class SpokeSweepTests
+{
+    [Fact]
+    public async Task A_spoke_whose_role_is_denied_is_isolated_its_records_kept_and_answered_once_when_the_role_is_back()
+    {
+        var start = DateTimeOffset.Parse("2026-12-03T10:00:00Z");
+        var clock = new FakeTimeProvider(start);
+        var spokes = new SpokeWorld(clock);
+        var unreachable = new List<SpokeUnreachableException>();
+        var router = spokes.Router(clock, unreachable.Add);
+        var world = spokes.World;
+        // Three open tasks whose jobs SUCCEEDED and whose events were lost: B's in another region, C's in the hub's, the hub's own.
+        var tasks = new[] { (B, OtherRegion), (C, HubRegion), (Hub, HubRegion) }.Select((place, i) =>
+        {
+            var token = spokes.Issue(place.Item1, place.Item2);
+            var key = TaskKey.For(token);
+            world.Store.Records[key] = new TaskRecord
+            {
+                TaskKey = key, TaskToken = token, Status = RecordStatus.Submitted, JobId = $"job-{i}", CreatedAt = 0, NextCheckAt = 0,
+                ExecutionArn = ExecutionArn(place.Item1, place.Item2), Account = place.Item1 == Hub ? null : place.Item1, Region = place.Item1 == Hub ? null : place.Item2,
+            };
+            world.Batch.Jobs[$"job-{i}"] = FakeWorld.Detail(FakeWorld.Event($"job-{i}", "SUCCEEDED", TaskKey.Marker(FakeWorld.Namespace, key)));
+            return (Place: place, Token: token, Key: key);
+        }).ToList();
+        var roleOfB = $"arn:aws:iam::{B}:role/BatchSyncSpoke";
+        spokes.Sts.Denied.Add(roleOfB);
+        Reconciler Sweeper() => new(world.Batch, router, world.Store, FakeWorld.Namespace, clock);
+
+        await Sweeper().SweepAsync(new SweepRequest(1, 1));
+
+        // C and the hub were answered; B was not, and is named; its record stays open and due again later.
+        Assert.False(world.Store.Records[tasks[0].Key].IsFinished);
+        Assert.Equal(RecordStatus.Succeeded, world.Store.Records[tasks[1].Key].Status);
+        Assert.Equal(RecordStatus.Succeeded, world.Store.Records[tasks[2].Key].Status);
+        Assert.Equal([B], unreachable.Select(u => u.Account).Distinct());
+        Assert.DoesNotContain(spokes.Calls, c => c.Token == tasks[0].Token);
+        Assert.Equal(1, world.Store.Records[tasks[0].Key].CheckFailures);
+
+        spokes.Sts.Denied.Clear();
+        clock.Advance(TimeSpan.FromHours(2));
+        await Sweeper().SweepAsync(new SweepRequest(1, 1));
+
+        Assert.Equal(RecordStatus.Succeeded, world.Store.Records[tasks[0].Key].Status);
+        var answers = spokes.Calls.Where(c => c.Operation == "SendTaskSuccess").ToList();
+        Assert.Equal([(Hub, HubRegion), (B, OtherRegion), (C, HubRegion)], answers.Select(a => (a.Account, a.Region)).Order());
+        Assert.All(answers, a => Assert.Equal(TaskReply.Accepted, a.Reply));
+        Assert.Equal(3, answers.Select(a => a.Token).Distinct().Count());
+        // The hub's own task never needed a role: one AssumeRole for C, two tries for B (refused, then granted).
+        Assert.Equal(2, spokes.Sts.Calls.Count(c => c.RoleArn == roleOfB));
+        Assert.Single(spokes.Sts.Calls, c => c.RoleArn.Contains(C));
     }
 }
