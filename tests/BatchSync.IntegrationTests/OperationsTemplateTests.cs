@@ -56,7 +56,7 @@ public class OperationsTemplateTests
     public void Every_dead_letter_and_on_failure_queue_has_an_alarm_and_an_exported_output()
     {
         var queues = Queues();
-        Assert.Equal(["EventDeliveryDeadLetterQueue", "ExecutionEventDeadLetterQueue", "FailedInvocationQueue", "ReconcileFailedInvocationQueue"], queues.Order());
+        Assert.Equal(["EventDeliveryDeadLetterQueue", "ExecutionEventDeadLetterQueue", "FailedInvocationQueue", "ReconcileFailedInvocationQueue", "SpokeSubmitDeadLetterQueue"], queues.Order());
         var outputs = SamTemplate.Json["Outputs"]!.AsObject();
         foreach (var queue in queues)
         {
@@ -92,7 +92,9 @@ public class OperationsTemplateTests
                 Assert.Equal("events.amazonaws.com", (string)statement["Principal"]!["Service"]!);
                 Assert.Equal("sqs:SendMessage", (string)statement["Action"]!);
                 Assert.True(Same(GetAtt(queue, "Arn"), statement["Resource"]));
-                Assert.True(Same(GetAtt(function + "Function" + eventName, "Arn"), statement["Condition"]!["ArnEquals"]!["aws:SourceArn"]));
+                // Only rules (this one, and the spokes' rule with the same target: SpokeTemplateTests) may send.
+                var senders = statement["Condition"]!["ArnEquals"]!["aws:SourceArn"]!;
+                Assert.Contains(senders is JsonArray list ? list : new JsonArray(senders.DeepClone()), s => Same(GetAtt(function + "Function" + eventName, "Arn"), s));
             }
         }
     }
@@ -127,10 +129,20 @@ public class OperationsTemplateTests
                 AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Events", "FailedInvocations", "RuleName", Ref(function + "Function" + eventName))));
             }
         }
-        // Rules declared as resources (the sweep schedule) as well.
-        foreach (var (rule, _) in OfType("AWS::Events::Rule"))
+        // Rules declared as resources (the sweep schedule) as well; a rule on a custom bus (the spokes') is named by
+        // its bus and its name, the two parts of its Ref ("<bus>|<rule>").
+        foreach (var (rule, properties) in OfType("AWS::Events::Rule"))
         {
-            AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Events", "FailedInvocations", "RuleName", Ref(rule))));
+            if (properties["EventBusName"] is null)
+            {
+                AssertFiresOnAnyOccurrence(Assert.Single(AlarmsOn("AWS/Events", "FailedInvocations", "RuleName", Ref(rule))));
+                continue;
+            }
+            static JsonNode Part(int index, string rule) => JsonNode.Parse($$"""{"Fn::Select":[{{index}},{"Fn::Split":["|",{"Ref":"{{rule}}"}]}]}""")!;
+            var alarm = Assert.Single(OfType("AWS::CloudWatch::Alarm").Select(a => a.Properties), p => (string?)p["MetricName"] == "FailedInvocations"
+                && Same(p["Dimensions"], JsonNode.Parse($$"""[{"Name":"EventBusName","Value":{{Part(0, rule).ToJsonString()}}},{"Name":"RuleName","Value":{{Part(1, rule).ToJsonString()}}}]""")));
+            Assert.Equal("AWS/Events", (string)alarm["Namespace"]!);
+            AssertFiresOnAnyOccurrence(alarm);
         }
     }
 
@@ -176,7 +188,8 @@ public class OperationsTemplateTests
     public void Alarms_notify_the_alarm_topic_only_when_one_is_given()
     {
         var alarms = OfType("AWS::CloudWatch::Alarm").ToList();
-        Assert.Equal(4 + 2 * 4 + 3 + 1, alarms.Count);
+        // Queues, functions' errors and throttles, rules, the oldest open task, unreachable spokes.
+        Assert.Equal(5 + 2 * 4 + 5 + 1 + 1, alarms.Count);
         var expected = JsonNode.Parse("""{"Fn::If":["HasAlarmTopic",[{"Ref":"AlarmTopicArn"}],{"Ref":"AWS::NoValue"}]}""");
         Assert.All(alarms, a => Assert.True(Same(expected, a.Properties["AlarmActions"]), a.Id));
         Assert.True(Same(JsonNode.Parse("""{"Fn::Not":[{"Fn::Equals":[{"Ref":"AlarmTopicArn"},""]}]}"""), SamTemplate.Json["Conditions"]!["HasAlarmTopic"]));

@@ -12,8 +12,9 @@ public class SamLocalFilesTests
         var env = JsonNode.Parse(File.ReadAllText(Path.Combine(SamTemplate.RepoRoot, "env.json")))!.AsObject();
         var values = env["Parameters"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
         var stack = values["BATCHSYNC_NAMESPACE"];
-        // What CloudFormation would give a stack of that name whose table the local world names <stack>-jobs.
-        var declared = SamTemplate.FunctionEnvironment(stack, new Dictionary<string, string> { ["JobTable"] = $"{stack}-jobs" });
+        // What CloudFormation would give a stack of that name whose table the local world names <stack>-jobs, in the
+        // account sam local and moto use (BATCHSYNC_ACCOUNT_ID is !Ref AWS::AccountId).
+        var declared = SamTemplate.FunctionEnvironment(stack, new Dictionary<string, string> { ["JobTable"] = $"{stack}-jobs", ["AWS::AccountId"] = AwsWorld.Account });
 
         Assert.Equal(declared.Keys.Order(), values.Keys.Order());
         Assert.All(declared, variable => Assert.Equal(variable.Value, values[variable.Key]));

@@ -233,7 +233,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         timeline.Note($"SubmitJobFunctionArn = {functionArn} (a stand-in in moto's Lambda: the playground plays Lambda)");
 
         // The functions' environment, as the template gives it (Globals), pointing at this world.
-        var physical = new Dictionary<string, string>(queues) { ["JobTable"] = _world.TableName };
+        var physical = new Dictionary<string, string>(queues) { ["JobTable"] = _world.TableName, ["AWS::AccountId"] = AwsWorld.Account };
         var environment = SamTemplate.FunctionEnvironment(stack, physical);
         foreach (var (name, value) in environment)
         {
