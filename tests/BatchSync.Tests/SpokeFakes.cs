@@ -10,7 +10,7 @@ namespace BatchSync.Tests;
 /// act as the hub, a spoke client's as whichever account its credentials are (the access key names it, as moto maps
 /// keys to accounts). STS is <see cref="FakeRoleAssumer"/>.
 /// </summary>
-public sealed class SpokeWorld
+public sealed class FakeSpokes
 {
     public const string Hub = "123456789012", B = "222222222222", C = "333333333333", Stranger = "444444444444";
     public const string HubRegion = "us-east-1", OtherRegion = "eu-west-1";
@@ -23,7 +23,7 @@ public sealed class SpokeWorld
     /// <summary>Every call that reached a place, with the account and region it acted as.</summary>
     public List<(string Account, string Region, string Operation, string Token, TaskReply Reply)> Calls { get; } = [];
 
-    public SpokeWorld(TimeProvider? clock = null)
+    public FakeSpokes(TimeProvider? clock = null)
     {
         Sts = new FakeRoleAssumer(clock ?? TimeProvider.System);
     }
@@ -69,7 +69,7 @@ public sealed class SpokeWorld
     public Processing.CallbackProcessor Callbacks(SpokeRouter? router = null) =>
         new(World.Batch, router ?? Router(), World.Store, FakeWorld.Namespace) { Tenancy = Tenancy };
 
-    private sealed class PlaceClient(SpokeWorld world, string region, AWSCredentials? credentials) : IStepFunctionsApi
+    private sealed class PlaceClient(FakeSpokes world, string region, AWSCredentials? credentials) : IStepFunctionsApi
     {
         private string Account => credentials is null ? Hub : FakeRoleAssumer.AccountOf(credentials.GetCredentials().AccessKey);
 

@@ -5,7 +5,7 @@ using BatchSync.Domain;
 using BatchSync.Mapping;
 using BatchSync.Processing;
 using Microsoft.Extensions.Time.Testing;
-using static BatchSync.Tests.SpokeWorld;
+using static BatchSync.Tests.FakeSpokes;
 
 namespace BatchSync.Tests;
 
@@ -246,7 +246,7 @@ public class SpokeCredentialsTests
 [Collection(LogCapture.Collection)]
 public class SpokeSubmitTests
 {
-    private readonly SpokeWorld _spokes = new();
+    private readonly FakeSpokes _spokes = new();
 
     private static string Payload(string token, string? executionArn, string queue = "222222222222-gpu", string definition = "222222222222-train:1", string extra = "") =>
         $$"""{"JobName":"j","JobQueue":"{{queue}}","JobDefinition":"{{definition}}","TaskToken":"{{token}}"{{(executionArn is null ? "" : $",\"ExecutionArn\":\"{executionArn}\"")}}{{extra}}}""";
@@ -425,7 +425,7 @@ public class SpokeSweepTests
     {
         var start = DateTimeOffset.Parse("2026-12-03T10:00:00Z");
         var clock = new FakeTimeProvider(start);
-        var spokes = new SpokeWorld(clock);
+        var spokes = new FakeSpokes(clock);
         var unreachable = new List<SpokeUnreachableException>();
         var router = spokes.Router(clock, unreachable.Add);
         var world = spokes.World;

@@ -9,7 +9,7 @@ namespace BatchSync.Aws;
 /// Region"; SetSecurityTokenServicePreferences). The client is made on the first AssumeRole, so the hub's own path never
 /// loads it.
 /// </summary>
-public sealed class StsRoleAssumer(AwsSettings settings, string sessionName) : IRoleAssumer
+public sealed class StsRoleAssumer(AwsSettings settings, string sessionName, Amazon.Runtime.AWSCredentials? caller = null) : IRoleAssumer
 {
     private readonly OnFirstUse<AmazonSecurityTokenServiceClient> _client = new(() =>
     {
@@ -24,7 +24,7 @@ public sealed class StsRoleAssumer(AwsSettings settings, string sessionName) : I
         {
             config.AuthenticationRegion = settings.Region;
         }
-        return new AmazonSecurityTokenServiceClient(SharedHttp.Credentials, config);
+        return new AmazonSecurityTokenServiceClient(caller ?? SharedHttp.Credentials, config);
     });
 
     public async Task<RoleCredentials> AssumeAsync(string roleArn, string externalId, CancellationToken cancellationToken)
@@ -38,7 +38,8 @@ public sealed class StsRoleAssumer(AwsSettings settings, string sessionName) : I
         }, cancellationToken).ConfigureAwait(false);
         var c = response.Credentials;
         return new RoleCredentials(c.AccessKeyId, c.SecretAccessKey, c.SessionToken,
-            c.Expiration is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : DateTimeOffset.UtcNow + SpokeCredentials.Session);
+            c.Expiration is { } at ? new DateTimeOffset(at.Kind == DateTimeKind.Local ? at.ToUniversalTime() : DateTime.SpecifyKind(at, DateTimeKind.Utc))
+                : DateTimeOffset.UtcNow + SpokeCredentials.Session);
     }
 
     /// <summary>An STS session name from the function's name: 2 to 64 characters of [\w+=,.@-].</summary>

@@ -18,7 +18,8 @@ public sealed class FunctionHost
     {
     }
 
-    public FunctionHost(BatchSyncSettings settings, TimeProvider clock)
+    /// <param name="roleAssumer">How spoke roles are assumed (default: STS through the hub region's endpoint, as the function's role).</param>
+    public FunctionHost(BatchSyncSettings settings, TimeProvider clock, IRoleAssumer? roleAssumer = null)
     {
         Settings = settings;
         Clock = clock;
@@ -31,7 +32,7 @@ public sealed class FunctionHost
         // Every task's calls are routed by its record's account and region; the hub's own go to the client above, and
         // STS (AWSSDK.SecurityToken) is only loaded when a tenant's task needs its role.
         var sessionName = StsRoleAssumer.SessionNameFor(aws.Value("AWS_LAMBDA_FUNCTION_NAME"));
-        SpokeCredentials = new SpokeCredentials(new LazyRoleAssumer(() => new StsRoleAssumer(aws, sessionName)), clock, settings.Namespace, OnSpokeUnreachable);
+        SpokeCredentials = new SpokeCredentials(roleAssumer ?? new LazyRoleAssumer(() => new StsRoleAssumer(aws, sessionName)), clock, settings.Namespace, OnSpokeUnreachable);
         _router = new SpokeRouter(_stepFunctions, settings.Tenancy, SpokeCredentials,
             (region, credentials) => new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, region, credentials ?? SharedHttp.Credentials, settings.Retry)));
         _store = new LazyRecordStore(() => DynamoRecordStore.Create(aws, settings.Table, settings.RecordRetention, settings.Retry, clock));

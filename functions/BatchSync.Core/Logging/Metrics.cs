@@ -77,9 +77,9 @@ public static class Metrics
         Write([[FunctionDimension]], [], values);
     }
 
-    /// <summary>A spoke role could not be assumed: <c>SpokeUnreachable</c> (1) by function, and by the spoke's account.</summary>
+    /// <summary>A spoke role could not be assumed: <c>SpokeUnreachable</c> (1) by function and the spoke's account (the alarm sums it over accounts with a Metrics Insights query).</summary>
     public static void SpokeUnreachable(string account) =>
-        Write([[FunctionDimension], [AccountDimension]], [(AccountDimension, account)], [("SpokeUnreachable", "Count", 1)]);
+        Write([[FunctionDimension, AccountDimension]], [(AccountDimension, account)], [("SpokeUnreachable", "Count", 1)]);
 
     public const string AccountDimension = "Account";
 
