@@ -56,7 +56,7 @@ public class OperationsTemplateTests
     public void Every_dead_letter_and_on_failure_queue_has_an_alarm_and_an_exported_output()
     {
         var queues = Queues();
-        Assert.Equal(["EventDeliveryDeadLetterQueue", "ExecutionEventDeadLetterQueue", "FailedInvocationQueue", "ReconcileFailedInvocationQueue", "SpokeSubmitDeadLetterQueue"], queues.Order());
+        Assert.Equal(["EventDeliveryDeadLetterQueue", "ExecutionEventDeadLetterQueue", "FailedInvocationQueue", "ReconcileFailedInvocationQueue", "SpokeSubmitDeadLetterQueue", "SubmitJobFailedInvocationQueue"], queues.Order());
         var outputs = SamTemplate.Json["Outputs"]!.AsObject();
         foreach (var queue in queues)
         {
@@ -113,6 +113,7 @@ public class OperationsTemplateTests
         }
         Assert.Equal("FailedInvocationQueue", destinations["JobStateChange"]);
         Assert.Equal("ReconcileFailedInvocationQueue", destinations["Reconcile"]);
+        Assert.Equal("SubmitJobFailedInvocationQueue", destinations["SubmitJob"]); // relayed (asynchronous) submits
         Assert.Equal(destinations.Count, destinations.Values.Distinct().Count());
     }
 
@@ -189,7 +190,7 @@ public class OperationsTemplateTests
     {
         var alarms = OfType("AWS::CloudWatch::Alarm").ToList();
         // Queues, functions' errors and throttles, rules, the oldest open task, unreachable spokes.
-        Assert.Equal(5 + 2 * 4 + 5 + 1 + 1, alarms.Count);
+        Assert.Equal(6 + 2 * 4 + 5 + 1 + 1, alarms.Count);
         var expected = JsonNode.Parse("""{"Fn::If":["HasAlarmTopic",[{"Ref":"AlarmTopicArn"}],{"Ref":"AWS::NoValue"}]}""");
         Assert.All(alarms, a => Assert.True(Same(expected, a.Properties["AlarmActions"]), a.Id));
         Assert.True(Same(JsonNode.Parse("""{"Fn::Not":[{"Fn::Equals":[{"Ref":"AlarmTopicArn"},""]}]}"""), SamTemplate.Json["Conditions"]!["HasAlarmTopic"]));

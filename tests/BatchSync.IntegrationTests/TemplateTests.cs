@@ -36,7 +36,8 @@ public class TemplateTests
     {
         // TerminateJob: a job submitted after its execution stopped; ListJobs/DescribeJobs: the job of a crashed earlier attempt;
         // SendTaskHeartbeat: whether a task still waits, before a failure whose acknowledgment was lost is sent again.
-        { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] },
+        // sqs:SendMessage: Lambda's, for a relayed (asynchronous) invocation that failed (SubmitJobFunctionEventInvokeConfig).
+        { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"] },
         // TerminateJob: a heartbeat found the task gone.
         // GetLogEvents: the log tail of a failed job whose task opted into LogTail (JobStateChange, and the sweep's deliveries).
         // ListJobs: an array parent's failed children (ArraySummary).

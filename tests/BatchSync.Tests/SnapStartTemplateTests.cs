@@ -87,7 +87,7 @@ public class SnapStartTemplateTests
         }
 
         var configs = OfType(t, "AWS::Lambda::EventInvokeConfig").ToList();
-        Assert.Equal(["JobStateChangeFunctionEventInvokeConfig", "ReconcileFunctionEventInvokeConfig"], configs.Select(c => c.Id).Order());
+        Assert.Equal(["JobStateChangeFunctionEventInvokeConfig", "ReconcileFunctionEventInvokeConfig", "SubmitJobFunctionEventInvokeConfig"], configs.Select(c => c.Id).Order());
         foreach (var (id, config) in configs)
         {
             Assert.Equal(on ? "live" : "$LATEST", (string)Resolve(config["Properties"]!["Qualifier"]!, value)!);

@@ -455,6 +455,7 @@ public class SpokeSweepTests
         Assert.Equal([B], unreachable.Select(u => u.Account).Distinct());
         Assert.DoesNotContain(spokes.Calls, c => c.Token == tasks[0].Token);
         Assert.Equal(1, world.Store.Records[tasks[0].Key].CheckFailures);
+        Assert.Null(world.Store.Records[tasks[0].Key].AnswerClaimId); // nothing was sent: the claim is given up at once
 
         spokes.Sts.Denied.Clear();
         clock.Advance(TimeSpan.FromHours(2));

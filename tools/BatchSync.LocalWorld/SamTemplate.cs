@@ -7,7 +7,33 @@ namespace BatchSync.LocalWorld;
 /// <summary>template.yaml as the local world reads it: decoded by cfn-lint (the same parser CI lints with) into JSON.</summary>
 public static class SamTemplate
 {
-    private static readonly Lazy<JsonObject> Decoded = new(Decode);
+    private static readonly Lazy<JsonObject> Decoded = new(() => Decode("template.yaml"));
+    private static readonly Lazy<JsonObject> DecodedSpoke = new(() => Decode("spoke.yaml"));
+
+    /// <summary>spoke.yaml, decoded as template.yaml is.</summary>
+    public static JsonObject Spoke => DecodedSpoke.Value;
+
+    /// <summary>
+    /// A resource's property in either template with every Fn::Sub and Ref resolved from <paramref name="values"/>
+    /// (pseudo parameters and parameters by name), then the parameters' defaults.
+    /// </summary>
+    public static JsonNode Property(JsonObject template, string logicalId, string property, IReadOnlyDictionary<string, string> values) =>
+        Substitute(template["Resources"]![logicalId]!["Properties"]![property]!.DeepClone(), template, values)!;
+
+    private static JsonNode? Substitute(JsonNode? node, JsonObject template, IReadOnlyDictionary<string, string> values)
+    {
+        string Value(string name) => values.TryGetValue(name, out var v) ? v
+            : (string?)template["Parameters"]?[name]?["Default"] ?? throw new KeyNotFoundException($"No value for {name}");
+        return node switch
+        {
+            JsonObject o when o.Count == 1 && o["Fn::Sub"] is JsonValue sub =>
+                JsonValue.Create(System.Text.RegularExpressions.Regex.Replace((string)sub!, @"\$\{([^}]+)\}", m => Value(m.Groups[1].Value))),
+            JsonObject o when o.Count == 1 && o["Ref"] is JsonValue r => JsonValue.Create(Value((string)r!)),
+            JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(p.Key, Substitute(p.Value?.DeepClone(), template, values)))),
+            JsonArray a => new JsonArray(a.Select(i => Substitute(i?.DeepClone(), template, values)).ToArray()),
+            _ => node?.DeepClone(),
+        };
+    }
 
     public static string RepoRoot { get; } = FindRoot();
 
@@ -120,10 +146,10 @@ public static class SamTemplate
         _ => node?.DeepClone(),
     };
 
-    private static JsonObject Decode()
+    private static JsonObject Decode(string file)
     {
         var start = new ProcessStartInfo("python3",
-            ["-c", "import json,sys\nfrom cfnlint.decode import decode\nt,m=decode(sys.argv[1])\nassert t is not None, m\nprint(json.dumps(t, default=str))", Path.Combine(RepoRoot, "template.yaml")])
+            ["-c", "import json,sys\nfrom cfnlint.decode import decode\nt,m=decode(sys.argv[1])\nassert t is not None, m\nprint(json.dumps(t, default=str))", Path.Combine(RepoRoot, file)])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -134,7 +160,7 @@ public static class SamTemplate
         process.WaitForExit();
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"cfn-lint could not decode template.yaml: {error}");
+            throw new InvalidOperationException($"cfn-lint could not decode {file}: {error}");
         }
         return JsonNode.Parse(output.GetAwaiter().GetResult())!.AsObject();
     }

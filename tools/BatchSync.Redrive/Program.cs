@@ -6,9 +6,10 @@ using BatchSync.Redrive;
 
 // batchsync-redrive --queue-url <url> [--function <name or ARN>] [--max N]
 // Replays BatchSync's dead letters. A Lambda on-failure record (FailedInvocationQueueUrl,
-// ReconcileFailedInvocationQueueUrl) goes back to the function that failed (its requestContext.functionArn); an
-// EventBridge dead letter carries the event only, so it goes to --function: JobStateChangeFunctionArn for
-// EventDeliveryDeadLetterQueueUrl, ReconcileFunctionArn for ExecutionEventDeadLetterQueueUrl. Region and endpoints
+// ReconcileFailedInvocationQueueUrl, SubmitJobFailedInvocationQueueUrl) goes back to the function that failed (its
+// requestContext.functionArn); an EventBridge dead letter carries the event only, so it goes to --function:
+// JobStateChangeFunctionArn for EventDeliveryDeadLetterQueueUrl, ReconcileFunctionArn for
+// ExecutionEventDeadLetterQueueUrl, SubmitJobFunctionArn for SpokeSubmitDeadLetterQueueUrl. Region and endpoints
 // come from the usual AWS_* environment variables.
 var options = new Dictionary<string, string>();
 for (var i = 0; i + 1 < args.Length; i += 2)

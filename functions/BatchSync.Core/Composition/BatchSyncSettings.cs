@@ -112,8 +112,8 @@ public sealed record BatchSyncSettings
             TenantAccounts = tenants,
             OrganizationId = organization,
             SpokeRoleName = role,
-            TenantJobQueues = value(TenantQueuesVariable) ?? Tenancy.DefaultTenantQueues,
-            TenantJobDefinitions = value(TenantDefinitionsVariable) ?? Tenancy.DefaultTenantDefinitions,
+            TenantJobQueues = value(TenantQueuesVariable) ?? Tenancy.DefaultTenantPattern,
+            TenantJobDefinitions = value(TenantDefinitionsVariable) ?? Tenancy.DefaultTenantPattern,
             CallbackKeys = keys,
         };
         if (tenancy.HasTenants && hub is null)

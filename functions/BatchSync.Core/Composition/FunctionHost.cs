@@ -18,6 +18,8 @@ public sealed class FunctionHost
     {
     }
 
+    /// <param name="settings">Every setting, read and checked.</param>
+    /// <param name="clock">The functions' clock.</param>
     /// <param name="roleAssumer">How spoke roles are assumed (default: STS through the hub region's endpoint, as the function's role).</param>
     public FunctionHost(BatchSyncSettings settings, TimeProvider clock, IRoleAssumer? roleAssumer = null)
     {

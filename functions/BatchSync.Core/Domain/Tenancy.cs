@@ -67,10 +67,8 @@ public sealed record Tenancy
 {
     public const string TenantPlaceholder = "{TenantAccount}";
     public const string DefaultSpokeRoleName = "BatchSyncSpoke";
-    /// <summary>By default a tenant may use the job queues whose name starts with its account id and a hyphen.</summary>
-    public const string DefaultTenantQueues = "arn:*:batch:*:*:job-queue/" + TenantPlaceholder + "-*";
-    /// <summary>By default a tenant may use the job definitions whose name starts with its account id and a hyphen.</summary>
-    public const string DefaultTenantDefinitions = "arn:*:batch:*:*:job-definition/" + TenantPlaceholder + "-*";
+    /// <summary>By default a tenant may use the job queues and definitions whose name starts with its account id and a hyphen.</summary>
+    public const string DefaultTenantPattern = TenantPlaceholder + "-*";
     /// <summary>The tag every tenant's job carries: its account id.</summary>
     public const string TenantTag = "BatchSyncTenant";
 
@@ -84,8 +82,8 @@ public sealed record Tenancy
     /// <summary>Every account of this organization is a tenant (IAM checks the membership: aws:ResourceOrgID on sts:AssumeRole).</summary>
     public string? OrganizationId { get; init; }
     public string SpokeRoleName { get; init; } = DefaultSpokeRoleName;
-    public string TenantJobQueues { get; init; } = DefaultTenantQueues;
-    public string TenantJobDefinitions { get; init; } = DefaultTenantDefinitions;
+    public string TenantJobQueues { get; init; } = DefaultTenantPattern;
+    public string TenantJobDefinitions { get; init; } = DefaultTenantPattern;
     public CallbackKeys CallbackKeys { get; init; } = CallbackKeys.Off;
 
     /// <summary>Whether any other account is served.</summary>
@@ -94,8 +92,17 @@ public sealed record Tenancy
     /// <summary>The role the hub acts as in a tenant's account.</summary>
     public string SpokeRoleArn(TaskPlace place) => $"arn:{place.Partition}:iam::{place.Account}:role/{SpokeRoleName}";
 
-    /// <summary>What a tenant may submit to: the tenant patterns with its account id put in.</summary>
-    public SubmitPermissions PermissionsFor(string account) => SubmitPermissions.FromLists(
-        TenantJobQueues.Replace(TenantPlaceholder, account, StringComparison.Ordinal),
-        TenantJobDefinitions.Replace(TenantPlaceholder, account, StringComparison.Ordinal));
+    /// <summary>
+    /// What a tenant may submit to: the tenant patterns with its account id put in; a pattern that is not an ARN is a
+    /// name pattern (the name of a queue or definition in any account and region the stack may use).
+    /// </summary>
+    public SubmitPermissions PermissionsFor(string account) => new(
+        Patterns(TenantJobQueues, account, "job-queue/"), Patterns(TenantJobDefinitions, account, "job-definition/"));
+
+    private static IEnumerable<string> Patterns(string list, string account, string type) =>
+        list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.Replace(TenantPlaceholder, account, StringComparison.Ordinal))
+            .Select(p => p.StartsWith("arn:", StringComparison.Ordinal) ? p : $"arn:*:batch:*:*:{type}{p}")
+            // An empty list would allow everything: a tenant gets nothing unless a pattern names it.
+            .DefaultIfEmpty($"arn:*:batch:*:*:{type}{account}-*");
 }

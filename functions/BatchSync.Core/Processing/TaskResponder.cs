@@ -75,7 +75,8 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
     private async Task<AnswerResult> AnswerAsync(TaskRecord record, bool succeeded, Func<TaskRecord, string?> output, string? error, string? cause,
         string what, CancellationToken cancellationToken, AnswerClaim? claimed = null)
     {
-        var (claim, current) = claimed ?? await ClaimAsync(record.TaskKey, cancellationToken).ConfigureAwait(false);
+        var answerClaim = claimed ?? await ClaimAsync(record.TaskKey, cancellationToken).ConfigureAwait(false);
+        var (claim, current) = answerClaim;
         switch (claim)
         {
             case ClaimOutcome.Finished:
@@ -95,6 +96,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
         var token = current!.TaskToken;
         var text = output(current);
         var tasks = stepFunctions.For(current);
+        var mayHaveSent = false;
         while (true)
         {
             TaskReply reply;
@@ -104,8 +106,16 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
                     ? await tasks.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
                     : await tasks.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
             }
+            catch (Exception e) when (!mayHaveSent && TaskDecisions.OnCallFailure(e) == CallFailure.NotSent)
+            {
+                // Nothing was sent under this claim (throttled, never connected, the spoke's role not had): give it up,
+                // so the next attempt need not wait for it to run out.
+                await ReleaseAsync(answerClaim, CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
             catch (Exception e) when (TaskDecisions.OnCallFailure(e) == CallFailure.OutcomeUnknown)
             {
+                mayHaveSent = true;
                 Log.Warn("The acknowledgment of the answer for job {JobId} was lost ({Error}); asking whether the task still waits", current.JobId, e.Message);
                 var probe = await tasks.SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
                 if (TaskDecisions.MaySendAfterProbe(probe))
