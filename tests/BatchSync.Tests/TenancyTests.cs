@@ -471,3 +471,43 @@ public class SpokeSweepTests
         Assert.Single(spokes.Sts.Calls, c => c.RoleArn.Contains(C));
     }
 }
+
+[Collection(LogCapture.Collection)]
+public class SpokeKmsTests
+{
+    [Theory]
+    [InlineData("KmsAccessDeniedException", false)]
+    [InlineData("KmsInvalidStateException", false)]
+    [InlineData("KmsThrottlingException", true)]
+    public async Task A_kms_refusal_of_an_answer_keeps_the_task_open_gives_up_the_claim_and_the_next_attempt_answers(string code, bool throttling)
+    {
+        var spokes = new FakeSpokes();
+        var token = spokes.Issue(B, OtherRegion);
+        var key = TaskKey.For(token);
+        spokes.World.Store.Records[key] = new TaskRecord
+        {
+            TaskKey = key, TaskToken = token, Status = RecordStatus.Submitted, JobId = "job-1", CreatedAt = 0,
+            ExecutionArn = ExecutionArn(B, OtherRegion), Account = B, Region = OtherRegion,
+        };
+        var evt = FakeWorld.Event("job-1", "SUCCEEDED", TaskKey.Marker(FakeWorld.Namespace, key));
+        spokes.World.Batch.Jobs["job-1"] = FakeWorld.Detail(evt);
+        var place = spokes.At(B, OtherRegion);
+        var refusal = new AwsServiceException("AWSStepFunctions", "SendTaskSuccess", System.Net.HttpStatusCode.BadRequest, code, "The KMS key of the execution refused", "r");
+        place.FailBefore = call => call.Operation == "SendTaskSuccess" ? refusal : null;
+        Assert.Equal(throttling, refusal.IsThrottling);
+        var events = new JobEventProcessor(spokes.World.Batch, spokes.Router(), spokes.World.Store, FakeWorld.Namespace);
+
+        var e = await Assert.ThrowsAsync<AwsServiceException>(() => events.HandleAsync(evt));
+
+        Assert.Equal(code, e.ErrorCode);
+        Assert.True(DependencyFailures.IsDependencyFailure(e)); // the invocation fails as BatchSync.TransientFailure: retried
+        var record = spokes.World.Store.Records[key];
+        Assert.False(record.IsFinished);
+        Assert.Null(record.AnswerClaimId);
+
+        place.FailBefore = null; // the key policy fixed (or KMS no longer throttling)
+        await events.HandleAsync(evt);
+        Assert.Equal(RecordStatus.Succeeded, spokes.World.Store.Records[key].Status);
+        Assert.Single(place.Sent, s => s.Operation == "SendTaskSuccess" && s.Accepted);
+    }
+}

@@ -12,6 +12,8 @@ public static class AwsErrors
         "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
         "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
         "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "EC2ThrottledException",
+        // Step Functions' SendTask* on an execution encrypted with a customer key, when KMS throttles (its model's errors).
+        "KmsThrottlingException",
     };
 
     public static AwsServiceException Parse(string service, string operation, HttpStatusCode status, HttpResponseHeaders headers, ReadOnlySpan<byte> body)

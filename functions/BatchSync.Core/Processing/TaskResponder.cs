@@ -106,10 +106,15 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
                     ? await tasks.SendTaskSuccessAsync(token, text!, cancellationToken).ConfigureAwait(false)
                     : await tasks.SendTaskFailureAsync(token, error!, cause!, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (!mayHaveSent && TaskDecisions.OnCallFailure(e) == CallFailure.NotSent)
+            catch (Exception e) when (!mayHaveSent && TaskDecisions.OnCallFailure(e) is CallFailure.NotSent or CallFailure.Refused)
             {
-                // Nothing was sent under this claim (throttled, never connected, the spoke's role not had): give it up,
-                // so the next attempt need not wait for it to run out.
+                // Nothing was taken under this claim (throttled, never connected, the spoke's role not had, or refused:
+                // KmsAccessDeniedException, KmsInvalidStateException): give it up, so the next attempt need not wait
+                // for it to run out. The record stays open; the invocation's retry or the sweep sends again.
+                if (e is IServiceCallFailure { ErrorCode: { } code, IsThrottling: false })
+                {
+                    Log.Warn("Step Functions refused the answer for job {JobId}: {ErrorCode}; the task stays open and is answered again later", current.JobId, code);
+                }
                 await ReleaseAsync(answerClaim, CancellationToken.None).ConfigureAwait(false);
                 throw;
             }
