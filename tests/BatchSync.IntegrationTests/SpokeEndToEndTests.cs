@@ -156,7 +156,7 @@ public sealed class SpokeEndToEndTests(MotoFixture moto)
     }
 
     [Fact]
-    public async Task A_payload_claiming_a_stranger_or_another_tenants_task_submits_nothing()
+    public async Task A_payload_claiming_a_stranger_or_another_tenants_task_submits_nothing_and_the_true_claims_run()
     {
         using var world = await HubAndSpokes.CreateAsync(moto.Server, "us-east-2", "hubs-claims");
         var (B, C) = TenantsOf(4);
@@ -185,5 +185,16 @@ public sealed class SpokeEndToEndTests(MotoFixture moto)
         Assert.Null(await world.Hub.Store.GetAsync(TaskKey.For((string)requestOfC["TaskToken"]!)));
         Assert.Equal("RUNNING", (string?)(await c.WaitForExecutionAsync(executionOfC, TimeSpan.Zero))["status"]);
         Assert.Equal(0, world.Gate.Calls(c.RoleArn));
+
+        // The same tasks, claimed truly, run: C's (another region, relayed) succeeds by its job's event, and B's (the
+        // hub's region) fails by its job's report.
+        var submittedC = await host.Submitter().SubmitAsync(Utf8(await c.RelayAsync(requestOfC)));
+        await host.JobEvents().HandleAsync(Utf8(await world.Hub.JobStateChangeEventAsync(submittedC.JobId!)));
+        Assert.Equal("SUCCEEDED", (string?)(await c.WaitForExecutionAsync(executionOfC))["status"]);
+        var (executionOfB, invocationOfB) = await StartAsync(b, "b-claimed");
+        var submittedB = await host.Submitter().SubmitAsync(invocationOfB);
+        var keyOfB = (string)(await JobAsync(world, submittedB.JobId!))["parameters"]![TaskKey.CallbackKeyParameter]!;
+        await host.Callbacks().HandleAsync(Utf8(new JsonObject { ["JobId"] = submittedB.JobId, ["Error"] = "Report.Failed", ["CallbackKey"] = keyOfB }));
+        Assert.Equal("FAILED", (string?)(await b.WaitForExecutionAsync(executionOfB))["status"]);
     }
 }

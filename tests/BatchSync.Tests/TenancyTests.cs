@@ -237,9 +237,9 @@ public class SpokeCredentialsTests
     [Fact]
     public void The_session_name_keeps_to_what_sts_accepts()
     {
-        Assert.Equal("BatchSync-hub-SubmitJobFunction-AbC_1", StsRoleAssumer.SessionNameFor("hub-SubmitJobFunction-AbC_1"));
-        Assert.Equal("BatchSync-a-b", StsRoleAssumer.SessionNameFor("a:b"));
-        Assert.Equal(64, StsRoleAssumer.SessionNameFor(new string('x', 100)).Length);
+        Assert.Equal("BatchSync-hub-SubmitJobFunction-AbC_1", SpokeCredentials.SessionNameFor("hub-SubmitJobFunction-AbC_1"));
+        Assert.Equal("BatchSync-a-b", SpokeCredentials.SessionNameFor("a:b"));
+        Assert.Equal(64, SpokeCredentials.SessionNameFor(new string('x', 100)).Length);
     }
 }
 

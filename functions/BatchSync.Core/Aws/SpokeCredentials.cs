@@ -31,6 +31,16 @@ public sealed class SpokeCredentials(IRoleAssumer assumer, TimeProvider clock, s
     private readonly Dictionary<string, Entry> _entries = [];
     private int _assumeRoleCalls;
 
+    /// <summary>
+    /// An STS session name from the function's name: 2 to 64 characters of [\w+=,.@-]. Here, not in StsRoleAssumer:
+    /// naming that type would load AWSSDK.SecurityToken at every cold start.
+    /// </summary>
+    public static string SessionNameFor(string? functionName)
+    {
+        var name = new string(("BatchSync-" + (functionName ?? "local")).Select(c => char.IsAsciiLetterOrDigit(c) || "_+=,.@-".Contains(c) ? c : '-').ToArray());
+        return name.Length <= 64 ? name : name[..64];
+    }
+
     /// <summary>The AssumeRole calls made so far (the benchmark counts them).</summary>
     public int AssumeRoleCalls => Volatile.Read(ref _assumeRoleCalls);
 

@@ -41,11 +41,4 @@ public sealed class StsRoleAssumer(AwsSettings settings, string sessionName, Ama
             c.Expiration is { } at ? new DateTimeOffset(at.Kind == DateTimeKind.Local ? at.ToUniversalTime() : DateTime.SpecifyKind(at, DateTimeKind.Utc))
                 : DateTimeOffset.UtcNow + SpokeCredentials.Session);
     }
-
-    /// <summary>An STS session name from the function's name: 2 to 64 characters of [\w+=,.@-].</summary>
-    public static string SessionNameFor(string? functionName)
-    {
-        var name = new string(("BatchSync-" + (functionName ?? "local")).Select(c => char.IsAsciiLetterOrDigit(c) || "_+=,.@-".Contains(c) ? c : '-').ToArray());
-        return name.Length <= 64 ? name : name[..64];
-    }
 }

@@ -33,7 +33,7 @@ public sealed class FunctionHost
         _stepFunctions = new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, settings.Retry));
         // Every task's calls are routed by its record's account and region; the hub's own go to the client above, and
         // STS (AWSSDK.SecurityToken) is only loaded when a tenant's task needs its role.
-        var sessionName = StsRoleAssumer.SessionNameFor(aws.Value("AWS_LAMBDA_FUNCTION_NAME"));
+        var sessionName = SpokeCredentials.SessionNameFor(aws.Value("AWS_LAMBDA_FUNCTION_NAME"));
         SpokeCredentials = new SpokeCredentials(roleAssumer ?? new LazyRoleAssumer(() => new StsRoleAssumer(aws, sessionName)), clock, settings.Namespace, OnSpokeUnreachable);
         _router = new SpokeRouter(_stepFunctions, settings.Tenancy, SpokeCredentials,
             (region, credentials) => new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, region, credentials ?? SharedHttp.Credentials, settings.Retry)));
