@@ -103,12 +103,19 @@ public sealed class FakeRoleAssumer(TimeProvider clock) : IRoleAssumer
     public HashSet<string> Denied { get; } = [];
     public List<(string RoleArn, string ExternalId)> Calls { get; } = [];
     public TimeSpan Lifetime { get; set; } = TimeSpan.FromHours(1);
+    /// <summary>Thrown by the next AssumeRole only (a failure that is not a dependency's: a bug, an empty answer).</summary>
+    public Exception? FailOnce { get; set; }
 
     public static string AccountOf(string accessKey) => accessKey.Split('-')[1];
 
     public Task<RoleCredentials> AssumeAsync(string roleArn, string externalId, CancellationToken cancellationToken)
     {
         lock (Calls) { Calls.Add((roleArn, externalId)); }
+        if (FailOnce is { } once)
+        {
+            FailOnce = null;
+            throw once;
+        }
         if (Denied.Contains(roleArn))
         {
             throw new AwsServiceException("AWSSecurityTokenService", "AssumeRole", System.Net.HttpStatusCode.Forbidden, "AccessDenied",

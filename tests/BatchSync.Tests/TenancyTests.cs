@@ -51,16 +51,54 @@ public class TenancyDecisionsTests
         Assert.Equal(TaskHome.HubAccountElsewhere, TaskDecisions.HomeOf(new TaskPlace("aws", OtherRegion, C), unknown));
     }
 
-    [Fact]
-    public void Submit_first_proves_a_tenants_task_refuses_a_stranger_and_probes_a_task_without_a_place()
+    [Theory]
+    // place claimed, token given → what SubmitJob does first, with tenants served (B) and without
+    [InlineData(B, OtherRegion, true, true, "ProveOwnership")]
+    [InlineData(Hub, HubRegion, true, true, "ProveOwnership")]       // the hub's own, proven with the function's credentials
+    [InlineData(Hub, OtherRegion, true, true, "ProveOwnership")]
+    [InlineData(null, null, true, true, "ProbeHubOwnership")]
+    [InlineData(null, null, false, true, NameOf.TaskTokenRequired)]   // a request-response submit proves nothing
+    [InlineData(B, HubRegion, false, true, NameOf.TaskTokenRequired)]
+    [InlineData(Hub, HubRegion, false, true, NameOf.TaskTokenRequired)]
+    [InlineData(C, HubRegion, true, true, NameOf.NotATenant)]
+    [InlineData(null, null, false, false, "Proceed")]                  // no tenants: as before issue 20
+    [InlineData(Hub, OtherRegion, true, false, "Proceed")]
+    [InlineData(C, HubRegion, true, false, NameOf.NotATenant)]
+    public void Submit_first_proves_every_task_once_tenants_are_served(string? account, string? region, bool token, bool tenants, string expected)
     {
-        Assert.IsType<PlaceDecision.ProveOwnership>(TaskDecisions.OnSubmitPlace(ExecutionArn(B, OtherRegion), Tenants));
-        var refused = Assert.IsType<PlaceDecision.Refuse>(TaskDecisions.OnSubmitPlace(ExecutionArn(C, HubRegion), Tenants));
-        Assert.Equal(NotATenantException.Name, refused.Error.ErrorName);
-        Assert.IsType<PlaceDecision.ProbeHubOwnership>(TaskDecisions.OnSubmitPlace(null, Tenants));
-        Assert.Equal(new PlaceDecision.Proceed(null), TaskDecisions.OnSubmitPlace(null, Tenancy.HubOnly(HubRegion, Hub)));
-        Assert.Equal(new PlaceDecision.Proceed(new TaskPlace("aws", HubRegion, Hub)), TaskDecisions.OnSubmitPlace(ExecutionArn(Hub, HubRegion), Tenants));
+        var tenancy = tenants ? Tenants : Tenancy.HubOnly(HubRegion, Hub);
+        var decision = TaskDecisions.OnSubmitPlace(account is null ? null : ExecutionArn(account, region!), token, tenancy);
+        Assert.Equal(expected, decision is PlaceDecision.Refuse refuse ? refuse.Error.ErrorName : decision.GetType().Name);
+        if (decision is PlaceDecision.ProveOwnership prove)
+        {
+            Assert.Equal(new TaskPlace("aws", region!, account!), prove.Place);
+        }
     }
+
+    private static class NameOf
+    {
+        public const string TaskTokenRequired = TaskTokenRequiredException.Name;
+        public const string NotATenant = NotATenantException.Name;
+    }
+
+    [Theory]
+    [InlineData("us-iso-east-1", "aws-iso")]
+    [InlineData("us-isob-east-1", "aws-iso-b")]
+    [InlineData("us-gov-west-1", "aws-us-gov")]
+    [InlineData("cn-northwest-1", "aws-cn")]
+    [InlineData("ap-southeast-2", "aws")]
+    public void A_records_region_gives_every_function_the_same_partition(string region, string partition)
+    {
+        Assert.Equal(partition, TaskPlace.PartitionOf(region));
+        var record = new TaskRecord { TaskKey = "k", TaskToken = "t", Status = RecordStatus.Submitted, Account = B, Region = region };
+        Assert.Equal($"arn:{partition}:iam::{B}:role/BatchSyncSpoke", Tenants.SpokeRoleArn(TaskPlace.Of(record)!));
+    }
+
+    [Theory]
+    [InlineData("arn:aws:states:evil.example.com/x:222222222222:execution:sm:run")]   // a region becomes an endpoint's host
+    [InlineData("arn:aws:states:us-east-1.evil:222222222222:execution:sm:run")]
+    [InlineData("arn:aws-cn:states:us-east-1:222222222222:execution:sm:run")]           // the partition is not the region's
+    public void An_execution_arn_with_no_real_region_names_no_place(string arn) => Assert.Null(TaskPlace.FromExecutionArn(arn));
 
     [Theory]
     [InlineData(TaskReply.Accepted, OwnershipProof.Proven)]
@@ -104,7 +142,10 @@ public class TenancyDecisionsTests
     public void The_callback_key_derives_from_the_token_and_is_neither_the_token_nor_the_record_key()
     {
         var key = TaskKey.CallbackKey("the-token");
-        Assert.Equal(key, TaskKey.CallbackKey("the-token"));
+        // As DEVELOPERS.md states it: base64url(SHA-256("BatchSync callback key\n" + token)), computed here on its own.
+        var documented = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("BatchSync callback key\nthe-token")))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        Assert.Equal(documented, key);
         Assert.NotEqual(key, TaskKey.For("the-token"));
         Assert.DoesNotContain("the-token", key);
         Assert.Equal(43, key.Length);
@@ -232,6 +273,20 @@ public class SpokeCredentialsTests
         Assert.Equal(held, await credentials.GetAsync(B, RoleB, default));
         clock.Advance(TimeSpan.FromMinutes(4.5));
         await Assert.ThrowsAsync<SpokeUnreachableException>(() => credentials.GetAsync(B, RoleB, default));
+    }
+
+    [Fact]
+    public async Task An_unexpected_failure_of_assume_role_is_not_kept_for_the_next_call()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-03T10:00:00Z"));
+        var sts = new FakeRoleAssumer(clock) { FailOnce = new InvalidOperationException("STS answered no credentials") };
+        var credentials = new SpokeCredentials(sts, clock, "hub-stack");
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => credentials.GetAsync(B, RoleB, default));
+        var granted = await credentials.GetAsync(B, RoleB, default);
+
+        Assert.StartsWith($"ASIA-{B}-", granted.AccessKeyId);
+        Assert.Equal(2, sts.Calls.Count);
     }
 
     [Fact]
@@ -377,6 +432,62 @@ public class SpokeSubmitTests
         await Assert.ThrowsAsync<ExecutionArnRequiredException>(() => _spokes.Submitter().SubmitAsync(Fixtures.Utf8(Payload(foreign, null, "q", "d"))));
         Assert.Single(_spokes.World.Batch.Submitted);
         Assert.Empty(_spokes.Sts.Calls);
+    }
+
+    [Fact]
+    public async Task Once_tenants_are_served_a_submit_without_a_token_runs_nothing()
+    {
+        var e = await Assert.ThrowsAsync<TaskTokenRequiredException>(() =>
+            _spokes.Submitter().SubmitAsync(Fixtures.Utf8("""{"JobName":"j","JobQueue":"hub-prod","JobDefinition":"hub-admin:1"}""")));
+
+        Assert.Equal(TaskTokenRequiredException.Name, e.ErrorName);
+        Assert.Empty(_spokes.World.Batch.Submitted);
+        Assert.Empty(_spokes.Calls);
+    }
+
+    [Theory]
+    [InlineData(HubRegion)]
+    [InlineData(OtherRegion)]
+    public async Task A_tenants_token_claimed_as_the_hubs_own_task_is_proven_at_the_hub_and_refused(string region)
+    {
+        var tokenOfB = _spokes.Issue(B, OtherRegion);
+
+        await Assert.ThrowsAsync<OwnershipNotProvenException>(() =>
+            _spokes.Submitter().SubmitAsync(Fixtures.Utf8(Payload(tokenOfB, ExecutionArn(Hub, region), "hub-prod", "hub-admin:1"))));
+
+        Assert.Empty(_spokes.World.Batch.Submitted);
+        Assert.Empty(_spokes.World.Store.Records);
+        Assert.Equal([(Hub, region, "SendTaskHeartbeat", tokenOfB, TaskReply.InvalidToken)], _spokes.Calls);
+        Assert.Empty(_spokes.Sts.Calls); // the hub's own account needs no role
+    }
+
+    [Theory]
+    [InlineData(HubRegion)]
+    [InlineData(OtherRegion)]
+    public async Task The_hubs_own_task_is_proven_with_its_own_credentials_and_runs_as_before(string region)
+    {
+        var own = _spokes.Issue(Hub, region);
+
+        var response = await _spokes.Submitter().SubmitAsync(Fixtures.Utf8(Payload(own, ExecutionArn(Hub, region), "hub-prod", "hub-admin:1")));
+
+        Assert.Equal("job-1", response.JobId);
+        Assert.Null(_spokes.World.Batch.Submitted.Single()["tags"]);
+        var record = _spokes.World.Store.Records.Values.Single();
+        Assert.Equal(region == HubRegion ? (null, null) : (Hub, region), (record.Account, record.Region));
+        Assert.Empty(_spokes.Sts.Calls);
+    }
+
+    [Fact]
+    public async Task A_token_whose_record_was_written_for_another_place_gets_nothing_of_it()
+    {
+        var token = _spokes.Issue(B, OtherRegion);
+        var key = TaskKey.For(token);
+        // The record as a first invocation for account C left it (Batch never reached: submit again is allowed).
+        _spokes.World.Store.Records[key] = TaskDecisions.RejectedRecord(key, token, 0) with { Reason = "SubmitJob never reached Batch", Account = C, Region = OtherRegion };
+
+        await Assert.ThrowsAsync<OwnershipNotProvenException>(() => _spokes.Submitter().SubmitAsync(Fixtures.Utf8(Payload(token, ExecutionArn(B, OtherRegion)))));
+
+        Assert.Empty(_spokes.World.Batch.Submitted);
     }
 
     [Fact]

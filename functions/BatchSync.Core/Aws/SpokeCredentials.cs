@@ -100,7 +100,6 @@ public sealed class SpokeCredentials(IRoleAssumer assumer, TimeProvider clock, s
             {
                 entry.Current = credentials;
                 entry.Failure = null;
-                entry.Pending = null;
             }
             return credentials;
         }
@@ -112,10 +111,17 @@ public sealed class SpokeCredentials(IRoleAssumer assumer, TimeProvider clock, s
             {
                 entry.Failure = failure;
                 entry.FailedUntil = clock.GetUtcNow() + FailureHold;
-                entry.Pending = null;
             }
             onUnreachable?.Invoke(failure);
             throw failure;
+        }
+        finally
+        {
+            // Whatever happened (a bug too), the next call after this one asks again rather than awaiting this one.
+            lock (_entries)
+            {
+                entry.Pending = null;
+            }
         }
     }
 

@@ -34,7 +34,9 @@ public sealed class FunctionHost
         // Every task's calls are routed by its record's account and region; the hub's own go to the client above, and
         // STS (AWSSDK.SecurityToken) is only loaded when a tenant's task needs its role.
         var sessionName = SpokeCredentials.SessionNameFor(aws.Value("AWS_LAMBDA_FUNCTION_NAME"));
-        SpokeCredentials = new SpokeCredentials(roleAssumer ?? new LazyRoleAssumer(() => new StsRoleAssumer(aws, sessionName)), clock, settings.Namespace, OnSpokeUnreachable);
+        var tenancy = settings.Tenancy;
+        SpokeCredentials = new SpokeCredentials(roleAssumer ?? new LazyRoleAssumer(() => new StsRoleAssumer(aws, sessionName)), clock, settings.Namespace,
+            e => OnSpokeUnreachable(e, tenancy));
         _router = new SpokeRouter(_stepFunctions, settings.Tenancy, SpokeCredentials,
             (region, credentials) => new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, region, credentials ?? SharedHttp.Credentials, settings.Retry)));
         _store = new LazyRecordStore(() => DynamoRecordStore.Create(aws, settings.Table, settings.RecordRetention, settings.Retry, clock));
@@ -89,10 +91,12 @@ public sealed class FunctionHost
         SweepCallsPerSecond = Settings.SweepCallsPerSecond,
     };
 
-    private static void OnSpokeUnreachable(SpokeUnreachableException e)
+    private static void OnSpokeUnreachable(SpokeUnreachableException e, Tenancy tenancy)
     {
         Log.Warn("Spoke {Account} is unreachable: {Error}; its tasks' calls wait until its role can be assumed", e.Account, e.Message);
-        Metrics.SpokeUnreachable(e.Account);
+        // The metric's Account is a listed tenant's, or "organization": any account of an organization may be named in
+        // a payload, and each would be a metric of its own (the log names it).
+        Metrics.SpokeUnreachable(tenancy.TenantAccounts.Contains(e.Account) ? e.Account : "organization");
     }
 
     /// <summary>The clients made so far, by name (Batch, StepFunctions, DynamoDB, CloudWatchLogs): what a path has paid for.</summary>

@@ -16,7 +16,7 @@ public sealed record TaskPlace(string Partition, string Region, string Account)
         }
         var parts = executionArn.Split(':');
         return parts.Length >= 8 && parts[0] == "arn" && parts[2] == "states" && parts[5] is "execution" or "express"
-            && parts[1].Length > 0 && parts[3].Length > 0 && IsAccountId(parts[4])
+            && parts[1] == PartitionOf(parts[3]) && IsRegion(parts[3]) && IsAccountId(parts[4])
             ? new TaskPlace(parts[1], parts[3], parts[4])
             : null;
     }
@@ -27,10 +27,21 @@ public sealed record TaskPlace(string Partition, string Region, string Account)
 
     public static bool IsAccountId(string text) => text.Length == 12 && text.All(char.IsAsciiDigit);
 
-    /// <summary>The partition of a region (aws, aws-cn, aws-us-gov).</summary>
+    /// <summary>A region's name as AWS spells them (us-east-1, ap-southeast-2, us-gov-west-1, cn-north-1): it becomes an endpoint's host.</summary>
+    public static bool IsRegion(string text) => System.Text.RegularExpressions.Regex.IsMatch(text, "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$");
+
+    /// <summary>
+    /// The partition of a region: aws-cn, aws-us-gov, the isolated ones, else aws. A record keeps only its region, so
+    /// every function derives the same partition (and spoke role ARN) from it; an execution ARN whose partition is not
+    /// its region's is no place.
+    /// </summary>
     public static string PartitionOf(string region) =>
         region.StartsWith("cn-", StringComparison.Ordinal) ? "aws-cn"
         : region.StartsWith("us-gov-", StringComparison.Ordinal) ? "aws-us-gov"
+        : region.StartsWith("us-isob-", StringComparison.Ordinal) ? "aws-iso-b"
+        : region.StartsWith("us-isof-", StringComparison.Ordinal) ? "aws-iso-f"
+        : region.StartsWith("us-iso-", StringComparison.Ordinal) ? "aws-iso"
+        : region.StartsWith("eu-isoe-", StringComparison.Ordinal) ? "aws-iso-e"
         : "aws";
 }
 

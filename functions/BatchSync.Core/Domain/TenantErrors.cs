@@ -44,3 +44,13 @@ public sealed class CallbackNotAuthorizedException(string jobId, string why)
 {
     public const string Name = "BatchSync.CallbackNotAuthorized";
 }
+
+/// <summary>
+/// BatchSync.TaskTokenRequired: this stack serves other accounts, so a SubmitJob must carry its task token (the token is
+/// what proves whose task it is; a request-response submit proves nothing); nothing was submitted.
+/// </summary>
+public sealed class TaskTokenRequiredException()
+    : BatchSyncException(Name, "This BatchSync stack serves other accounts: SubmitJob needs the task's token (\"TaskToken.$\": \"$$.Task.Token\", with lambda:invoke.waitForTaskToken), which proves whose task it is; nothing was submitted.")
+{
+    public const string Name = "BatchSync.TaskTokenRequired";
+}

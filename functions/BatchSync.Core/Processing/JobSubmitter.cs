@@ -108,7 +108,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
         {
             return await SubmitAsHolderAsync(taskKey!, leaseId, request, cancellationToken).ConfigureAwait(false);
         }
-        return await OnRetryAsync(taskKey!, leaseId, request, cancellationToken).ConfigureAwait(false);
+        return await OnRetryAsync(taskKey!, leaseId, request, place, cancellationToken).ConfigureAwait(false);
     }
 
     private Tenancy _tenancy => Tenancy ?? Domain.Tenancy.HubOnly("");
@@ -138,33 +138,35 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
             Log.Warn("Refused a relayed SubmitJob for task {TaskKey}: {ErrorName}", taskKey, relayError.ErrorName);
             throw relayError;
         }
-        switch (TaskDecisions.OnSubmitPlace(executionArn, tenancy))
+        switch (TaskDecisions.OnSubmitPlace(executionArn, token is not null, tenancy))
         {
             case PlaceDecision.Refuse refuse:
                 Log.Warn("Refused SubmitJob for task {TaskKey}: {ErrorName}", taskKey, refuse.Error.ErrorName);
                 throw refuse.Error;
             case PlaceDecision.ProveOwnership prove:
-                if (token is null)
+                var home = TaskDecisions.HomeOf(prove.Place, tenancy);
+                var claimed = new TaskRecord
                 {
-                    throw new OwnershipNotProvenException(prove.Place.Account, "a tenant's SubmitJob must carry its task token, which proves whose it is");
-                }
-                var probe = new TaskRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting, Account = prove.Place.Account, Region = prove.Place.Region };
-                var reply = await stepFunctions.For(probe).SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+                    TaskKey = taskKey!, TaskToken = token!, Status = RecordStatus.Submitting,
+                    Account = home == TaskHome.Hub ? null : prove.Place.Account, Region = home == TaskHome.Hub ? null : prove.Place.Region,
+                };
+                var reply = await stepFunctions.For(claimed).SendTaskHeartbeatAsync(token!, cancellationToken).ConfigureAwait(false);
                 switch (TaskDecisions.OnOwnershipProbe(reply))
                 {
                     case OwnershipProof.Proven:
-                        Log.Info("Task {TaskKey} is account {Account}'s in {Region}: its token was accepted as the spoke role", taskKey, prove.Place.Account, prove.Place.Region);
-                        return new PlaceFound(prove.Place, TaskHome.Tenant);
+                        Log.Info("Task {TaskKey} is account {Account}'s in {Region}: its token was accepted there", taskKey, prove.Place.Account, prove.Place.Region);
+                        return new PlaceFound(prove.Place, home);
                     case OwnershipProof.TaskClosed:
                         Log.Info("Task {TaskKey} of account {Account} is already closed; nothing submitted", taskKey, prove.Place.Account);
-                        return new PlaceFound(prove.Place, TaskHome.Tenant, Closed: true);
+                        return new PlaceFound(prove.Place, home, Closed: true);
                     default:
                         Log.Warn("Task {TaskKey}: the token is not account {Account}'s in {Region} ({Reply}); nothing submitted", taskKey, prove.Place.Account, prove.Place.Region, reply.ToString());
-                        throw new OwnershipNotProvenException(prove.Place.Account, $"Step Functions in {prove.Place.Region} answered {reply} to a heartbeat sent as its spoke role");
+                        throw new OwnershipNotProvenException(prove.Place.Account,
+                            $"Step Functions in {prove.Place.Region} answered {reply} to a heartbeat sent as {(home == TaskHome.Tenant ? "its spoke role" : "this account")}");
                 }
-            case PlaceDecision.ProbeHubOwnership when token is not null:
-                var own = new TaskRecord { TaskKey = taskKey!, TaskToken = token, Status = RecordStatus.Submitting };
-                var answer = await stepFunctions.For(own).SendTaskHeartbeatAsync(token, cancellationToken).ConfigureAwait(false);
+            case PlaceDecision.ProbeHubOwnership:
+                var own = new TaskRecord { TaskKey = taskKey!, TaskToken = token!, Status = RecordStatus.Submitting };
+                var answer = await stepFunctions.For(own).SendTaskHeartbeatAsync(token!, cancellationToken).ConfigureAwait(false);
                 switch (TaskDecisions.OnOwnershipProbe(answer))
                 {
                     case OwnershipProof.Proven:
@@ -190,13 +192,20 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
     }
 
     /// <summary>The record existed already: an earlier or concurrent invocation with the same token wrote it.</summary>
-    private async Task<SubmitJobResponse> OnRetryAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
+    private async Task<SubmitJobResponse> OnRetryAsync(string taskKey, string leaseId, SubmitRequest request, PlaceFound place, CancellationToken cancellationToken)
     {
         var pollsLeft = (int)(_timing.HolderWait / HolderPoll);
         while (true)
         {
             var existing = await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"The record of task {taskKey} vanished while SubmitJob was running.");
+            if ((existing.Account, existing.Region) != (place.RecordAccount, place.RecordRegion))
+            {
+                // One token, one place: the record was written for the place first proven; a payload naming another
+                // gets nothing of it (its job, tag and key are the first place's).
+                throw new OwnershipNotProvenException(place.Place?.Account ?? _tenancy.HubAccount ?? "this account",
+                    $"this task's record was written for {existing.Account ?? "the hub's account"} in {existing.Region ?? "the hub's region"}");
+            }
             var now = clock.GetUtcNow();
             var leaseUntil = (now + _timing.SubmitLease).ToUnixTimeMilliseconds();
             switch (TaskDecisions.OnSubmitRetry(existing, now))

@@ -8,7 +8,10 @@ public abstract record PlaceDecision
     /// <summary>The hub's own task (or its account's, elsewhere): go on as always.</summary>
     public sealed record Proceed(TaskPlace? Place) : PlaceDecision;
 
-    /// <summary>A tenant's task: prove the token is that account's (a heartbeat as its spoke role) before anything else.</summary>
+    /// <summary>
+    /// Prove the token is that account's and region's before anything else: a heartbeat as its spoke role (a tenant),
+    /// or with the function's own credentials (the hub's account, here or in another region).
+    /// </summary>
     public sealed record ProveOwnership(TaskPlace Place) : PlaceDecision;
 
     /// <summary>Tenants are served and no execution ARN says where the task is: ask the hub's own endpoint whether it is its.</summary>
@@ -57,17 +60,29 @@ public static partial class TaskDecisions
         return tenancy.TenantAccounts.Contains(place.Account) || tenancy.OrganizationId is not null ? TaskHome.Tenant : TaskHome.NotATenant;
     }
 
-    /// <summary>What SubmitJob does first about the task's place: where its calls go, and what must be proven before submitting.</summary>
-    public static PlaceDecision OnSubmitPlace(string? executionArn, Tenancy tenancy)
+    /// <summary>
+    /// What SubmitJob does first about the task's place: where its calls go, and what must be proven before submitting.
+    /// Once other accounts may invoke SubmitJob, no payload is taken at its word: every task is proven by its token
+    /// (a heartbeat as the claimed account, at the claimed region; the hub's own with the function's credentials), and
+    /// a submit without a token, which proves nothing, is refused.
+    /// </summary>
+    public static PlaceDecision OnSubmitPlace(string? executionArn, bool hasToken, Tenancy tenancy)
     {
         var place = TaskPlace.FromExecutionArn(executionArn);
-        return HomeOf(place, tenancy) switch
+        var home = HomeOf(place, tenancy);
+        if (home == TaskHome.NotATenant)
         {
-            TaskHome.Tenant => new PlaceDecision.ProveOwnership(place!),
-            TaskHome.NotATenant => new PlaceDecision.Refuse(new NotATenantException(place!.Account)),
-            _ when place is null && tenancy.HasTenants => new PlaceDecision.ProbeHubOwnership(),
-            _ => new PlaceDecision.Proceed(place),
-        };
+            return new PlaceDecision.Refuse(new NotATenantException(place!.Account));
+        }
+        if (!tenancy.HasTenants)
+        {
+            return new PlaceDecision.Proceed(place);
+        }
+        if (!hasToken)
+        {
+            return new PlaceDecision.Refuse(new TaskTokenRequiredException());
+        }
+        return place is null ? new PlaceDecision.ProbeHubOwnership() : new PlaceDecision.ProveOwnership(place);
     }
 
     /// <summary>
