@@ -15,7 +15,7 @@ namespace BatchSync.Playground;
 /// each rule's queue into its function), Batch's events (built from DescribeJobs at each state change, routed through
 /// the template's rule), and the job's own code (Callback calls, the container's exit).
 /// </summary>
-public sealed class Playground(Options options, Cleanup cleanup, Timeline timeline)
+public sealed partial class Playground(Options options, Cleanup cleanup, Timeline timeline)
 {
     private static readonly JsonObject ExecutionInput = new() { ["inputFile"] = "s3://reports/2026-11-24.csv", ["date"] = "2026-11-24" };
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -32,6 +32,10 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         var started = Stopwatch.StartNew();
         var root = SamTemplate.RepoRoot;
         timeline.Block($"BatchSync playground: the README's state machine end to end, {Describe(options.Scenario)}.");
+        if (options.Scenario == Scenario.Spoke)
+        {
+            return await RunSpokeAsync(started);
+        }
 
         var artifacts = options.Artifacts ?? Path.Combine(root, "artifacts", "playground");
         var buildTime = options.Artifacts is null && !options.SetupOnly ? await BuildAsync(root, artifacts) : TimeSpan.Zero;
@@ -64,6 +68,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         Scenario.Succeed => "a job that succeeds",
         Scenario.Fail => "a job that fails (--fail)",
         Scenario.Result => "a job that reports a Result through Callback (--result)",
+        Scenario.Spoke => "a tenant's state machine in another account and region, relayed to the hub (--spoke)",
         _ => "an execution stopped while its job runs (--stop)",
     };
 
@@ -254,6 +259,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
 
     private readonly Dictionary<string, AwsWorld.RuleRoute> _routes = new();
     private string _queue = "";
+    private string _jobName = "nightly-report";
 
     private void LoadFunctions(string artifacts)
     {
@@ -382,7 +388,7 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
         var answer = await _world.BatchAsync("ListJobs", new JsonObject
         {
             ["jobQueue"] = _queue,
-            ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray("nightly-report") }),
+            ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(_jobName) }),
         });
         return (string?)answer["jobSummaryList"]?.AsArray().FirstOrDefault(j => (string?)j!["jobId"] == jobId)?["status"];
     }
@@ -493,7 +499,14 @@ public sealed class Playground(Options options, Cleanup cleanup, Timeline timeli
             "SendTaskFailure" => $"error {(string?)request["error"]}, cause {Clip((string?)request["cause"] ?? "", 110)}",
             _ => "",
         };
-        timeline.Line("Step Functions", $"<- {call.Operation} {what}{(what.Length > 0 ? " " : "")}({answer})");
+        // The spoke scenario says who sent it, and to which region's Step Functions (the signature's scope), after the
+        // AssumeRole that gave the function those credentials.
+        if (_gate is not null)
+        {
+            ShowGateDecisions();
+        }
+        var signer = call.Caller is { } caller ? $"as {caller} in {call.SigningRegion} " : "";
+        timeline.Line("Step Functions", $"<- {call.Operation} {what}{(what.Length > 0 ? " " : "")}{signer}({answer})");
     }
 
     // ---- the report --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using BatchSync.Playground;
 
-// batchsync-playground [--fail | --result | --stop] [--endpoint URL] [--region R] [--artifacts DIR] [--rebuild] [--logs]
+// batchsync-playground [--fail | --result | --stop | --spoke] [--endpoint URL] [--region R] [--artifacts DIR] [--rebuild] [--logs]
 // The README's state machine end to end on a local moto: see Playground.cs, and README.md "Try it locally".
 var options = Options.Parse(args, out var problem);
 if (options is null)
@@ -53,22 +53,26 @@ namespace BatchSync.Playground
         Fail,
         Result,
         Stop,
+        Spoke,
     }
 
     public sealed record Options(Scenario Scenario, string? Endpoint, string Region, string? Artifacts, bool Rebuild, bool Logs, string? Stack = null, bool SetupOnly = false)
     {
         public const string Usage = """
-            usage: ./scripts/try.sh [--fail | --result | --stop] [--endpoint URL [--stack NAME] [--setup-only]] [--region REGION]
+            usage: ./scripts/try.sh [--fail | --result | --stop | --spoke] [--endpoint URL [--stack NAME] [--setup-only]] [--region REGION]
                                     [--artifacts DIR] [--rebuild] [--logs]
               (default)        a job that succeeds: the task's output is the native JobDetail
               --fail           the job's container exits 1: the task fails with States.TaskFailed and the JobDetail as cause
               --result         the job's code reports a heartbeat and a Result through Callback: the output carries it
               --stop           the execution is stopped while the job runs: the job is terminated with the native reason
+              --spoke          the state machine is a tenant's, in another account and region (issue 20): its request is
+                               relayed by spoke.yaml's RelaySubmitJobRule to the hub's bus, and the hub answers it as the
+                               tenant's spoke role in the tenant's region (STS through a gate that refuses what AWS would)
               --endpoint URL   use this AWS-compatible endpoint instead of starting moto_server on a free 127.0.0.1 port
               --stack NAME     with --endpoint: name things as stack NAME would (default: try-<random>)
               --setup-only     with --endpoint: create the template's table, queues and rules and a Batch queue and job
                                definition there, print their names, and stop (for `sam local`, see README)
-              --region REGION  region to create things in (default us-east-1)
+              --region REGION  region to create things in (default us-east-1; with --spoke the hub's, the tenant's is another)
               --artifacts DIR  load the functions from DIR/<Function>Function (built by `make build-<Function>Function`)
                                instead of building them into artifacts/playground
               --rebuild        build the functions even when artifacts/playground is newer than the sources
@@ -89,13 +93,13 @@ namespace BatchSync.Playground
                 {
                     switch (args[i])
                     {
-                        case "--fail" or "--result" or "--stop":
+                        case "--fail" or "--result" or "--stop" or "--spoke":
                             if (scenario != Scenario.Succeed)
                             {
-                                problem = "choose one of --fail, --result, --stop";
+                                problem = "choose one of --fail, --result, --stop, --spoke";
                                 return null;
                             }
-                            scenario = args[i] switch { "--fail" => Scenario.Fail, "--result" => Scenario.Result, _ => Scenario.Stop };
+                            scenario = args[i] switch { "--fail" => Scenario.Fail, "--result" => Scenario.Result, "--spoke" => Scenario.Spoke, _ => Scenario.Stop };
                             break;
                         case "--endpoint":
                             endpoint = Next();
@@ -140,6 +144,11 @@ namespace BatchSync.Playground
                     problem = e.Message;
                     return null;
                 }
+            }
+            if (endpoint is not null && scenario == Scenario.Spoke)
+            {
+                problem = "--spoke needs the playground's own moto (accounts by access key, its STS gate in front of it, its fake Docker engine): drop --endpoint";
+                return null;
             }
             if (endpoint is not null && scenario is Scenario.Fail or Scenario.Stop)
             {

@@ -124,6 +124,12 @@ public sealed class WireRecorder : IDisposable
 
     public event Action<WireCall>? Recorded;
 
+    /// <summary>
+    /// When set, each call's signer is looked up before it is recorded (<see cref="WireCall.Caller"/>): the spoke
+    /// scenario shows which account's role answered a task. Given the call's signing headers.
+    /// </summary>
+    public Func<IReadOnlyDictionary<string, string>, Task<string?>>? ResolveCaller { get; set; }
+
     public void Dispose()
     {
         _stop.Cancel();
@@ -146,6 +152,13 @@ public sealed class WireRecorder : IDisposable
             }
             _ = Task.Run(() => ForwardAsync(context));
         }
+    }
+
+    /// <summary>"AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...": the region.</summary>
+    private static string? SigningRegionOf(string? authorization)
+    {
+        var scope = authorization is null ? null : System.Text.RegularExpressions.Regex.Match(authorization, @"Credential=[^/]+/[^/]+/(?<region>[^/]+)/");
+        return scope is { Success: true } ? scope.Groups["region"].Value : null;
     }
 
     private async Task ForwardAsync(HttpListenerContext context)
@@ -176,7 +189,14 @@ public sealed class WireRecorder : IDisposable
             var bytes = await answer.Content.ReadAsByteArrayAsync();
             var target = request.Headers["X-Amz-Target"] ?? "";
             var operation = target.Contains('.') ? target[(target.LastIndexOf('.') + 1)..] : target;
-            var call = new WireCall(operation, Encoding.UTF8.GetString(body.ToArray()), (int)answer.StatusCode, Encoding.UTF8.GetString(bytes));
+            var signing = new[] { "Authorization", "X-Amz-Security-Token", "X-Amz-Date" }
+                .Where(n => request.Headers[n] is not null)
+                .ToDictionary(n => n, n => request.Headers[n]!);
+            var call = new WireCall(operation, Encoding.UTF8.GetString(body.ToArray()), (int)answer.StatusCode, Encoding.UTF8.GetString(bytes))
+            {
+                SigningRegion = SigningRegionOf(signing.GetValueOrDefault("Authorization")),
+                Caller = ResolveCaller is { } resolve ? await resolve(signing) : null,
+            };
             Calls.Enqueue(call);
             Recorded?.Invoke(call);
             response.StatusCode = (int)answer.StatusCode;
@@ -204,6 +224,12 @@ public sealed class WireRecorder : IDisposable
 /// <summary>One call BatchSync made to Step Functions, and its answer.</summary>
 public sealed record WireCall(string Operation, string RequestBody, int Status, string ResponseBody)
 {
+    /// <summary>The region the call was signed for (SigV4 credential scope): where Step Functions took it.</summary>
+    public string? SigningRegion { get; init; }
+
+    /// <summary>Who signed it (an ARN), when the recorder was asked to find out (<see cref="WireRecorder.ResolveCaller"/>).</summary>
+    public string? Caller { get; init; }
+
     public JsonObject Request => JsonNode.Parse(RequestBody.Length == 0 ? "{}" : RequestBody)!.AsObject();
 
     /// <summary>The error code of a refused call (the awsJson <c>__type</c>, after any '#').</summary>
