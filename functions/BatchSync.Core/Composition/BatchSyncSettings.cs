@@ -92,12 +92,13 @@ public sealed record BatchSyncSettings
             tenants.Add(item);
         }
         var organization = value(OrganizationVariable);
-        if (organization is not null && !System.Text.RegularExpressions.Regex.IsMatch(organization, "^o-[a-z0-9]{10,32}$"))
+        if (organization is not null && !(organization.StartsWith("o-", StringComparison.Ordinal) && organization.Length is >= 12 and <= 34
+            && organization[2..].All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c))))
         {
             throw new InvalidOperationException($"{OrganizationVariable} must be an organization id, o- and 10 to 32 lowercase letters or digits (is '{organization}').");
         }
         var role = value(SpokeRoleVariable) ?? Tenancy.DefaultSpokeRoleName;
-        if (!System.Text.RegularExpressions.Regex.IsMatch(role, @"^[\w+=,.@-]{1,64}$"))
+        if (role.Length > 64 || !role.All(c => char.IsAsciiLetterOrDigit(c) || "_+=,.@-".Contains(c)))
         {
             throw new InvalidOperationException($"{SpokeRoleVariable} must be an IAM role name, 1 to 64 of letters, digits and +=,.@_- (is '{role}').");
         }
