@@ -14,6 +14,7 @@ using BatchSync.SpokeBench;
 // is one warm instance (the sweep: one per part, `--parts`), with its own credentials cache, as Lambda keeps them.
 // Counted, not asserted: AssumeRole calls per spoke and instance, the most in any 50 simulated minutes; Step Functions
 // calls per task by operation and function (spoke vs same account); every call of each answering invocation.
+// `--moto N` instead: N rounds of real executions on moto with the real STS client (MotoRun).
 var smoke = args.Contains("--smoke");
 var spokeCount = Arg("--spokes", smoke ? 4 : 10);
 var taskCount = Arg("--tasks", smoke ? 80 : 1000);
@@ -24,6 +25,14 @@ var seed = Arg("--seed", 20);
 const string Hub = "123456789012", HubRegion = "us-east-1", OtherRegion = "eu-west-1", Ns = "spokebench";
 
 BatchSync.Logging.Log.Sink = TextWriter.Null;
+if (Arg("--moto", 0) is var motoRounds and > 0)
+{
+    var moto = await MotoRun.RunAsync(motoRounds);
+    Directory.CreateDirectory("artifacts");
+    File.WriteAllText(Path.Combine("artifacts", "spoke-bench-moto.json"), moto.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine(moto.ToJsonString());
+    return (int)moto["succeeded"]! == (int)moto["executions"]! ? 0 : 1;
+}
 var start = new DateTimeOffset(2026, 1, 5, 6, 0, 0, TimeSpan.Zero);
 var clock = new SimClock(start);
 var storeCalls = new Counter();
