@@ -39,7 +39,7 @@ var storeCalls = new Counter();
 var batchCalls = new Counter();
 var store = new InMemoryRecordStore(storeCalls);
 var batch = new SimBatch(clock, batchCalls);
-var sfn = new SimStepFunctions();
+var sfn = new SimStepFunctions(seed);
 
 // Spokes: the first 60 % in the hub's region (SubmitJob invoked directly), the rest in another (relayed through EventBridge).
 var spokes = Enumerable.Range(0, spokeCount)

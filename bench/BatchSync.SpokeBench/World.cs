@@ -67,8 +67,10 @@ public sealed class SimSts(SimClock clock, string instance) : IRoleAssumer
 /// principal of its execution's account (anything else: InvalidToken); once a terminal answer is accepted the token is
 /// closed (TaskTimedOut). Every call is kept with the function instance that made it and the account it acted as.
 /// </summary>
-public sealed class SimStepFunctions
+public sealed class SimStepFunctions(int seed)
 {
+    // Tokens from a seeded generator: a task's key (and so its sweep part and shard) is the same in every run.
+    private readonly Random _tokenBytes = new(seed);
     private readonly Dictionary<string, (string Account, string Region, bool Closed)> _tokens = [];
     public List<(string Instance, string Account, string Region, string Operation, string Token, TaskReply Reply)> Calls { get; } = [];
     public int SecondAnswers { get; private set; }
@@ -79,7 +81,9 @@ public sealed class SimStepFunctions
 
     public string Issue(string account, string region, int n)
     {
-        var token = $"tok-{account}-{region}-{n:D5}-{Guid.NewGuid():N}";
+        var bytes = new byte[16];
+        _tokenBytes.NextBytes(bytes);
+        var token = $"tok-{account}-{region}-{n:D5}-{Convert.ToHexStringLower(bytes)}";
         lock (_tokens) { _tokens[token] = (account, region, false); }
         return token;
     }
