@@ -37,8 +37,12 @@ public sealed class SpokeCredentials(IRoleAssumer assumer, TimeProvider clock, s
     /// </summary>
     public static string SessionNameFor(string? functionName)
     {
-        var name = new string(("BatchSync-" + (functionName ?? "local")).Select(c => char.IsAsciiLetterOrDigit(c) || "_+=,.@-".Contains(c) ? c : '-').ToArray());
-        return name.Length <= 64 ? name : name[..64];
+        var name = ("BatchSync-" + (functionName ?? "local")).ToCharArray();
+        for (var i = 0; i < name.Length; i++)
+        {
+            name[i] = char.IsAsciiLetterOrDigit(name[i]) || "_+=,.@-".Contains(name[i]) ? name[i] : '-';
+        }
+        return new string(name, 0, Math.Min(name.Length, 64));
     }
 
     /// <summary>The AssumeRole calls made so far (the benchmark counts them).</summary>

@@ -11,7 +11,8 @@ namespace BatchSync.Aws;
 public sealed class SpokeRouter(IStepFunctionsApi hub, Tenancy tenancy, SpokeCredentials credentials,
     Func<string, Amazon.Runtime.AWSCredentials?, IStepFunctionsApi> clientFor) : IStepFunctionsRouter
 {
-    private readonly ConcurrentDictionary<(string Account, string Region), IStepFunctionsApi> _clients = new();
+    // Keyed by "<account>/<region>": a string key keeps to the framework's precompiled code at the cold start.
+    private readonly ConcurrentDictionary<string, IStepFunctionsApi> _clients = new();
 
     public SpokeCredentials Credentials => credentials;
 
@@ -20,8 +21,8 @@ public sealed class SpokeRouter(IStepFunctionsApi hub, Tenancy tenancy, SpokeCre
     public IStepFunctionsApi For(TaskPlace place) => TaskDecisions.HomeOf(place, tenancy) switch
     {
         TaskHome.Hub => hub,
-        TaskHome.HubAccountElsewhere => _clients.GetOrAdd((place.Account, place.Region), key => clientFor(key.Region, null)),
-        _ => _clients.GetOrAdd((place.Account, place.Region), _ =>
+        TaskHome.HubAccountElsewhere => _clients.GetOrAdd($"{place.Account}/{place.Region}", _ => clientFor(place.Region, null)),
+        _ => _clients.GetOrAdd($"{place.Account}/{place.Region}", _ =>
         {
             var handed = new HandedCredentials();
             return new SpokeStepFunctionsApi(clientFor(place.Region, handed), handed, credentials, place.Account, tenancy.SpokeRoleArn(place));

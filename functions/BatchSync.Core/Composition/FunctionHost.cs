@@ -33,9 +33,8 @@ public sealed class FunctionHost
         _stepFunctions = new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, settings.Retry));
         // Every task's calls are routed by its record's account and region; the hub's own go to the client above, and
         // STS (AWSSDK.SecurityToken) is only loaded when a tenant's task needs its role.
-        var sessionName = SpokeCredentials.SessionNameFor(aws.Value("AWS_LAMBDA_FUNCTION_NAME"));
         var tenancy = settings.Tenancy;
-        SpokeCredentials = new SpokeCredentials(roleAssumer ?? new LazyRoleAssumer(() => new StsRoleAssumer(aws, sessionName)), clock, settings.Namespace,
+        SpokeCredentials = new SpokeCredentials(roleAssumer ?? new LazyRoleAssumer(() => new StsRoleAssumer(aws, SpokeCredentials.SessionNameFor(aws.Value("AWS_LAMBDA_FUNCTION_NAME")))), clock, settings.Namespace,
             e => OnSpokeUnreachable(e, tenancy));
         _router = new SpokeRouter(_stepFunctions, settings.Tenancy, SpokeCredentials,
             (region, credentials) => new LazyStepFunctionsApi(() => StepFunctionsClient.Create(aws, region, credentials ?? SharedHttp.Credentials, settings.Retry)));
