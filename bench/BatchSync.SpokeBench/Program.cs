@@ -37,7 +37,7 @@ var start = new DateTimeOffset(2026, 1, 5, 6, 0, 0, TimeSpan.Zero);
 var clock = new SimClock(start);
 var storeCalls = new Counter();
 var batchCalls = new Counter();
-var store = new InMemoryRecordStore(storeCalls);
+var store = new BatchSync.Tests.InMemoryRecordStore(storeCalls.Add, "DynamoDB");
 var batch = new SimBatch(clock, batchCalls);
 var sfn = new SimStepFunctions(seed);
 

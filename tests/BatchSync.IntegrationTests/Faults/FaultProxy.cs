@@ -73,11 +73,6 @@ public sealed class TokenBook
 /// </summary>
 public sealed class FaultProxy : IDisposable
 {
-    private static readonly HashSet<string> HopHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Host", "Connection", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Expect", "Proxy-Connection",
-    };
-
     private readonly TcpListener _listener;
     private readonly HttpClient _upstream = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(60) };
     private readonly Uri _target;
@@ -174,7 +169,7 @@ public sealed class FaultProxy : IDisposable
             try
             {
                 var stream = client.GetStream();
-                var request = await ReadRequestAsync(stream).ConfigureAwait(false);
+                var request = await RawHttp.ReadRequestAsync(stream).ConfigureAwait(false);
                 if (request is null)
                 {
                     return;
@@ -190,10 +185,10 @@ public sealed class FaultProxy : IDisposable
                 switch (fault)
                 {
                     case FaultKind.Throttle:
-                        await WriteAsync(stream, service == "batch" ? 429 : 400, [], Encoding.UTF8.GetBytes(ThrottleBody(service))).ConfigureAwait(false);
+                        await RawHttp.WriteAsync(stream, service == "batch" ? 429 : 400, [], Encoding.UTF8.GetBytes(ThrottleBody(service)), "application/x-amz-json-1.0").ConfigureAwait(false);
                         return;
                     case FaultKind.ServerError:
-                        await WriteAsync(stream, 503, [], Encoding.UTF8.GetBytes(ServerErrorBody(service))).ConfigureAwait(false);
+                        await RawHttp.WriteAsync(stream, 503, [], Encoding.UTF8.GetBytes(ServerErrorBody(service)), "application/x-amz-json-1.0").ConfigureAwait(false);
                         return;
                     case FaultKind.DropBefore:
                         Reset(client);
@@ -206,13 +201,13 @@ public sealed class FaultProxy : IDisposable
                 if (await PlayTransactionAsync(service, operation, request).ConfigureAwait(false) is { } played)
                 {
                     call.UpstreamStatus = played.Status;
-                    await WriteAsync(stream, played.Status, [("Content-Type", "application/x-amz-json-1.0")], played.Body).ConfigureAwait(false);
+                    await RawHttp.WriteAsync(stream, played.Status, [("Content-Type", "application/x-amz-json-1.0")], played.Body, "application/x-amz-json-1.0").ConfigureAwait(false);
                     return;
                 }
                 if (SyntheticDescribe(service, operation, request.Body) is { } described)
                 {
                     call.UpstreamStatus = 200;
-                    await WriteAsync(stream, 200, [("Content-Type", "application/json")], described).ConfigureAwait(false);
+                    await RawHttp.WriteAsync(stream, 200, [("Content-Type", "application/json")], described, "application/x-amz-json-1.0").ConfigureAwait(false);
                     return;
                 }
 
@@ -228,14 +223,15 @@ public sealed class FaultProxy : IDisposable
                     {
                         call.AnsweredDeadToken = true;
                         call.UpstreamStatus = 400;
-                        await WriteAsync(stream, 400, [("X-Amzn-ErrorType", "TaskTimedOut")], Encoding.UTF8.GetBytes(
-                            """{"__type":"com.amazonaws.swf.service.v2.model#TaskTimedOut","message":"Task Timed Out: 'Provided task does not exist anymore'"}""")).ConfigureAwait(false);
+                        await RawHttp.WriteAsync(stream, 400, [("X-Amzn-ErrorType", "TaskTimedOut")], Encoding.UTF8.GetBytes(
+                            """{"__type":"com.amazonaws.swf.service.v2.model#TaskTimedOut","message":"Task Timed Out: 'Provided task does not exist anymore'"}"""),
+                            "application/x-amz-json-1.0").ConfigureAwait(false);
                         return;
                     }
                     request = request with { Body = WithToken(request.Body, Tokens.RealOf(token)) };
                 }
 
-                using var upstream = await ForwardAsync(request).ConfigureAwait(false);
+                using var upstream = await RawHttp.ForwardAsync(_upstream, _target, request).ConfigureAwait(false);
                 var answer = await upstream.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
                 call.UpstreamStatus = (int)upstream.StatusCode;
                 if (terminal && call.Token is { } answered && upstream.IsSuccessStatusCode)
@@ -261,17 +257,17 @@ public sealed class FaultProxy : IDisposable
                         Reset(client);
                         return;
                     case FaultKind.ServerErrorAfter:
-                        await WriteAsync(stream, 500, [], Encoding.UTF8.GetBytes(ServerErrorBody(service))).ConfigureAwait(false);
+                        await RawHttp.WriteAsync(stream, 500, [], Encoding.UTF8.GetBytes(ServerErrorBody(service)), "application/x-amz-json-1.0").ConfigureAwait(false);
                         return;
                     case FaultKind.SlowAnswer:
                         await Task.Delay(SlowAnswerDelay).ConfigureAwait(false);
                         break;
                 }
                 var headers = upstream.Headers.Concat(upstream.Content.Headers)
-                    .Where(h => !HopHeaders.Contains(h.Key))
+                    .Where(h => !RawHttp.HopHeaders.Contains(h.Key))
                     .Select(h => (h.Key, string.Join(",", h.Value)))
                     .ToList();
-                await WriteAsync(stream, (int)upstream.StatusCode, headers, answer).ConfigureAwait(false);
+                await RawHttp.WriteAsync(stream, (int)upstream.StatusCode, headers, answer, "application/x-amz-json-1.0").ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -368,68 +364,6 @@ public sealed class FaultProxy : IDisposable
         client.Client.Close();
     }
 
-    private sealed record RawRequest(string Method, string Path, Dictionary<string, string> Headers, byte[] Body);
-
-    private static async Task<RawRequest?> ReadRequestAsync(NetworkStream stream)
-    {
-        var buffer = new List<byte>(4096);
-        var one = new byte[1];
-        while (buffer.Count < 4 || !(buffer[^4] == '\r' && buffer[^3] == '\n' && buffer[^2] == '\r' && buffer[^1] == '\n'))
-        {
-            if (await stream.ReadAsync(one).ConfigureAwait(false) == 0)
-            {
-                return null;
-            }
-            buffer.Add(one[0]);
-        }
-        var lines = Encoding.ASCII.GetString(buffer.ToArray()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-        var requestLine = lines[0].Split(' ');
-        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var line in lines.Skip(1))
-        {
-            var colon = line.IndexOf(':');
-            var name = line[..colon].Trim();
-            var value = line[(colon + 1)..].Trim();
-            headers[name] = headers.TryGetValue(name, out var existing) ? existing + "," + value : value;
-        }
-        if (headers.TryGetValue("Expect", out var expect) && expect.Equals("100-continue", StringComparison.OrdinalIgnoreCase))
-        {
-            await stream.WriteAsync("HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray()).ConfigureAwait(false);
-        }
-        var length = headers.TryGetValue("Content-Length", out var l) ? int.Parse(l) : 0;
-        var body = new byte[length];
-        var read = 0;
-        while (read < length)
-        {
-            var n = await stream.ReadAsync(body.AsMemory(read)).ConfigureAwait(false);
-            if (n == 0)
-            {
-                return null;
-            }
-            read += n;
-        }
-        return new RawRequest(requestLine[0], requestLine[1], headers, body);
-    }
-
-    private static async Task WriteAsync(NetworkStream stream, int status, IEnumerable<(string Name, string Value)> headers, byte[] body)
-    {
-        var head = new StringBuilder($"HTTP/1.1 {status} {(HttpStatusCode)status}\r\n");
-        var hasType = false;
-        foreach (var (name, value) in headers)
-        {
-            head.Append(name).Append(": ").Append(value).Append("\r\n");
-            hasType |= name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase);
-        }
-        if (!hasType)
-        {
-            head.Append("Content-Type: application/x-amz-json-1.0\r\n");
-        }
-        head.Append($"Content-Length: {body.Length}\r\nConnection: close\r\n\r\n");
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString())).ConfigureAwait(false);
-        await stream.WriteAsync(body).ConfigureAwait(false);
-        await stream.FlushAsync().ConfigureAwait(false);
-    }
-
     /// <summary>
     /// Caps a service's (or "service:operation"'s) rate as AWS's API quotas do: a token bucket with a burst of one
     /// second's worth; beyond it, calls are throttled (ThrottlingException) and the service does nothing.
@@ -468,7 +402,7 @@ public sealed class FaultProxy : IDisposable
         {
             var update = item!["Update"]!.DeepClone();
             var headers = new Dictionary<string, string>(request.Headers, StringComparer.OrdinalIgnoreCase) { ["X-Amz-Target"] = "DynamoDB_20120810.UpdateItem" };
-            using var answer = await ForwardAsync(request with { Headers = headers, Body = Encoding.UTF8.GetBytes(update.ToJsonString()) }).ConfigureAwait(false);
+            using var answer = await RawHttp.ForwardAsync(_upstream, _target, request with { Headers = headers, Body = Encoding.UTF8.GetBytes(update.ToJsonString()) }).ConfigureAwait(false);
             var text = await answer.Content.ReadAsStringAsync().ConfigureAwait(false);
             if (answer.IsSuccessStatusCode)
             {
@@ -574,30 +508,6 @@ public sealed class FaultProxy : IDisposable
             }
             return kinds[_random.Next(kinds.Length)];
         }
-    }
-
-    private async Task<HttpResponseMessage> ForwardAsync(RawRequest request)
-    {
-        var message = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_target, request.Path.TrimStart('/')))
-        {
-            Content = new ByteArrayContent(request.Body),
-        };
-        foreach (var (name, value) in request.Headers)
-        {
-            if (HopHeaders.Contains(name))
-            {
-                continue;
-            }
-            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
-            {
-                message.Content.Headers.TryAddWithoutValidation(name, value);
-            }
-            else
-            {
-                message.Headers.TryAddWithoutValidation(name, value);
-            }
-        }
-        return await _upstream.SendAsync(message).ConfigureAwait(false);
     }
 
     private static string ThrottleBody(string service) => service switch

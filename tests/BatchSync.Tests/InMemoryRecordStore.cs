@@ -1,16 +1,15 @@
 using BatchSync.Domain;
 
-namespace BatchSync.SpokeBench;
+namespace BatchSync.Tests;
 
-// The unit tests' in-memory store (tests/BatchSync.Tests/Fakes.cs, InMemoryRecordStore), copied: the bench does not
-// reference the test project. Every call is counted by operation.
+// One file, compiled into the unit tests and into bench/BatchSync.SpokeBench (linked there): the store both drive.
 
 /// <summary>
 /// An in-memory <see cref="IRecordStore"/> with the same conditions as the DynamoDB one, and no kinder: a write without a
 /// condition overwrites, so a racing attach or a second lease can only be stopped by the condition the store states.
 /// Thread-safe, so concurrent invocations can be played.
 /// </summary>
-public sealed class InMemoryRecordStore(Counter log) : IRecordStore
+public sealed partial class InMemoryRecordStore(Action<string> note, string prefix = "Store") : IRecordStore
 {
     private readonly object _gate = new();
 
@@ -26,25 +25,25 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task<bool> TryCreateAsync(TaskRecord record, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.Create");
+        note($"{prefix}.Create");
         lock (_gate) { return Task.FromResult(Records.TryAdd(record.TaskKey, record)); }
     }
 
     public Task<TaskRecord?> GetAsync(string taskKey, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.Get");
+        note($"{prefix}.Get");
         lock (_gate) { return Task.FromResult(Records.GetValueOrDefault(taskKey)); }
     }
 
     public Task<TaskRecord?> FindByJobIdAsync(string jobId, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.FindByJobId");
+        note($"{prefix}.FindByJobId");
         lock (_gate) { return Task.FromResult(Records.Values.FirstOrDefault(r => r.JobId == jobId)); }
     }
 
     public Task<bool> TryTakeLeaseAsync(string taskKey, SubmitState seen, string leaseId, long leaseUntil, long now, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.TakeLease");
+        note($"{prefix}.TakeLease");
         lock (_gate)
         {
             if (!Records.TryGetValue(taskKey, out var r) || r.Status != RecordStatus.Submitting || r.JobId is not null)
@@ -65,7 +64,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task<bool> ReleaseLeaseAsync(string taskKey, string leaseId, SubmitState state, string reason, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.ReleaseLease");
+        note($"{prefix}.ReleaseLease");
         lock (_gate)
         {
             if (!Records.TryGetValue(taskKey, out var r) || r.Status != RecordStatus.Submitting || r.LeaseId != leaseId || r.JobId is not null)
@@ -79,7 +78,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task<(AttachOutcome Outcome, TaskRecord? Record)> AttachJobAsync(string taskKey, SubmittedJob job, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.AttachJob");
+        note($"{prefix}.AttachJob");
         BeforeAttach?.Invoke();
         lock (_gate)
         {
@@ -100,7 +99,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task<AnswerClaim> TryClaimAnswerAsync(string taskKey, string claimId, long claimUntil, long now, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.ClaimAnswer");
+        note($"{prefix}.ClaimAnswer");
         lock (_gate)
         {
             if (!Records.TryGetValue(taskKey, out var r) || !IsOpen(r))
@@ -119,7 +118,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task ReleaseAnswerClaimAsync(string taskKey, string claimId, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.ReleaseAnswerClaim");
+        note($"{prefix}.ReleaseAnswerClaim");
         lock (_gate)
         {
             if (Records.TryGetValue(taskKey, out var r) && r.AnswerClaimId == claimId)
@@ -132,7 +131,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task SetJobMissingSinceAsync(string taskKey, long? since, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.SetJobMissingSince");
+        note($"{prefix}.SetJobMissingSince");
         lock (_gate)
         {
             if (Records.TryGetValue(taskKey, out var r) && IsOpen(r))
@@ -145,14 +144,14 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task<IReadOnlyList<TaskRecord>> FindOpenByExecutionAsync(string executionArn, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.FindOpenByExecution");
+        note($"{prefix}.FindOpenByExecution");
         lock (_gate) { return Task.FromResult<IReadOnlyList<TaskRecord>>(Records.Values.Where(r => r.ExecutionArn == executionArn && IsOpen(r)).ToList()); }
     }
 
     /// <summary>Due records, the longest overdue first, like the sharded due index (a new record is due when created).</summary>
     public Task<IReadOnlyList<TaskRecord>> ListDueAsync(long dueBy, int limit, IReadOnlyList<string>? shards = null, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.ListDue");
+        note($"{prefix}.ListDue");
         lock (_gate)
         {
             return Task.FromResult<IReadOnlyList<TaskRecord>>(Records.Values
@@ -164,7 +163,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task RescheduleAsync(IReadOnlyList<ScheduledCheck> checks, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.Reschedule");
+        note($"{prefix}.Reschedule");
         if (RescheduleFailure?.Invoke(checks) is { } failure)
         {
             return Task.FromException(failure);
@@ -187,7 +186,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task<bool> SetResultAsync(string taskKey, string resultJson, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.SetResult");
+        note($"{prefix}.SetResult");
         lock (_gate)
         {
             if (!Records.TryGetValue(taskKey, out var r) || !IsOpen(r))
@@ -201,7 +200,7 @@ public sealed class InMemoryRecordStore(Counter log) : IRecordStore
 
     public Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default)
     {
-        log.Add("DynamoDB.Finish");
+        note($"{prefix}.Finish");
         BeforeFinish?.Invoke();
         lock (_gate)
         {
