@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using BatchSync.Composition;
 using BatchSync.Domain;
 using BatchSync.IntegrationTests.Moto;
 
@@ -21,6 +22,14 @@ public sealed class SpokeEndToEndTests(MotoFixture moto)
     // principal their spoke roles trust.
     private static (string B, string C) TenantsOf(int test) => ($"3100000{test:D2}001", $"3100000{test:D2}002");
 
+    /// <summary>A hub and tenants B (in the hub's region) and C (in <paramref name="otherRegion"/>), with one warm function host.</summary>
+    private async Task<(HubAndSpokes World, Tenant B, Tenant C, FunctionHost Host)> HubWithTenantsAsync(int test, string hubRegion, string otherRegion, string stack)
+    {
+        var world = await HubAndSpokes.CreateAsync(moto.Server, hubRegion, stack);
+        var (b, c) = TenantsOf(test);
+        return (world, await world.AddTenantAsync(b, hubRegion), await world.AddTenantAsync(c, otherRegion), world.NewHost());
+    }
+
     private static byte[] Utf8(JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString());
 
     /// <summary>A tenant's request as it reaches SubmitJob: the payload its task invoked with, or the event its relay delivered.</summary>
@@ -38,11 +47,9 @@ public sealed class SpokeEndToEndTests(MotoFixture moto)
     [Fact]
     public async Task A_spoke_in_the_hubs_region_succeeds_and_one_in_another_region_fails_each_answered_as_its_own_account()
     {
-        using var world = await HubAndSpokes.CreateAsync(moto.Server, "ap-southeast-1", "hubs-answers");
-        var (B, C) = TenantsOf(1);
-        var b = await world.AddTenantAsync(B, "ap-southeast-1");
-        var c = await world.AddTenantAsync(C, "ap-southeast-2");
-        var host = world.NewHost();
+        var (world, b, c, host) = await HubWithTenantsAsync(1, "ap-southeast-1", "ap-southeast-2", "hubs-answers");
+        using var _ = world;
+        var (B, C) = (b.Account, c.Account);
 
         var (executionOfB, invocationOfB) = await StartAsync(b, "b-report");
         var submittedB = await host.Submitter().SubmitAsync(invocationOfB);
@@ -81,11 +88,10 @@ public sealed class SpokeEndToEndTests(MotoFixture moto)
     [Fact]
     public async Task Lost_outcomes_are_delivered_by_the_sweep_and_a_spoke_whose_role_was_removed_is_answered_once_it_is_back()
     {
-        using var world = await HubAndSpokes.CreateAsync(moto.Server, "ca-central-1", "hubs-sweep");
-        var (B, C) = TenantsOf(2);
-        var b = await world.AddTenantAsync(B, "ca-central-1");
-        var c = await world.AddTenantAsync(C, "sa-east-1");
-        var submitter = world.NewHost().Submitter();
+        var (world, b, c, host) = await HubWithTenantsAsync(2, "ca-central-1", "sa-east-1", "hubs-sweep");
+        using var _ = world;
+        var (B, C) = (b.Account, c.Account);
+        var submitter = host.Submitter();
         var (executionOfB, invocationOfB) = await StartAsync(b, "b-lost");
         var (executionOfC, invocationOfC) = await StartAsync(c, "c-lost");
         await submitter.SubmitAsync(invocationOfB);
@@ -126,11 +132,9 @@ public sealed class SpokeEndToEndTests(MotoFixture moto)
     [Fact]
     public async Task A_spokes_stop_terminates_its_own_jobs_and_a_tenant_cannot_stop_another_tenants()
     {
-        using var world = await HubAndSpokes.CreateAsync(moto.Server, "eu-west-3", "hubs-stops");
-        var (B, C) = TenantsOf(3);
-        var b = await world.AddTenantAsync(B, "eu-west-3");
-        var c = await world.AddTenantAsync(C, "eu-north-1");
-        var host = world.NewHost();
+        var (world, b, c, host) = await HubWithTenantsAsync(3, "eu-west-3", "eu-north-1", "hubs-stops");
+        using var _ = world;
+        var (B, C) = (b.Account, c.Account);
         var (executionOfB, invocationOfB) = await StartAsync(b, "b-stop");
         var (executionOfC, invocationOfC) = await StartAsync(c, "c-stop");
         await host.Submitter().SubmitAsync(invocationOfB);
@@ -158,11 +162,9 @@ public sealed class SpokeEndToEndTests(MotoFixture moto)
     [Fact]
     public async Task A_payload_claiming_a_stranger_or_another_tenants_task_submits_nothing_and_the_true_claims_run()
     {
-        using var world = await HubAndSpokes.CreateAsync(moto.Server, "us-east-2", "hubs-claims");
-        var (B, C) = TenantsOf(4);
-        var b = await world.AddTenantAsync(B, "us-east-2");
-        var c = await world.AddTenantAsync(C, "us-west-2");
-        var host = world.NewHost();
+        var (world, b, c, host) = await HubWithTenantsAsync(4, "us-east-2", "us-west-2", "hubs-claims");
+        using var _ = world;
+        var (B, C) = (b.Account, c.Account);
         var executionOfC = await c.StartAsync("c-claimed");
         var requestOfC = await c.ScheduledRequestAsync(executionOfC);
 

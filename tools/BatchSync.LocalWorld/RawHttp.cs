@@ -20,6 +20,29 @@ public static class RawHttp
         "Host", "Connection", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Expect", "Proxy-Connection",
     };
 
+    /// <summary>Takes connections until <paramref name="stop"/>, each handled on its own; a failed accept is noted and the loop goes on.</summary>
+    public static async Task AcceptAsync(TcpListener listener, Func<TcpClient, Task> handle, CancellationToken stop, Action? onFailedAccept = null)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                onFailedAccept?.Invoke();
+                continue;
+            }
+            _ = Task.Run(() => handle(client));
+        }
+    }
+
     /// <summary>The request, as it came, to <paramref name="target"/> (hop-by-hop headers left out).</summary>
     public static async Task<HttpResponseMessage> ForwardAsync(HttpClient upstream, Uri target, RawRequest request)
     {

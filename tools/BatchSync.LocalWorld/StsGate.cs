@@ -92,26 +92,7 @@ public sealed class StsGate : IDisposable
     }
 
 
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-            _ = Task.Run(() => HandleAsync(client));
-        }
-    }
+    private Task AcceptAsync() => RawHttp.AcceptAsync(_listener, HandleAsync, _stop.Token);
 
     private async Task HandleAsync(TcpClient client)
     {

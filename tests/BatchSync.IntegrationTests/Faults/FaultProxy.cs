@@ -138,28 +138,8 @@ public sealed class FaultProxy : IDisposable
     /// <summary>Accepts that failed (the proxy went on listening).</summary>
     public int AcceptFailures;
 
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                // A failed accept (a connection reset before it was taken, say) must not stop the proxy for good.
-                AcceptFailures++;
-                continue;
-            }
-            _ = Task.Run(() => HandleAsync(client));
-        }
-    }
+    // A failed accept (a connection reset before it was taken, say) must not stop the proxy for good.
+    private Task AcceptAsync() => RawHttp.AcceptAsync(_listener, HandleAsync, _stop.Token, () => Interlocked.Increment(ref AcceptFailures));
 
     private async Task HandleAsync(TcpClient client)
     {
