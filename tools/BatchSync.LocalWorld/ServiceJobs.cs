@@ -46,11 +46,6 @@ public sealed class ServiceJobs : IDisposable
     /// <summary>The model's ServiceJobStatus, in the order a job goes through them.</summary>
     public static readonly IReadOnlyList<string> Statuses = ["SUBMITTED", "PENDING", "RUNNABLE", "SCHEDULED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"];
 
-    private static readonly HashSet<string> HopHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Host", "Connection", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Expect", "Proxy-Connection",
-    };
-
     private static readonly Dictionary<string, string> Operations = new(StringComparer.OrdinalIgnoreCase)
     {
         ["/v1/submitservicejob"] = "SubmitServiceJob",
@@ -765,26 +760,7 @@ public sealed class ServiceJobs : IDisposable
 
     // ---- HTTP ----------------------------------------------------------------------------------------------------
 
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-            _ = Task.Run(() => HandleAsync(client));
-        }
-    }
+    private Task AcceptAsync() => RawHttp.AcceptAsync(_listener, HandleAsync, _stop.Token);
 
     private async Task HandleAsync(TcpClient client)
     {
@@ -793,7 +769,7 @@ public sealed class ServiceJobs : IDisposable
             try
             {
                 var stream = client.GetStream();
-                var request = await ReadRequestAsync(stream).ConfigureAwait(false);
+                var request = await RawHttp.ReadRequestAsync(stream).ConfigureAwait(false);
                 if (request is null)
                 {
                     return;
@@ -827,17 +803,17 @@ public sealed class ServiceJobs : IDisposable
                         client.Client.Close();
                         return;
                     }
-                    await WriteAsync(stream, status, headers, Encoding.UTF8.GetBytes(body.ToJsonString())).ConfigureAwait(false);
+                    await RawHttp.WriteAsync(stream, status, headers, Encoding.UTF8.GetBytes(body.ToJsonString())).ConfigureAwait(false);
                     return;
                 }
                 _calls.AddOrUpdate("forwarded", 1, (_, n) => n + 1);
-                using var upstream = await ForwardAsync(request).ConfigureAwait(false);
+                using var upstream = await RawHttp.ForwardAsync(_upstream, _target, request).ConfigureAwait(false);
                 var answer = await upstream.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
                 var forwardedHeaders = upstream.Headers.Concat(upstream.Content.Headers)
-                    .Where(h => !HopHeaders.Contains(h.Key))
+                    .Where(h => !RawHttp.HopHeaders.Contains(h.Key))
                     .Select(h => (h.Key, string.Join(",", h.Value)))
                     .ToList();
-                await WriteAsync(stream, (int)upstream.StatusCode, forwardedHeaders, answer).ConfigureAwait(false);
+                await RawHttp.WriteAsync(stream, (int)upstream.StatusCode, forwardedHeaders, answer).ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -856,123 +832,5 @@ public sealed class ServiceJobs : IDisposable
         }
         var scope = authorization![(start + "Credential=".Length)..].Split(',')[0].Split('/');
         return scope.Length >= 3 ? scope[2] : "us-east-1";
-    }
-
-    private sealed record RawRequest(string Method, string Path, Dictionary<string, string> Headers, byte[] Body);
-
-    private async Task<HttpResponseMessage> ForwardAsync(RawRequest request)
-    {
-        var message = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_target, request.Path.TrimStart('/')))
-        {
-            Content = new ByteArrayContent(request.Body),
-        };
-        foreach (var (name, value) in request.Headers)
-        {
-            if (HopHeaders.Contains(name))
-            {
-                continue;
-            }
-            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
-            {
-                message.Content.Headers.TryAddWithoutValidation(name, value);
-            }
-            else
-            {
-                message.Headers.TryAddWithoutValidation(name, value);
-            }
-        }
-        return await _upstream.SendAsync(message).ConfigureAwait(false);
-    }
-
-    private static async Task<RawRequest?> ReadRequestAsync(NetworkStream stream)
-    {
-        var buffer = new List<byte>(4096);
-        var one = new byte[1];
-        while (buffer.Count < 4 || !(buffer[^4] == '\r' && buffer[^3] == '\n' && buffer[^2] == '\r' && buffer[^1] == '\n'))
-        {
-            if (await stream.ReadAsync(one).ConfigureAwait(false) == 0)
-            {
-                return null;
-            }
-            buffer.Add(one[0]);
-        }
-        var lines = Encoding.ASCII.GetString(buffer.ToArray()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-        var requestLine = lines[0].Split(' ');
-        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var line in lines.Skip(1))
-        {
-            var colon = line.IndexOf(':');
-            var name = line[..colon].Trim();
-            var value = line[(colon + 1)..].Trim();
-            headers[name] = headers.TryGetValue(name, out var existing) ? existing + "," + value : value;
-        }
-        if (headers.TryGetValue("Expect", out var expect) && expect.Equals("100-continue", StringComparison.OrdinalIgnoreCase))
-        {
-            await stream.WriteAsync("HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray()).ConfigureAwait(false);
-        }
-        byte[] body;
-        if (headers.TryGetValue("Transfer-Encoding", out var te) && te.Contains("chunked", StringComparison.OrdinalIgnoreCase))
-        {
-            body = await ReadChunkedAsync(stream).ConfigureAwait(false);
-        }
-        else
-        {
-            var length = headers.TryGetValue("Content-Length", out var l) ? int.Parse(l, CultureInfo.InvariantCulture) : 0;
-            body = new byte[length];
-            await stream.ReadExactlyAsync(body).ConfigureAwait(false);
-        }
-        return new RawRequest(requestLine[0], requestLine[1], headers, body);
-    }
-
-    private static async Task<byte[]> ReadChunkedAsync(NetworkStream stream)
-    {
-        var body = new MemoryStream();
-        while (true)
-        {
-            var sizeLine = await ReadLineAsync(stream).ConfigureAwait(false);
-            var size = Convert.ToInt32(sizeLine.Split(';')[0].Trim(), 16);
-            if (size == 0)
-            {
-                while ((await ReadLineAsync(stream).ConfigureAwait(false)).Length > 0)
-                {
-                }
-                return body.ToArray();
-            }
-            var chunk = new byte[size];
-            await stream.ReadExactlyAsync(chunk).ConfigureAwait(false);
-            body.Write(chunk);
-            await ReadLineAsync(stream).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task<string> ReadLineAsync(NetworkStream stream)
-    {
-        var line = new List<byte>();
-        var one = new byte[1];
-        while (await stream.ReadAsync(one).ConfigureAwait(false) == 1)
-        {
-            if (one[0] == '\n')
-            {
-                break;
-            }
-            if (one[0] != '\r')
-            {
-                line.Add(one[0]);
-            }
-        }
-        return Encoding.ASCII.GetString(line.ToArray());
-    }
-
-    private static async Task WriteAsync(NetworkStream stream, int status, IEnumerable<(string Name, string Value)> headers, byte[] body)
-    {
-        var head = new StringBuilder($"HTTP/1.1 {status} {(HttpStatusCode)status}\r\n");
-        foreach (var (name, value) in headers)
-        {
-            head.Append(name).Append(": ").Append(value).Append("\r\n");
-        }
-        head.Append($"Content-Length: {body.Length}\r\nConnection: close\r\n\r\n");
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString())).ConfigureAwait(false);
-        await stream.WriteAsync(body).ConfigureAwait(false);
-        await stream.FlushAsync().ConfigureAwait(false);
     }
 }
