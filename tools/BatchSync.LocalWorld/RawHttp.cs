@@ -43,6 +43,41 @@ public static class RawHttp
         }
     }
 
+    /// <summary>Reads one request off the connection and hands it to <paramref name="answer"/>; a client gone away ends it quietly.</summary>
+    public static async Task ServeAsync(TcpClient client, Func<NetworkStream, RawRequest, Task> answer)
+    {
+        using (client)
+        {
+            try
+            {
+                var stream = client.GetStream();
+                if (await ReadRequestAsync(stream).ConfigureAwait(false) is { } request)
+                {
+                    await answer(stream, request).ConfigureAwait(false);
+                }
+            }
+            catch (Exception)
+            {
+                // the client went away: nothing to answer
+            }
+        }
+    }
+
+    /// <summary>Forwards the request to <paramref name="target"/> and writes its answer back, as it came.</summary>
+    public static async Task RelayAsync(NetworkStream stream, HttpClient upstream, Uri target, RawRequest request)
+    {
+        using var answer = await ForwardAsync(upstream, target, request).ConfigureAwait(false);
+        var body = await answer.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+        await WriteAsync(stream, (int)answer.StatusCode, AnswerHeaders(answer), body).ConfigureAwait(false);
+    }
+
+    /// <summary>An upstream answer's headers, but the hop-by-hop ones.</summary>
+    public static List<(string Name, string Value)> AnswerHeaders(HttpResponseMessage answer) =>
+        answer.Headers.Concat(answer.Content.Headers)
+            .Where(h => !HopHeaders.Contains(h.Key))
+            .Select(h => (h.Key, string.Join(",", h.Value)))
+            .ToList();
+
     /// <summary>The request, as it came, to <paramref name="target"/> (hop-by-hop headers left out).</summary>
     public static async Task<HttpResponseMessage> ForwardAsync(HttpClient upstream, Uri target, RawRequest request)
     {

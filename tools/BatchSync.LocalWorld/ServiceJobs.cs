@@ -762,65 +762,43 @@ public sealed class ServiceJobs : IDisposable
 
     private Task AcceptAsync() => RawHttp.AcceptAsync(_listener, HandleAsync, _stop.Token);
 
-    private async Task HandleAsync(TcpClient client)
+    private Task HandleAsync(TcpClient client) => RawHttp.ServeAsync(client, async (stream, request) =>
     {
-        using (client)
+        if (request.Method == "POST" && Operations.TryGetValue(request.Path.Split('?')[0].TrimEnd('/'), out var operation))
         {
+            _calls.AddOrUpdate(operation, 1, (_, n) => n + 1);
+            int status;
+            JsonObject body;
+            List<(string, string)> headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", Guid.NewGuid().ToString())];
             try
             {
-                var stream = client.GetStream();
-                var request = await RawHttp.ReadRequestAsync(stream).ConfigureAwait(false);
-                if (request is null)
-                {
-                    return;
-                }
-                if (request.Method == "POST" && Operations.TryGetValue(request.Path.Split('?')[0].TrimEnd('/'), out var operation))
-                {
-                    _calls.AddOrUpdate(operation, 1, (_, n) => n + 1);
-                    int status;
-                    JsonObject body;
-                    List<(string, string)> headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", Guid.NewGuid().ToString())];
-                    try
-                    {
-                        (status, body) = Answer(operation, RegionOf(request.Headers.GetValueOrDefault("Authorization")), request.Body);
-                    }
-                    catch (Refusal refusal)
-                    {
-                        status = 400;
-                        body = new JsonObject { ["__type"] = "ClientException", ["message"] = refusal.Message };
-                        headers.Add(("X-Amzn-ErrorType", "ClientException"));
-                    }
-                    catch (Exception e)
-                    {
-                        // A bug of the stand-in, answered as Batch's ServerException (500) so the test sees it.
-                        status = 500;
-                        body = new JsonObject { ["__type"] = "ServerException", ["message"] = $"ServiceJobs stand-in: {e.GetType().Name}: {e.Message}" };
-                        headers.Add(("X-Amzn-ErrorType", "ServerException"));
-                    }
-                    if (operation == "SubmitServiceJob" && status == 200 && Interlocked.Decrement(ref _dropAfterSubmit) >= 0)
-                    {
-                        client.Client.LingerState = new LingerOption(true, 0);
-                        client.Client.Close();
-                        return;
-                    }
-                    await RawHttp.WriteAsync(stream, status, headers, Encoding.UTF8.GetBytes(body.ToJsonString())).ConfigureAwait(false);
-                    return;
-                }
-                _calls.AddOrUpdate("forwarded", 1, (_, n) => n + 1);
-                using var upstream = await RawHttp.ForwardAsync(_upstream, _target, request).ConfigureAwait(false);
-                var answer = await upstream.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                var forwardedHeaders = upstream.Headers.Concat(upstream.Content.Headers)
-                    .Where(h => !RawHttp.HopHeaders.Contains(h.Key))
-                    .Select(h => (h.Key, string.Join(",", h.Value)))
-                    .ToList();
-                await RawHttp.WriteAsync(stream, (int)upstream.StatusCode, forwardedHeaders, answer).ConfigureAwait(false);
+                (status, body) = Answer(operation, RegionOf(request.Headers.GetValueOrDefault("Authorization")), request.Body);
             }
-            catch (Exception)
+            catch (Refusal refusal)
             {
-                // the client went away: nothing to answer
+                status = 400;
+                body = new JsonObject { ["__type"] = "ClientException", ["message"] = refusal.Message };
+                headers.Add(("X-Amzn-ErrorType", "ClientException"));
             }
+            catch (Exception e)
+            {
+                // A bug of the stand-in, answered as Batch's ServerException (500) so the test sees it.
+                status = 500;
+                body = new JsonObject { ["__type"] = "ServerException", ["message"] = $"ServiceJobs stand-in: {e.GetType().Name}: {e.Message}" };
+                headers.Add(("X-Amzn-ErrorType", "ServerException"));
+            }
+            if (operation == "SubmitServiceJob" && status == 200 && Interlocked.Decrement(ref _dropAfterSubmit) >= 0)
+            {
+                client.Client.LingerState = new LingerOption(true, 0);
+                client.Client.Close();
+                return;
+            }
+            await RawHttp.WriteAsync(stream, status, headers, Encoding.UTF8.GetBytes(body.ToJsonString())).ConfigureAwait(false);
+            return;
         }
-    }
+        _calls.AddOrUpdate("forwarded", 1, (_, n) => n + 1);
+        await RawHttp.RelayAsync(stream, _upstream, _target, request).ConfigureAwait(false);
+    });
 
     /// <summary>The region of the SigV4 credential scope (<c>Credential=AKID/date/region/service/aws4_request</c>).</summary>
     private static string RegionOf(string? authorization)

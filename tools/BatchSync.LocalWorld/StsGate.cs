@@ -94,42 +94,20 @@ public sealed class StsGate : IDisposable
 
     private Task AcceptAsync() => RawHttp.AcceptAsync(_listener, HandleAsync, _stop.Token);
 
-    private async Task HandleAsync(TcpClient client)
+    private Task HandleAsync(TcpClient client) => RawHttp.ServeAsync(client, async (stream, request) =>
     {
-        using (client)
+        var parameters = QueryParameters(request);
+        if (parameters.GetValueOrDefault("Action") == "AssumeRole" && ServiceOf(request.Headers.GetValueOrDefault("Authorization")) is "sts" or "unknown")
         {
-            try
+            var refusal = await JudgeAsync(request, parameters).ConfigureAwait(false);
+            if (refusal is { } answer)
             {
-                var stream = client.GetStream();
-                var request = await RawHttp.ReadRequestAsync(stream).ConfigureAwait(false);
-                if (request is null)
-                {
-                    return;
-                }
-                var parameters = QueryParameters(request);
-                if (parameters.GetValueOrDefault("Action") == "AssumeRole" && ServiceOf(request.Headers.GetValueOrDefault("Authorization")) is "sts" or "unknown")
-                {
-                    var refusal = await JudgeAsync(request, parameters).ConfigureAwait(false);
-                    if (refusal is { } answer)
-                    {
-                        await RawHttp.WriteAsync(stream, answer.Status, [("Content-Type", "text/xml")], Encoding.UTF8.GetBytes(answer.Body)).ConfigureAwait(false);
-                        return;
-                    }
-                }
-                using var upstream = await RawHttp.ForwardAsync(_upstream, _target, request).ConfigureAwait(false);
-                var body = await upstream.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                var headers = upstream.Headers.Concat(upstream.Content.Headers)
-                    .Where(h => !RawHttp.HopHeaders.Contains(h.Key))
-                    .Select(h => (h.Key, string.Join(",", h.Value)))
-                    .ToList();
-                await RawHttp.WriteAsync(stream, (int)upstream.StatusCode, headers, body).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // the client went away: nothing to answer
+                await RawHttp.WriteAsync(stream, answer.Status, [("Content-Type", "text/xml")], Encoding.UTF8.GetBytes(answer.Body)).ConfigureAwait(false);
+                return;
             }
         }
-    }
+        await RawHttp.RelayAsync(stream, _upstream, _target, request).ConfigureAwait(false);
+    });
 
     /// <summary>null: let it through; otherwise the answer STS would give.</summary>
     private async Task<(int Status, string Body)?> JudgeAsync(RawRequest request, Dictionary<string, string> parameters)
