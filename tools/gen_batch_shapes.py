@@ -5,7 +5,7 @@ Usage: python3 tools/gen_batch_shapes.py [path/to/batch-2016-08-10.service-2.jso
 
 Default input: ../shared/aws-models/batch-2016-08-10.service-2.json (botocore's model, see that folder's SOURCES.md).
 Output: functions/BatchSync.Core/Model/batch-shapes.json, embedded in BatchSync.Core. Only shapes reachable from
-SubmitJobRequest, SubmitJobResponse and JobDetail are kept, with the facts the mappers need (type, members, required,
+SubmitJobRequest, SubmitJobResponse, JobDetail, SubmitServiceJobRequest and DescribeServiceJobResponse are kept, with the facts the mappers need (type, members, required,
 enum, min, max); documentation is dropped. The unit test BatchShapesTests checks the result against the full model copy
 in tests/BatchSync.Tests/Fixtures/aws-models.
 """
@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-ROOTS = ["SubmitJobRequest", "SubmitJobResponse", "JobDetail"]
+ROOTS = ["SubmitJobRequest", "SubmitJobResponse", "JobDetail", "SubmitServiceJobRequest", "DescribeServiceJobResponse"]
 KEEP = ("type", "required", "enum", "min", "max")
 
 here = os.path.dirname(os.path.abspath(__file__))

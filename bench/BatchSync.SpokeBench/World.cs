@@ -180,6 +180,10 @@ public sealed class SimJob
 /// <summary>Batch in the hub's account: SubmitJob makes a job, DescribeJobs tells each job's status at the simulated time.</summary>
 public sealed class SimBatch(SimClock clock, Counter calls) : IBatchApi
 {
+    public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+    public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+    public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+    public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
     private readonly Dictionary<string, SimJob> _jobs = [];
 
     public SimJob Job(string jobId) { lock (_jobs) { return _jobs[jobId]; } }

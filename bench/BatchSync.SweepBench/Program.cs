@@ -211,6 +211,10 @@ sealed class SingleUpdateReschedule(BatchSync.Domain.IRecordStore inner, Amazon.
 /// <summary>DescribeJobs with a latency: RUNNING, or SUCCEEDED for the jobs whose events were lost.</summary>
 sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
 {
+    public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+    public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+    public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+    public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
     private int _describeCalls;
     public int DescribeCalls => _describeCalls;
 

@@ -21,6 +21,10 @@ public class ArraySummaryTests
     /// <summary>Batch with array children: ListJobs by arrayJobId and jobStatus, paginated, and DescribeJobs.</summary>
     private sealed class ArrayBatch : IBatchApi
     {
+        public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
         public Dictionary<string, JsonElement> Jobs { get; } = [];
         public List<JsonObject> ListRequests { get; } = [];
         public List<IReadOnlyList<string>> Described { get; } = [];

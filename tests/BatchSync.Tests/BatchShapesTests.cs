@@ -29,7 +29,7 @@ public class BatchShapesTests
     {
         var full = BatchShapes.Parse(FullModel);
         var seen = new HashSet<string>();
-        var pending = new Stack<string>(["SubmitJobRequest", "SubmitJobResponse", "JobDetail"]);
+        var pending = new Stack<string>(["SubmitJobRequest", "SubmitJobResponse", "JobDetail", "SubmitServiceJobRequest", "DescribeServiceJobResponse"]);
         while (pending.TryPop(out var name))
         {
             if (!seen.Add(name))

@@ -104,9 +104,87 @@ public sealed class FakeBatch(CallLog log) : IBatchApi
     public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
         ListAsync(null);
 
-    private Task<JobPage> ListAsync(string? name)
+    /// <summary>The SubmitServiceJob requests received (refused ones too), as sent.</summary>
+    public List<JsonObject> ServiceSubmits { get; } = [];
+
+    /// <summary>
+    /// SubmitServiceJob as the model documents it: a second request with a clientToken already used is rejected
+    /// (ClientException; the text is ours, AWS's is not documented), identical or not; tags become the job's tags.
+    /// </summary>
+    public async Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default)
     {
-        log.Add("Batch.ListJobs");
+        log.Add("Batch.SubmitServiceJob");
+        var request = JsonNode.Parse(requestBody)!.AsObject();
+        if (SubmitDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(SubmitDelay, cancellationToken);
+        }
+        if (SubmitError is not null)
+        {
+            throw SubmitError;
+        }
+        SubmittedJob job;
+        lock (_gate)
+        {
+            var token = (string?)request["clientToken"];
+            var used = token is not null && ServiceSubmits.Any(r => (string?)r["clientToken"] == token);
+            ServiceSubmits.Add((JsonObject)request.DeepClone());
+            if (used)
+            {
+                throw new AwsServiceException("AWSBatch", "SubmitServiceJob", System.Net.HttpStatusCode.BadRequest, "ClientException", "a request with this clientToken was received before", "r-dup");
+            }
+            var id = $"service-job-{ServiceSubmits.Count}";
+            job = new SubmittedJob($"arn:aws:batch:us-east-1:123456789012:service-job/{id}", id, (string)request["jobName"]!, JobKind.Service);
+            Jobs[id] = JsonDocument.Parse(new JsonObject
+            {
+                ["jobArn"] = job.JobArn, ["jobId"] = id, ["jobName"] = job.JobName, ["jobQueue"] = request["jobQueue"]?.DeepClone(),
+                ["serviceJobType"] = request["serviceJobType"]?.DeepClone(), ["status"] = "SUBMITTED",
+                ["createdAt"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ["tags"] = request["tags"]?.DeepClone(),
+            }.ToJsonString()).RootElement.Clone();
+            if (HideSubmitted)
+            {
+                _hidden.Add(id);
+            }
+        }
+        if (FailAfterSubmit?.Invoke() is { } lost)
+        {
+            throw lost;
+        }
+        return job;
+    }
+
+    public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        log.Add("Batch.DescribeServiceJob");
+        if (DescribeError is not null)
+        {
+            throw DescribeError;
+        }
+        lock (_gate)
+        {
+            return Task.FromResult(Jobs.TryGetValue(jobId, out var job) && !_hidden.Contains(jobId) ? BatchJob.Of(job) : null);
+        }
+    }
+
+    public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default)
+    {
+        log.Add("Batch.TerminateServiceJob");
+        lock (_gate) { Terminated.Add((jobId, reason)); }
+        return Task.CompletedTask;
+    }
+
+    public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default)
+    {
+        log.Add("Batch.ListServiceJobs");
+        return ListAsync(jobName, "Batch.ListServiceJobs");
+    }
+
+    private Task<JobPage> ListAsync(string? name, string? logged = null)
+    {
+        if (logged is null)
+        {
+            log.Add("Batch.ListJobs");
+        }
         lock (_gate)
         {
             var jobs = Jobs.Values

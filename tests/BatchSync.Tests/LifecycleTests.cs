@@ -183,6 +183,10 @@ public class LifecycleProcessorTests
 
     private sealed class ThrowingTerminateBatch(FakeBatch inner) : Domain.IBatchApi
     {
+        public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
         public Task<Domain.SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(requestBody, cancellationToken);
         public Task<IReadOnlyList<Domain.BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new TimeoutException("no answer");

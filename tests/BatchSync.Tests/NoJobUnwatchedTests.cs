@@ -505,6 +505,10 @@ public class OrphanFinderTests
 {
     private sealed class RefusingListBatch(FakeBatch inner, Exception error) : IBatchApi
     {
+        public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
         public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(requestBody, cancellationToken);
         public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => inner.TerminateJobAsync(jobId, reason, cancellationToken);
@@ -543,6 +547,10 @@ public class OrphanFinderTests
     /// <summary>ListJobs as Batch pages it: 100 summaries at a time, newest first, with a nextToken.</summary>
     private sealed class PagedBatch(FakeBatch inner) : IBatchApi
     {
+        public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+        public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
         public Task<SubmittedJob> SubmitJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => inner.SubmitJobAsync(requestBody, cancellationToken);
         public Task<IReadOnlyList<BatchJob>> DescribeJobsAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken = default) => inner.DescribeJobsAsync(jobIds, cancellationToken);
         public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => inner.TerminateJobAsync(jobId, reason, cancellationToken);

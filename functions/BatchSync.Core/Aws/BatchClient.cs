@@ -97,6 +97,69 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
         return (jobs, next);
     }
 
+    public async Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default)
+    {
+        // Not resent after it may have arrived: a second request with the body's clientToken is rejected, not answered
+        // with the first job, so an unknown outcome is settled by looking for the job (JobSearch), as for SubmitJob.
+        var body = await SendAsync("SubmitServiceJob", "v1/submitservicejob", requestBody, Idempotency.Unsafe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(body);
+        var root = doc.RootElement;
+        return new SubmittedJob(
+            root.TryGetProperty("jobArn", out var arn) && arn.ValueKind == JsonValueKind.String ? arn.GetString()! : "",
+            root.GetProperty("jobId").GetString()!,
+            root.GetProperty("jobName").GetString()!,
+            JobKind.Service);
+    }
+
+    public async Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        byte[] body;
+        try
+        {
+            body = await SendAsync("DescribeServiceJob", "v1/describeservicejob", JsonText.ToUtf8(new JsonObject { ["jobId"] = jobId }), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AwsServiceException e) when (e.ErrorCode == "ClientException" && !e.IsThrottling)
+        {
+            // DescribeJobs leaves unknown ids out; DescribeServiceJob refuses them (its only client error, for an id BatchSync noted itself).
+            return null;
+        }
+        using var doc = JsonDocument.Parse(body);
+        return BatchJob.Of(doc.RootElement.Clone());
+    }
+
+    public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
+        SendAsync("TerminateServiceJob", "v1/terminateservicejob", JsonText.ToUtf8(new JsonObject { ["jobId"] = jobId, ["reason"] = reason }), Idempotency.Safe, cancellationToken);
+
+    public async Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default)
+    {
+        var request = new JsonObject
+        {
+            ["jobQueue"] = jobQueue,
+            ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(jobName) }),
+        };
+        if (nextToken is not null)
+        {
+            request["nextToken"] = nextToken;
+        }
+        var body = await SendAsync("ListServiceJobs", "v1/listservicejobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(body);
+        var jobs = new List<JobSummary>();
+        if (doc.RootElement.TryGetProperty("jobSummaryList", out var list) && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var j in list.EnumerateArray())
+            {
+                jobs.Add(new JobSummary(
+                    j.GetProperty("jobId").GetString()!,
+                    j.GetProperty("jobName").GetString()!,
+                    j.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null,
+                    j.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : null,
+                    StatusReason: j.TryGetProperty("statusReason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null));
+            }
+        }
+        var next = doc.RootElement.TryGetProperty("nextToken", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
+        return new JobPage(jobs, next);
+    }
+
     private Task<byte[]> SendAsync(string operation, string path, byte[] body, Idempotency idempotency, CancellationToken cancellationToken) =>
         transport.SendAsync(operation, path, "application/json", body, idempotency, null, cancellationToken);
 }

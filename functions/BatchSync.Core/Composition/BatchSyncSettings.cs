@@ -68,7 +68,8 @@ public sealed record BatchSyncSettings
             Answers = AnswerSettings.From(value),
             Budget = budget is { } seconds ? TimeSpan.FromSeconds((int)seconds) : null,
             Retry = attemptMs is { } ms ? new RetryPolicy { AttemptTimeout = TimeSpan.FromMilliseconds((int)ms) } : RetryPolicy.Default,
-            Permissions = SubmitPermissions.FromLists(value(SubmitPermissions.QueuesVariable), value(SubmitPermissions.DefinitionsVariable)),
+            Permissions = SubmitPermissions.FromLists(value(SubmitPermissions.QueuesVariable), value(SubmitPermissions.DefinitionsVariable),
+                value(SubmitPermissions.ServiceRolesVariable)),
             SweepCallsPerSecond = Positive(value, SweepCallsVariable, "a positive number of calls a second") ?? PacedStepFunctionsApi.DefaultSweepCallsPerSecond,
             Tenancy = TenancyFrom(aws.Region, value),
         };

@@ -29,6 +29,18 @@ public sealed class LazyBatchApi(Func<IBatchApi> create) : IBatchApi
 
     public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
         _client.Value.ListFailedChildrenAsync(arrayJobId, pageSize, nextToken, cancellationToken);
+
+    public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) =>
+        _client.Value.SubmitServiceJobAsync(requestBody, cancellationToken);
+
+    public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) =>
+        _client.Value.DescribeServiceJobAsync(jobId, cancellationToken);
+
+    public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
+        _client.Value.TerminateServiceJobAsync(jobId, reason, cancellationToken);
+
+    public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        _client.Value.ListServiceJobsNamedAsync(jobQueue, jobName, nextToken, cancellationToken);
 }
 
 /// <summary>An <see cref="IStepFunctionsApi"/> whose client is made on its first call.</summary>

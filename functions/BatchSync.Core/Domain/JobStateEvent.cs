@@ -2,10 +2,14 @@ using System.Text.Json;
 
 namespace BatchSync.Domain;
 
-/// <summary>The parts of an EventBridge "Batch Job State Change" event that decisions need, plus its JobDetail.</summary>
-public sealed record JobStateEvent(string JobId, string Status, string? Marker, JsonElement Detail)
+/// <summary>
+/// The parts of an EventBridge "Batch Job State Change" or "Batch Service Job State Change" event that decisions need,
+/// plus its detail (a JobDetail; for a service job, DescribeServiceJob's answer without tags and payload).
+/// </summary>
+public sealed record JobStateEvent(string JobId, string Status, string? Marker, JsonElement Detail, JobKind Kind = JobKind.Container)
 {
     public const string DetailType = "Batch Job State Change";
+    public const string ServiceDetailType = "Batch Service Job State Change";
     public const string Source = "aws.batch";
 
     public bool IsTerminal => JobStatus.IsFinal(Status);
@@ -20,9 +24,12 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
         {
             throw new InvalidEventException($"the event must be a JSON object, not {JsonInput.Describe(root)}");
         }
-        if (!root.TryGetProperty("detail-type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != DetailType)
+        var kind = root.TryGetProperty("detail-type", out var type) && type.ValueKind == JsonValueKind.String
+            ? type.GetString() switch { DetailType => JobKind.Container, ServiceDetailType => JobKind.Service, _ => (JobKind?)null }
+            : null;
+        if (kind is null)
         {
-            throw new InvalidEventException($"detail-type must be \"{DetailType}\"");
+            throw new InvalidEventException($"detail-type must be \"{DetailType}\" or \"{ServiceDetailType}\"");
         }
         if (!root.TryGetProperty("source", out var source) || source.ValueKind != JsonValueKind.String || source.GetString() != Source)
         {
@@ -34,7 +41,8 @@ public sealed record JobStateEvent(string JobId, string Status, string? Marker, 
         }
         var jobId = RequiredString(detail, "jobId");
         var status = RequiredString(detail, "status");
-        return new JobStateEvent(jobId, status, MarkerOf(detail), copyDetail ? detail.Clone() : detail);
+        // A service job's event carries no tags, so no marker: its record is found by the job's id.
+        return new JobStateEvent(jobId, status, kind == JobKind.Service ? null : MarkerOf(detail), copyDetail ? detail.Clone() : detail, kind.Value);
     }
 
     /// <summary>The BatchSync marker parameter a JobDetail carries, if any.</summary>

@@ -21,6 +21,16 @@ public interface IBatchApi
     Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default);
     /// <summary>One page (up to <paramref name="pageSize"/>) of an array parent's FAILED children.</summary>
     Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default);
+
+    // Service jobs (SageMaker Training through Batch): the same four uses, one job per describe.
+
+    /// <summary>SubmitServiceJob with the request body SubmitRequestMapper wrote (its clientToken included).</summary>
+    Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default);
+    /// <summary>DescribeServiceJob (one id per call): null when Batch does not know the job.</summary>
+    Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default);
+    Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default);
+    /// <summary>One page of the service jobs of this name in this queue, every status: where a task's job is looked for by its marker.</summary>
+    Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What Step Functions said to a SendTask* call.</summary>

@@ -3,8 +3,9 @@ using System.Text.Json;
 namespace BatchSync.Domain;
 
 /// <summary>
-/// BatchSync.NotAllowed: the job queue or job definition is not one this stack's SubmitJob may use (template parameters
-/// AllowedJobQueues, AllowedJobDefinitions); nothing was submitted.
+/// BatchSync.NotAllowed: the job queue, job definition or (for a service job) SageMaker execution role is not one this
+/// stack's SubmitJob may use (template parameters AllowedJobQueues, AllowedJobDefinitions, AllowedServiceRoles);
+/// nothing was submitted.
 /// </summary>
 public sealed class NotAllowedException(string message) : BatchSyncException(Name, message)
 {
@@ -21,21 +22,32 @@ public sealed class SubmitPermissions
 {
     public const string QueuesVariable = "BATCHSYNC_ALLOWED_JOB_QUEUES";
     public const string DefinitionsVariable = "BATCHSYNC_ALLOWED_JOB_DEFINITIONS";
+    public const string ServiceRolesVariable = "BATCHSYNC_ALLOWED_SERVICE_ROLES";
 
+    /// <summary>Every queue, definition and service role (tests and tools; a deployed stack reads its lists).</summary>
     public static SubmitPermissions Everything { get; } = new([], []);
 
     private readonly string[] _queues;
     private readonly string[] _definitions;
+    private readonly string[]? _serviceRoles;
 
-    public SubmitPermissions(IEnumerable<string> queues, IEnumerable<string> definitions)
+    /// <param name="queues">Job queue ARN patterns (empty: every queue).</param>
+    /// <param name="definitions">Job definition ARN patterns (empty: every definition).</param>
+    /// <param name="serviceRoles">The SageMaker execution role ARN patterns a service job may name: null, not checked
+    /// here; empty, none (the template's default: service jobs are off until AllowedServiceRoles names a role).</param>
+    public SubmitPermissions(IEnumerable<string> queues, IEnumerable<string> definitions, IEnumerable<string>? serviceRoles = null)
     {
         _queues = queues.Select(q => q.Trim()).Where(q => q.Length > 0).ToArray();
         _definitions = definitions.Select(d => d.Trim()).Where(d => d.Length > 0).ToArray();
+        _serviceRoles = serviceRoles?.Select(r => r.Trim()).Where(r => r.Length > 0).ToArray();
     }
 
-    /// <summary>From the two comma-separated lists the template sets (absent or empty: everything).</summary>
-    public static SubmitPermissions FromLists(string? queues, string? definitions) =>
-        new((queues ?? "").Split(','), (definitions ?? "").Split(','));
+    /// <summary>
+    /// From the comma-separated lists the template sets: an absent or empty queue or definition list allows every
+    /// one; an absent or empty service role list allows none.
+    /// </summary>
+    public static SubmitPermissions FromLists(string? queues, string? definitions, string? serviceRoles = null) =>
+        new((queues ?? "").Split(','), (definitions ?? "").Split(','), (serviceRoles ?? "").Split(','));
 
     public bool AllowsEverything => _queues.Length == 0 && _definitions.Length == 0;
 
@@ -44,9 +56,17 @@ public sealed class SubmitPermissions
     /// A queue or definition given by name is compared with the name part of each pattern; a job definition without
     /// a revision (Batch takes the latest) must be allowed for every revision.
     /// </summary>
-    public NotAllowedException? Check(ReadOnlySpan<byte> batchRequest)
+    public NotAllowedException? Check(ReadOnlySpan<byte> batchRequest) => Check(batchRequest, JobKind.Container, null);
+
+    /// <summary>
+    /// As <see cref="Check(ReadOnlySpan{byte})"/> for a request of either kind: a service job (SubmitServiceJob) has no
+    /// job definition; its <paramref name="serviceRole"/> (the payload's RoleArn, which Batch passes to SageMaker) must
+    /// be an allowed one.
+    /// </summary>
+    public NotAllowedException? Check(ReadOnlySpan<byte> batchRequest, JobKind kind, string? serviceRole)
     {
-        if (AllowsEverything)
+        var checksRole = kind == JobKind.Service && _serviceRoles is not null;
+        if (AllowsEverything && !checksRole)
         {
             return null;
         }
@@ -56,9 +76,17 @@ public sealed class SubmitPermissions
         {
             problems.Add($"job queue \"{queue}\" is not one of the allowed job queues ({string.Join(", ", _queues)})");
         }
-        if (_definitions.Length > 0 && !_definitions.Any(p => DefinitionAllowed(p, definition ?? "")))
+        if (kind == JobKind.Container && _definitions.Length > 0 && !_definitions.Any(p => DefinitionAllowed(p, definition ?? "")))
         {
             problems.Add($"job definition \"{definition}\" is not one of the allowed job definitions ({string.Join(", ", _definitions)})");
+        }
+        if (checksRole && _serviceRoles!.Length == 0)
+        {
+            problems.Add("service jobs are off: no SageMaker execution role is allowed (template parameter AllowedServiceRoles)");
+        }
+        else if (checksRole && !_serviceRoles!.Any(p => Glob(p, serviceRole ?? "")))
+        {
+            problems.Add($"service role \"{serviceRole}\" (ServiceRequestPayload.RoleArn) is not one of the allowed service roles ({string.Join(", ", _serviceRoles!)})");
         }
         return problems.Count == 0 ? null
             : new NotAllowedException($"This BatchSync stack may not submit this job: {string.Join("; ", problems)}. Nothing was submitted.");

@@ -89,6 +89,8 @@ public sealed record TaskRecord
     public string? JobName { get; init; }
     /// <summary>The queue the job was submitted to (to find an orphaned job by name after a crash).</summary>
     public string? JobQueue { get; init; }
+    /// <summary>A container job or a service job: which Batch operations reach it.</summary>
+    public JobKind JobKind { get; init; }
     /// <summary>The execution that owns the task (<c>$$.Execution.Id</c>), when the state machine passes it.</summary>
     public string? ExecutionArn { get; init; }
     public string? StateName { get; init; }
@@ -176,7 +178,15 @@ public static class TaskKey
     public static bool CallbackKeyMatches(string taskToken, string given) =>
         CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(CallbackKey(taskToken)), Encoding.UTF8.GetBytes(given));
 
-    /// <summary>The job parameter that carries the marker.</summary>
+    /// <summary>
+    /// A service job's SubmitServiceJob clientToken (1 to 64 characters): derived from the task token, so every
+    /// invocation with that token sends the same one and Batch rejects a second job; never the token itself, nor the
+    /// record key (which the job's marker shows).
+    /// </summary>
+    public static string ClientToken(string taskToken) =>
+        Base64Url(SHA256.HashData(Encoding.UTF8.GetBytes("BatchSync client token\n" + taskToken)));
+
+    /// <summary>The job parameter (a service job: the tag) that carries the marker.</summary>
     public const string MarkerParameter = "BatchSyncTask";
 
     /// <summary>The marker parameter's value: <c>&lt;namespace&gt;:&lt;task key&gt;</c>.</summary>

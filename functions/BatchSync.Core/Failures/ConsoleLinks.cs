@@ -28,6 +28,11 @@ public static class ConsoleLinks
         {
             links["Execution"] = $"{sfnHost}/states/home?region={execution.Region}#/v2/executions/details/{executionArn}";
         }
+        if (Domain.BatchJob.KindOf(jobDetail) == Domain.JobKind.Service)
+        {
+            AddTrainingJob(links, jobDetail, host, arn.Region);
+            return links;
+        }
         links["Job"] = $"{host}/batch/home?region={arn.Region}#jobs/detail/{jobId}";
         var logs = new JsonArray();
         if (jobDetail.TryGetProperty("attempts", out var attempts) && attempts.ValueKind == JsonValueKind.Array)
@@ -84,6 +89,25 @@ public static class ConsoleLinks
         Host(partition, region) is { } host
             ? $"{host}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{ConsoleEncode(group)}/log-events/{ConsoleEncode(stream)}"
             : null;
+
+    /// <summary>The log group SageMaker writes training jobs' logs to, a stream per instance named after the job.</summary>
+    public const string TrainingJobLogGroup = "/aws/sagemaker/TrainingJobs";
+
+    /// <summary>
+    /// A service job's links: its SageMaker training job's page and that job's log streams (by name prefix: the streams
+    /// are SageMaker's, <c>&lt;training job&gt;/algo-&lt;n&gt;-&lt;epoch&gt;</c>). The Batch console's page for a service
+    /// job is not documented, so none is given.
+    /// </summary>
+    private static void AddTrainingJob(JsonObject links, JsonElement jobDetail, string host, string region)
+    {
+        if (FailureClassifier.TrainingJobArn(jobDetail) is not { } trainingJob || trainingJob.LastIndexOf('/') is var slash && slash < 0)
+        {
+            return;
+        }
+        var name = trainingJob[(slash + 1)..];
+        links["TrainingJob"] = $"{host}/sagemaker/home?region={region}#/jobs/{Uri.EscapeDataString(name)}";
+        links["TrainingJobLogs"] = $"{host}/cloudwatch/home?region={region}#logStream:group={TrainingJobLogGroup};prefix={Uri.EscapeDataString(name)};streamFilter=typeLogStreamPrefix";
+    }
 
     /// <summary>The console's fragment encoding: percent-encoding whose '%' is itself written as "$25".</summary>
     public static string ConsoleEncode(string segment) => Uri.EscapeDataString(segment).Replace("%", "$25", StringComparison.Ordinal);

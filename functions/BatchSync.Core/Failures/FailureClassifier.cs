@@ -23,6 +23,8 @@ public static class FailureKinds
     public const string TaskFailedToStart = "BatchJob.TaskFailedToStart";
     /// <summary>The job's own code exited non-zero (unless the task's ExitCodes map names that code).</summary>
     public const string NonZeroExit = "BatchJob.NonZeroExit";
+    /// <summary>A service job's SageMaker training job failed (its reason begins <c>Received status from SageMaker:</c>).</summary>
+    public const string TrainingJobFailed = "BatchJob.TrainingJobFailed";
     /// <summary>None of the above explains the failure.</summary>
     public const string Failed = "BatchJob.Failed";
 }
@@ -34,7 +36,8 @@ public static class FailureKinds
 /// <param name="Reason">The status or container reason it read, if any.</param>
 /// <param name="Container">The container's name, for multi-container (ECS properties, EKS) jobs.</param>
 /// <param name="LogStreamName">The attempt's log stream, if any.</param>
-public sealed record FailureClassification(string Kind, int? Attempt, int? ExitCode, string? Reason, string? Container, string? LogStreamName);
+/// <param name="TrainingJobArn">A service job's SageMaker training job (its latest attempt's <c>serviceResourceId</c>).</param>
+public sealed record FailureClassification(string Kind, int? Attempt, int? ExitCode, string? Reason, string? Container, string? LogStreamName, string? TrainingJobArn = null);
 
 /// <summary>
 /// Names the failure of a finished job from its DescribeJobs JobDetail (wire form), a pure function. It reads the
@@ -58,8 +61,58 @@ public static class FailureClassifier
 {
     private const StringComparison Text = StringComparison.OrdinalIgnoreCase;
 
+    /// <summary>How Batch begins a status reason SageMaker gave (the User Guide's service job samples).</summary>
+    public const string SageMakerReasonPrefix = "Received status from SageMaker:";
+
+    /// <summary>
+    /// A service job's failure, from its DescribeServiceJob answer: Terminated (<c>isTerminated</c>: TerminateServiceJob,
+    /// or a stopped execution), AttemptTimeout (Batch's own timeout text, if it gives it for service jobs too),
+    /// TrainingJobFailed (SageMaker's reason), else Failed; with the latest attempt's number and reason and the
+    /// training job's ARN. Service jobs have no containers or exit codes of Batch's.
+    /// </summary>
+    private static FailureClassification ClassifyService(JsonElement jobDetail)
+    {
+        var jobReason = Str(jobDetail, "statusReason");
+        int? attempt = null;
+        string? attemptReason = null;
+        if (jobDetail.TryGetProperty("attempts", out var attempts) && attempts.ValueKind == JsonValueKind.Array && attempts.GetArrayLength() > 0)
+        {
+            attempt = attempts.GetArrayLength();
+            attemptReason = Str(attempts[attempts.GetArrayLength() - 1], "statusReason");
+        }
+        var trainingJob = TrainingJobArn(jobDetail);
+        string?[] reasons = [jobReason, attemptReason];
+        FailureClassification Found(string kind, string? reason) => new(kind, attempt, null, reason, null, null, trainingJob);
+        if (Bool(jobDetail, "isTerminated"))
+        {
+            return Found(FailureKinds.Terminated, jobReason ?? attemptReason);
+        }
+        if (Match(reasons, "Job attempt duration exceeded timeout") is { } timeout)
+        {
+            return Found(FailureKinds.AttemptTimeout, timeout);
+        }
+        if (Match(reasons, SageMakerReasonPrefix) is { } sageMaker)
+        {
+            return Found(FailureKinds.TrainingJobFailed, sageMaker);
+        }
+        return Found(FailureKinds.Failed, jobReason ?? attemptReason);
+    }
+
+    /// <summary>A service job's training job ARN: <c>latestAttempt.serviceResourceId</c> named TrainingJobArn.</summary>
+    public static string? TrainingJobArn(JsonElement jobDetail) =>
+        jobDetail.ValueKind == JsonValueKind.Object
+        && jobDetail.TryGetProperty("latestAttempt", out var latest) && latest.ValueKind == JsonValueKind.Object
+        && latest.TryGetProperty("serviceResourceId", out var id) && id.ValueKind == JsonValueKind.Object
+        && Str(id, "name") == "TrainingJobArn"
+            ? Str(id, "value")
+            : null;
+
     public static FailureClassification Classify(JsonElement jobDetail, IReadOnlyDictionary<int, string>? exitCodes = null)
     {
+        if (Domain.BatchJob.KindOf(jobDetail) == Domain.JobKind.Service)
+        {
+            return ClassifyService(jobDetail);
+        }
         var jobReason = Str(jobDetail, "statusReason");
         var (attempt, attemptReason, containers) = LatestAttempt(jobDetail);
         if (containers.Count == 0)

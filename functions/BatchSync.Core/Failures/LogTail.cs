@@ -19,6 +19,11 @@ public static class LogTail
 
     public static async Task<JsonObject> ReadAsync(JsonElement jobDetail, FailureClassification failure, int lines, AnswerSettings settings, CancellationToken cancellationToken)
     {
+        if (Domain.BatchJob.KindOf(jobDetail) == Domain.JobKind.Service)
+        {
+            // Its streams are SageMaker's, named by the training job and instance, found only by listing the group.
+            return new JsonObject { ["Omitted"] = $"a service job logs to its SageMaker training job's streams in {ConsoleLinks.TrainingJobLogGroup} (see the TrainingJobLogs link); BatchSync reads no tail of them" };
+        }
         if (failure.LogStreamName is not { } stream)
         {
             return new JsonObject { ["Omitted"] = "the failed attempt has no log stream" };

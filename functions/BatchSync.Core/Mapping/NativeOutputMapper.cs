@@ -16,7 +16,8 @@ namespace BatchSync.Mapping;
 public static class NativeOutputMapper
 {
     /// <summary>
-    /// The answer as text within <paramref name="limit"/>: the native JobDetail, plus a top-level <c>Result</c> from
+    /// The answer as text within <paramref name="limit"/>: the native JobDetail (a service job's: its DescribeServiceJob
+    /// answer), plus a top-level <c>Result</c> from
     /// <paramref name="resultJson"/> and <paramref name="added"/> members (BatchSync's opt-in extras), all in the native
     /// sorted order; an added member replaces a JobDetail member of its name. Written straight from the JobDetail (no
     /// node tree); an answer that does not fit is written again without what <see cref="OutputBudget"/> leaves out.
@@ -50,12 +51,16 @@ public static class NativeOutputMapper
         public List<WrittenMember>? Written { get; init; }
     }
 
+    private static readonly Shape JobDetail = BatchShapes.Instance["JobDetail"];
+    // A service job's answer is its DescribeServiceJob answer, written as natively a JobDetail is.
+    private static readonly Shape ServiceJobDetail = BatchShapes.Instance["DescribeServiceJobResponse"];
+
     private static byte[] Write(JsonElement jobDetail, TopLevel top)
     {
         var buffer = new ArrayBufferWriter<byte>(4096);
         using (var writer = new Utf8JsonWriter(buffer, JsonText.WriterOptions))
         {
-            WriteStructure(writer, jobDetail, BatchShapes.Instance["JobDetail"], top);
+            WriteStructure(writer, jobDetail, BatchJob.KindOf(jobDetail) == JobKind.Service ? ServiceJobDetail : JobDetail, top);
         }
         return buffer.WrittenSpan.ToArray();
     }

@@ -178,6 +178,9 @@ internal struct SubmitJobRules : IWalkRules
         public List<InputProblem>? TokenProblems { get; private set; }
         public List<InputProblem>? Problems { get; private set; }
 
+        /// <summary>A problem the request's own rules found in a member they read (reported with BatchSync's own).</summary>
+        public void Add(InputProblem problem) => (Problems ??= []).Add(problem);
+
         public bool Read(ref Utf8JsonReader reader)
         {
             var index = ReservedIndex(ref reader);

@@ -6,10 +6,16 @@ using System.Text.Json;
 namespace BatchSync.Mapping;
 
 /// <summary>
-/// A SubmitJob payload that passed validation: the Batch SubmitJob request body (wire form, with what BatchSync adds),
-/// the fields BatchSync keeps on its record, and the task token, if any.
+/// A SubmitJob payload that passed validation: the Batch SubmitJob (or SubmitServiceJob) request body (wire form, with
+/// what BatchSync adds), the fields BatchSync keeps on its record, and the task token, if any.
 /// </summary>
-public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue, string? TaskToken, string? ExecutionArn = null, string? StateName = null, string? Options = null, int? TimeoutSeconds = null);
+public sealed record SubmitRequest(byte[] Body, string JobName, string JobQueue, string? TaskToken, string? ExecutionArn = null, string? StateName = null, string? Options = null, int? TimeoutSeconds = null)
+{
+    /// <summary>A container job (SubmitJob) or a service job (SubmitServiceJob).</summary>
+    public JobKind Kind { get; init; }
+    /// <summary>A service job's SageMaker execution role (its payload's RoleArn).</summary>
+    public string? ServiceRole { get; init; }
+}
 
 /// <summary>What a SubmitJob payload says: a request, or the problems that stop it (and the token to report them to).</summary>
 public sealed record SubmitMapping(SubmitRequest? Request, string? TaskToken, IReadOnlyList<InputProblem> Problems)
@@ -73,6 +79,13 @@ public static class SubmitRequestMapper
         var generation = ++_generation;
         var own = new SubmitJobRules.OwnMembers();
         var problems = new List<InputProblem>();
+        switch (KindOf(payload.Span))
+        {
+            case (JobKind.Service, true):
+                return new SubmitDraft(new SubmitMapping(null, null, [new InputProblem("", $"give either {JobDefinitionMember} (a container job: SubmitJob) or {ServiceJobTypeMember} (a service job: SubmitServiceJob), not both")]));
+            case (JobKind.Service, false):
+                return ReadServiceJob(payload, writer, own, problems, generation);
+        }
         var walker = new ShapeWalker<SubmitJobRules>(payload, writer, problems, new SubmitJobRules(own));
         try
         {
@@ -150,6 +163,117 @@ public static class SubmitRequestMapper
 
     private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
 
+    /// <summary>The member that makes a payload a service job's (SubmitServiceJob requires it; SubmitJob has no such member).</summary>
+    public const string ServiceJobTypeMember = "ServiceJobType";
+    public const string JobDefinitionMember = "JobDefinition";
+
+    /// <summary>
+    /// Which API a payload means: a service job's when its root has ServiceJobType (and whether it also has
+    /// JobDefinition, which only a container job's has). A payload that is not a JSON object is a container job's
+    /// here: its walk reports what is wrong.
+    /// </summary>
+    private static (JobKind Kind, bool AlsoDefinition) KindOf(ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = JsonInput.MaxDepth });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return (JobKind.Container, false);
+            }
+            bool service = false, definition = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                service |= reader.ValueTextEquals(ServiceJobTypeMember);
+                definition |= reader.ValueTextEquals(JobDefinitionMember);
+                reader.Read();
+                reader.Skip();
+            }
+            return (service ? JobKind.Service : JobKind.Container, definition);
+        }
+        catch (JsonException)
+        {
+            return (JobKind.Container, false);
+        }
+    }
+
+    private static SubmitDraft ReadServiceJob(ReadOnlyMemory<byte> payload, Utf8JsonWriter writer, SubmitJobRules.OwnMembers own, List<InputProblem> problems, int generation)
+    {
+        var walker = new ShapeWalker<ServiceJobRules>(payload, writer, problems, new ServiceJobRules(own));
+        try
+        {
+            JsonInput.CheckUtf8(payload.Span);
+            var reader = new Utf8JsonReader(payload.Span, new JsonReaderOptions { MaxDepth = JsonInput.MaxDepth });
+            reader.Read();
+            walker.WriteRoot(ref reader, ServiceJobRules.Request);
+            while (reader.Read())
+            {
+            }
+        }
+        catch (JsonException e)
+        {
+            return new SubmitDraft(NotJson(e));
+        }
+        writer.Flush();
+        var token = own.TokenProblems is null ? own.TaskToken : null;
+        if (own.TokenProblems is not null || own.Problems is not null || problems.Count > 0)
+        {
+            return new SubmitDraft(new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]) { ExecutionArn = own.ExecutionArn });
+        }
+        return new SubmitDraft(walker.Rules, token, generation);
+    }
+
+    /// <summary>
+    /// The service job request a draft found, with BatchSync's additions: the marker (and a tenant's tag) last in Tags,
+    /// and the clientToken derived from the task token last in the request. A service job has nowhere to carry a
+    /// Callback key (no parameters; the payload is the caller's): it gets none.
+    /// </summary>
+    internal static SubmitMapping FinishService(in ServiceJobRules found, string? token, int generation, JobAdditions? additions)
+    {
+        if (generation != _generation || _output is not { } output)
+        {
+            throw new InvalidOperationException("The SubmitJob draft's bytes were overwritten: call WithMarker before the next Read on the thread.");
+        }
+        var written = output.Buffer.WrittenSpan;
+        var own = found.Own;
+        var added = additions is null ? 0 : additions.Tenant is null ? 1 : 2;
+        if (found.TagCount + added > ServiceJobRules.MaxTags)
+        {
+            return new SubmitMapping(null, token, [new InputProblem("Tags", $"has {found.TagCount} tags; with BatchSync's {added} the job would have more than Batch's {ServiceJobRules.MaxTags}")])
+            {
+                ExecutionArn = own.ExecutionArn,
+            };
+        }
+        byte[] body;
+        if (additions is null)
+        {
+            body = written.ToArray();
+        }
+        else
+        {
+            var tags = new List<(string, string)> { (TaskKey.MarkerParameter, additions.Marker) };
+            if (additions.Tenant is { } tenant)
+            {
+                tags.Add((Tenancy.TenantTag, tenant));
+            }
+            var end = written.Length - 1;
+            var inserts = new List<(int At, byte[] Bytes)> { (found.TagsEnd?.Position ?? end, Members(found.TagsEnd, "tags", [.. tags])) };
+            if (token is not null)
+            {
+                inserts.Add((end, Encoding.UTF8.GetBytes($",\"clientToken\":\"{TaskKey.ClientToken(token)}\"")));
+            }
+            body = Insert(written, inserts);
+        }
+        return new SubmitMapping(new SubmitRequest(body, found.JobName!, found.JobQueue!, token, own.ExecutionArn, own.StateName, own.Options?.ToJson(), own.TimeoutSeconds)
+        {
+            Kind = JobKind.Service,
+            ServiceRole = found.ServiceRole,
+        }, token, [])
+        {
+            ExecutionArn = own.ExecutionArn,
+        };
+    }
+
     /// <summary>
     /// The request with BatchSync's additions put in: the marker (and the Callback key) last in Parameters, or as a
     /// Parameters of their own at the end; the tenant tag last in Tags, or as Tags of its own at the end. The token they
@@ -168,8 +292,14 @@ public static class SubmitRequestMapper
         {
             inserts.Add((tagsEnd?.Position ?? end, Members(tagsEnd, "tags", [(Tenancy.TenantTag, tenant)])));
         }
-        // Both may go at the end: the parameters first, as before.
-        inserts.Sort((a, b) => a.At.CompareTo(b.At));
+        return Insert(request, inserts);
+    }
+
+    /// <summary>The request with the byte strings put in at their positions (several at one position: in the order given).</summary>
+    private static byte[] Insert(ReadOnlySpan<byte> request, List<(int At, byte[] Bytes)> inserts)
+    {
+        // Several may go at the end: in the order given (a stable sort).
+        inserts = [.. inserts.OrderBy(i => i.At)];
         var body = new byte[request.Length + inserts.Sum(i => i.Bytes.Length)];
         var rest = body.AsSpan();
         var from = 0;
@@ -223,6 +353,7 @@ public readonly struct SubmitDraft
 {
     private readonly SubmitMapping? _done;
     private readonly SubmitJobRules _found;
+    private readonly ServiceJobRules? _service;
     private readonly int _generation;
 
     /// <summary>A payload that stopped before the request: not JSON, not an object, or with problems.</summary>
@@ -235,6 +366,13 @@ public readonly struct SubmitDraft
     internal SubmitDraft(in SubmitJobRules found, string? token, int generation)
     {
         _found = found;
+        _generation = generation;
+        TaskToken = token;
+    }
+
+    internal SubmitDraft(in ServiceJobRules found, string? token, int generation)
+    {
+        _service = found;
         _generation = generation;
         TaskToken = token;
     }
@@ -255,5 +393,7 @@ public readonly struct SubmitDraft
 
     /// <summary>As <see cref="WithMarker"/>, with the Callback key and the tenant tag where the additions have them.</summary>
     public SubmitMapping With(JobAdditions? additions) =>
-        _done ?? SubmitRequestMapper.Finish(_found, TaskToken, _generation, additions);
+        _done ?? (_service is { } service
+            ? SubmitRequestMapper.FinishService(service, TaskToken, _generation, additions)
+            : SubmitRequestMapper.Finish(_found, TaskToken, _generation, additions));
 }

@@ -26,7 +26,18 @@ public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsRouter step
         using var _ = doc;
         var evt = JobStateEvent.Parse(doc.RootElement, copyDetail: false);
 
-        var taskKey = (TaskDecisions.OwnerOf(evt.JobId, evt.Marker, ns) as Ownership.Ours)?.TaskKey;
+        // A container job's event names its task by the marker; a service job's carries no tags: the record naming the job
+        // is looked up, and failing that, a running job's marker is read from Batch (an orphan of ours is terminated).
+        TaskRecord? named = null;
+        if (evt.Kind == JobKind.Service)
+        {
+            named = await store.FindByJobIdAsync(evt.JobId, cancellationToken).ConfigureAwait(false);
+            if (named is null && !evt.IsTerminal && await batch.DescribeServiceJobAsync(evt.JobId, cancellationToken).ConfigureAwait(false) is { Marker: { } marker })
+            {
+                evt = evt with { Marker = marker };
+            }
+        }
+        var taskKey = named?.TaskKey ?? (TaskDecisions.OwnerOf(evt.JobId, evt.Marker, ns) as Ownership.Ours)?.TaskKey;
         // A final state: claim the answer and read the record in one call (most final events are answered).
         var taken = taskKey is not null && evt.IsTerminal ? await _responder.ClaimAsync(taskKey, cancellationToken).ConfigureAwait(false) : null;
         if (taken is { Outcome: ClaimOutcome.Held })
@@ -35,7 +46,7 @@ public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsRouter step
             return new JobStateChangeResponse("Ignored", evt.JobId, evt.Status, "another invocation is answering the task");
         }
         var record = taken is not null ? taken.Record
-            : taskKey is null ? null : await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false);
+            : named ?? (taskKey is null ? null : await store.GetAsync(taskKey, cancellationToken).ConfigureAwait(false));
         var claim = taken is { IsHeld: true } ? taken : null;
         var decision = TaskDecisions.OnJobEvent(evt, ns, record);
         if (decision is not EventDecision.Deliver)
@@ -68,7 +79,7 @@ public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsRouter step
     private async Task<JobStateChangeResponse> TerminateAsync(JobStateEvent evt, EventDecision.Terminate terminate, CancellationToken cancellationToken)
     {
         Log.Warn("Terminating job {JobId} ({Status}): {Reason}", evt.JobId, evt.Status, terminate.Why);
-        await batch.TerminateJobAsync(evt.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
+        await batch.TerminateAsync(evt.Kind, evt.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
         return new JobStateChangeResponse("Terminated", evt.JobId, evt.Status, terminate.Why);
     }
 
@@ -115,10 +126,10 @@ public sealed class JobEventProcessor(IBatchApi batch, IStepFunctionsRouter step
         return new JobStateChangeResponse(result.Reply == TaskReply.Accepted ? (result.Ending!.Status == RecordStatus.Succeeded ? "Succeeded" : "Failed") : "Closed", evt.JobId, evt.Status, result.Ending!.Reason);
     }
 
-    /// <summary>The job as DescribeJobs reports it, as the native integration does; the event's own detail if Batch has none.</summary>
+    /// <summary>The job as DescribeJobs (DescribeServiceJob) reports it, as the native integration does; the event's own detail if Batch has none.</summary>
     private async Task<BatchJob> CurrentJobAsync(JobStateEvent evt, CancellationToken cancellationToken)
     {
-        var described = await batch.DescribeJobsAsync([evt.JobId], cancellationToken).ConfigureAwait(false);
+        var described = await batch.DescribeAsync(evt.Kind, [evt.JobId], cancellationToken).ConfigureAwait(false);
         return described.FirstOrDefault(job => job.JobId == evt.JobId && job.Status == evt.Status) ?? evt.Job;
     }
 }

@@ -42,7 +42,8 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
         }
         var problems = mapping.Problems;
         var notAllowed = mapping.Request is { } valid && mapping.IsValid
-            ? Permissions.Check(valid.Body) ?? (place.Home == TaskHome.Tenant ? _tenancy.PermissionsFor(place.Place!.Account).Check(valid.Body) : null)
+            ? Permissions.Check(valid.Body, valid.Kind, valid.ServiceRole)
+                ?? (place.Home == TaskHome.Tenant ? _tenancy.PermissionsFor(place.Place!.Account).Check(valid.Body, valid.Kind, null) : null)
             : null;
         if (mapping.Request is not { } request || !mapping.IsValid || notAllowed is not null)
         {
@@ -76,7 +77,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
 
         if (token is null)
         {
-            var job = await SubmitOrThrowAsync(request.Body, cancellationToken).ConfigureAwait(false);
+            var job = await SubmitOrThrowAsync(request.Kind, request.Body, cancellationToken).ConfigureAwait(false);
             Log.Info("Submitted job {JobId} ({JobName}) without a task token", job.JobId, job.JobName);
             return new SubmitJobResponse(job.JobArn, job.JobId, job.JobName);
         }
@@ -91,6 +92,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
             Status = RecordStatus.Submitting,
             JobName = request.JobName,
             JobQueue = request.JobQueue,
+            JobKind = request.Kind,
             ExecutionArn = request.ExecutionArn,
             Account = place.RecordAccount,
             Region = place.RecordRegion,
@@ -249,7 +251,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
         SubmittedJob submitted;
         try
         {
-            submitted = await batch.SubmitJobAsync(request.Body, cancellationToken).ConfigureAwait(false);
+            submitted = await batch.SubmitAsync(request.Kind, request.Body, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (TaskDecisions.OnCallFailure(e) is { } failure)
         {
@@ -258,6 +260,12 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
                 case CallFailure.Refused:
                     var refusal = (IServiceCallFailure)e;
                     Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, refusal.ErrorCode, refusal.RequestId);
+                    if (request.Kind == JobKind.Service && await ServiceJobExistsAsync(taskKey, leaseId).ConfigureAwait(false) is { } holder)
+                    {
+                        // A second request with the task's clientToken is rejected (and how is not documented): the job exists.
+                        Log.Warn("Task {TaskKey}'s service job exists already (its clientToken was used); adopting it", taskKey);
+                        return await FindJobAsHolderAsync(holder, leaseId, cancellationToken).ConfigureAwait(false);
+                    }
                     var place = TaskPlace.FromExecutionArn(request.ExecutionArn);
                     var home = TaskDecisions.HomeOf(place, _tenancy);
                     return await FailTaskAsync(new TaskRecord
@@ -338,11 +346,33 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
 
     private static SubmitJobResponse ResponseOf(TaskRecord record) => SubmitJobResponse.Of(TaskDecisions.StandingOf(record));
 
-    private async Task<SubmittedJob> SubmitOrThrowAsync(byte[] body, CancellationToken cancellationToken)
+    /// <summary>
+    /// After Batch refused a service job's submit: the record, still leased to this invocation, when a job carrying its
+    /// marker exists (an earlier request with the same clientToken made it); null when none does, or it cannot be told.
+    /// </summary>
+    private async Task<TaskRecord?> ServiceJobExistsAsync(string taskKey, string leaseId)
     {
         try
         {
-            return await batch.SubmitJobAsync(body, cancellationToken).ConfigureAwait(false);
+            var record = await store.GetAsync(taskKey, CancellationToken.None).ConfigureAwait(false);
+            if (record is null || record.LeaseId != leaseId)
+            {
+                return null;
+            }
+            return (await new OrphanFinder(batch, ns).FindAllAsync(record, CancellationToken.None).ConfigureAwait(false)).Count > 0 ? record : null;
+        }
+        catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
+        {
+            Log.Warn("Could not look for task {TaskKey}'s service job after the refusal: {Error}", taskKey, e.Message);
+            return null;
+        }
+    }
+
+    private async Task<SubmittedJob> SubmitOrThrowAsync(JobKind kind, byte[] body, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await batch.SubmitAsync(kind, body, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IServiceCallFailure { ErrorCode: { } code, NativeCause: { } cause })
         {

@@ -27,7 +27,7 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
             JobPage page;
             try
             {
-                page = await batch.ListJobsNamedAsync(queue, name, next, cancellationToken).ConfigureAwait(false);
+                page = await batch.ListNamedAsync(record.JobKind, queue, name, next, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IServiceCallFailure { ErrorCode: "ClientException", IsThrottling: false })
             {
@@ -38,7 +38,7 @@ public sealed class OrphanFinder(IBatchApi batch, string ns)
             var candidates = page.Jobs.Where(j => TaskDecisions.MayBeTheJob(j, record)).Select(j => j.JobId).ToList();
             foreach (var chunk in candidates.Chunk(IBatchApi.MaxDescribeJobs))
             {
-                found.AddRange((await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false)).Where(job => job.Marker == marker));
+                found.AddRange((await batch.DescribeAsync(record.JobKind, chunk, cancellationToken).ConfigureAwait(false)).Where(job => job.Marker == marker));
             }
             next = TaskDecisions.SearchIsPast(page.Jobs, record) ? null : page.NextToken;
         }

@@ -7,7 +7,7 @@ namespace BatchSync.Processing;
 /// The Reconcile function's core. Two kinds of EventBridge events reach it:
 /// "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED): terminate every unfinished job the execution
 /// started, as the native integration does; and the scheduled sweep: every unfinished record is checked against
-/// DescribeJobs (100 at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
+/// DescribeJobs (100 at a time) or DescribeServiceJob (one at a time), delivering outcomes whose event was lost, heartbeating the rest, and failing tasks
 /// whose job Batch no longer knows.
 /// </summary>
 public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctions, IRecordStore store, string ns, TimeProvider clock, Timing? timing = null, Failures.AnswerSettings? answers = null)
@@ -75,6 +75,15 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
     public double SweepCallsPerSecond { get; init; } = PacedStepFunctionsApi.DefaultSweepCallsPerSecond;
 
     /// <summary>
+    /// DescribeServiceJob calls a second for the whole sweep, shared by its parts: a service job is described one per
+    /// call (a container job's DescribeJobs takes 100), so a sweep of many training jobs is paced rather than bursting
+    /// into Batch's throttling.
+    /// </summary>
+    public double ServiceDescribesPerSecond { get; init; } = DefaultServiceDescribesPerSecond;
+
+    public const double DefaultServiceDescribesPerSecond = 10;
+
+    /// <summary>
     /// The sweep: only records that are due (each carries its next check time), the longest overdue first, in passes;
     /// each record is checked in isolation (a failure is logged, counted and tried again at the next sweep, never
     /// blocking the others), and each check is recorded soon after it completes. What one invocation cannot reach in its
@@ -93,8 +102,10 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
         using var writeBy = new CancellationTokenSource(windows.RecordBy, clock);
         var rate = SweepCallsPerSecond / part.Parts;
         var paced = new PacedStepFunctionsRouter(stepFunctions, new TokenBucket(rate, Math.Max(1, rate), clock));
+        var describes = ServiceDescribesPerSecond / part.Parts;
         var run = new SweepRun(clock.GetTimestamp(), clock.GetUtcNow(), windows, checks.Token,
-            new CheckRecorder(store, RecordBatch, MaxRecordBatch, writeBy.Token), new TaskResponder(batch, paced, store, clock, _timing, answers));
+            new CheckRecorder(store, RecordBatch, MaxRecordBatch, writeBy.Token), new TaskResponder(batch, paced, store, clock, _timing, answers),
+            new TokenBucket(describes, Math.Max(1, describes), clock));
         var more = await RunPassesAsync(run, part.Parts == 1 ? null : part.Shards).ConfigureAwait(false);
         await run.Recorder.FlushAsync().ConfigureAwait(false);
         return Report(run, part, more);
@@ -138,7 +149,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
     private async Task CheckPassAsync(SweepRun run, IReadOnlyList<TaskRecord> due)
     {
         run.NoteOldest(due.Min(r => r.CreatedAt));
-        var jobs = await DescribeAsync(due, run.Checks).ConfigureAwait(false);
+        var jobs = await DescribeAsync(due, run.ServiceDescribes, run.Checks).ConfigureAwait(false);
         var now = clock.GetUtcNow();
         // Deliveries first (a stable sort keeps the longest overdue first within each group).
         var ordered = due.OrderBy(r => TaskDecisions.OnSweep(r, ViewOf(r, jobs.Described), now, _timing) is SweepDecision.Deliver ? 0 : 1).ToList();
@@ -164,16 +175,26 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
         }).ConfigureAwait(false);
     }
 
-    /// <summary>DescribeJobs for the pass, 100 ids a call, 4 calls at once; a call that fails leaves its jobs unread (their checks failed).</summary>
-    private async Task<PassJobs> DescribeAsync(IReadOnlyList<TaskRecord> due, CancellationToken cancellationToken)
+    /// <summary>
+    /// The pass's jobs: DescribeJobs 100 ids a call, and DescribeServiceJob one id a call, paced; 4 calls at once. A call
+    /// that fails leaves its jobs unread (their checks failed).
+    /// </summary>
+    private async Task<PassJobs> DescribeAsync(IReadOnlyList<TaskRecord> due, TokenBucket serviceDescribes, CancellationToken cancellationToken)
     {
         var jobs = new PassJobs();
-        var ids = due.Where(r => r.JobId is not null).Select(r => r.JobId!).Distinct().Chunk(IBatchApi.MaxDescribeJobs).ToList();
-        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, _) =>
+        var calls = due.Where(r => r.JobId is not null).GroupBy(r => r.JobKind)
+            .SelectMany(kind => kind.Select(r => r.JobId!).Distinct().Chunk(kind.Key == JobKind.Service ? 1 : IBatchApi.MaxDescribeJobs).Select(chunk => (Kind: kind.Key, Ids: chunk)))
+            .ToList();
+        await Parallel.ForEachAsync(calls, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (call, _) =>
         {
+            var chunk = call.Ids;
             try
             {
-                foreach (var job in await batch.DescribeJobsAsync(chunk, cancellationToken).ConfigureAwait(false))
+                if (call.Kind == JobKind.Service)
+                {
+                    await serviceDescribes.TakeAsync(cancellationToken).ConfigureAwait(false);
+                }
+                foreach (var job in await batch.DescribeAsync(call.Kind, chunk, cancellationToken).ConfigureAwait(false))
                 {
                     jobs.Described[job.JobId] = job;
                 }
@@ -314,8 +335,11 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
     }
 
     /// <summary>One sweep invocation's state: its windows, its checks' cancellation, the recorder and what it saw.</summary>
-    private sealed class SweepRun(long started, DateTimeOffset startedAt, SweepWindows windows, CancellationToken checks, CheckRecorder recorder, TaskResponder responder)
+    private sealed class SweepRun(long started, DateTimeOffset startedAt, SweepWindows windows, CancellationToken checks, CheckRecorder recorder, TaskResponder responder,
+        TokenBucket serviceDescribes)
     {
+        /// <summary>Paces the pass's DescribeServiceJob calls.</summary>
+        public TokenBucket ServiceDescribes { get; } = serviceDescribes;
         public long Started { get; } = started;
         public DateTimeOffset StartedAt { get; } = startedAt;
         public SweepWindows Windows { get; } = windows;

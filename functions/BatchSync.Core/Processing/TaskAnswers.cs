@@ -126,6 +126,10 @@ public static class TaskAnswers
         {
             o["Reason"] = reason;
         }
+        if (c.TrainingJobArn is { } trainingJob)
+        {
+            o["TrainingJobArn"] = trainingJob;
+        }
         return o;
     }
 }

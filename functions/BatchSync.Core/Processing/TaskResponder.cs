@@ -184,7 +184,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
             return new AttachResult(outcome, record, false);
         }
         Log.Warn("Nobody waits for job {JobId} of task {TaskKey} ({Outcome}): terminating it", job.JobId, taskKey, outcome.ToString());
-        await batch.TerminateJobAsync(job.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
+        await batch.TerminateAsync(job.Kind, job.JobId, terminate.Reason, cancellationToken).ConfigureAwait(false);
         return new AttachResult(outcome, record, true);
     }
 
@@ -197,7 +197,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
         foreach (var job in adopt.Extra)
         {
             Log.Warn("Job {JobId} also carries the marker of task {TaskKey}: terminating it", job.JobId, record.TaskKey);
-            await batch.TerminateJobAsync(job.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
+            await batch.TerminateAsync(job.Kind, job.JobId, TaskDecisions.OrphanReason(record), cancellationToken).ConfigureAwait(false);
         }
         var attach = await AttachOrTerminateAsync(record.TaskKey, adopt.Job, cancellationToken).ConfigureAwait(false);
         if (!attach.Terminated)
@@ -217,7 +217,7 @@ public sealed class TaskResponder(IBatchApi batch, IStepFunctionsRouter stepFunc
         using var correlation = Log.Correlate(record.TaskKey, record.JobId, record.ExecutionArn);
         if (record.JobId is { } jobId)
         {
-            await batch.TerminateJobAsync(jobId, terminateReason, cancellationToken).ConfigureAwait(false);
+            await batch.TerminateAsync(record.JobKind, jobId, terminateReason, cancellationToken).ConfigureAwait(false);
         }
         var closed = await store.FinishAsync(record.TaskKey, ending, cancellationToken).ConfigureAwait(false);
         Log.Info("Closed the task of job {JobId}{Already}: {Reason}", record.JobId, closed ? "" : " (record had already ended)", ending.Reason);

@@ -42,6 +42,7 @@ public sealed partial class DynamoRecordStore
         Add("Result", r.Result);
         Add("Reason", r.Reason);
         Add("JobQueue", r.JobQueue);
+        Add("JobKind", r.JobKind == JobKind.Service ? nameof(JobKind.Service) : null);
         Add("ExecutionArn", r.ExecutionArn);
         Add("Account", r.Account);
         Add("Region", r.Region);
@@ -82,6 +83,7 @@ public sealed partial class DynamoRecordStore
             Result = Str("Result"),
             Reason = Str("Reason"),
             JobQueue = Str("JobQueue"),
+            JobKind = Str("JobKind") == nameof(JobKind.Service) ? JobKind.Service : JobKind.Container,
             ExecutionArn = Str("ExecutionArn"),
             Account = Str("Account"),
             Region = Str("Region"),

@@ -30,9 +30,24 @@ public abstract record EventDecision
 // A job state change event's rule.
 public static partial class TaskDecisions
 {
+    /// <summary>Why a service job's event is ignored when no record names the job.</summary>
+    public const string ForeignServiceJob =
+        "no record names this service job: not this stack's, or its submit is not noted yet (the sweep looks for it by its marker)";
+
+    /// <param name="evt">The event.</param>
+    /// <param name="ns">This stack's namespace (a container job's marker names it).</param>
+    /// <param name="record">The task's record: found by the job's marker, or, for a service job (whose events carry no
+    /// tags, so no marker unless it was read from Batch), the record that names the job.</param>
     public static EventDecision OnJobEvent(JobStateEvent evt, string ns, TaskRecord? record)
     {
-        if (OwnerOf(evt.JobId, evt.Marker, ns) is Ownership.NotOurs notOurs)
+        if (evt.Kind == JobKind.Service && evt.Marker is null)
+        {
+            if (record is null || record.JobId != evt.JobId)
+            {
+                return new EventDecision.Ignore(ForeignServiceJob);
+            }
+        }
+        else if (OwnerOf(evt.JobId, evt.Marker, ns) is Ownership.NotOurs notOurs)
         {
             return new EventDecision.Ignore(notOurs.Why);
         }
