@@ -33,7 +33,7 @@ ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || fail "libfaketime.so.
 command -v moto_server >/dev/null 2>&1 || fail "moto_server is still not on PATH after installing moto (is pip's bin folder on PATH?)."
 command -v cfn-lint >/dev/null 2>&1 || fail "cfn-lint is still not on PATH after installing it (is pip's bin folder on PATH?)."
 
-say "cfn-lint template.yaml (SnapStart None and PublishedVersions, tenants by account and by organization) and spoke.yaml"
+say "cfn-lint template.yaml (SnapStart None and PublishedVersions, tenants by account and by organization, service jobs on) and spoke.yaml"
 scripts/lint-template-variants.sh
 
 say "dotnet test Functions.sln"

@@ -7,12 +7,20 @@ public class TemplateTests
 {
     private static readonly string[] Functions = ["SubmitJobFunction", "JobStateChangeFunction", "CallbackFunction", "ReconcileFunction"];
 
-    // Actions with no resource-level permissions (Service Authorization Reference data bundled with cfn-lint).
-    private static readonly HashSet<string> NoResourceLevel = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "batch:DescribeJobs", "batch:ListJobs"];
+    // Actions with no resource-level permissions (Service Authorization Reference data bundled with cfn-lint; the
+    // service-job ones from the Reference itself, DEVELOPERS.md "Service jobs: what is known", fact 9).
+    private static readonly HashSet<string> NoResourceLevel = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "batch:DescribeJobs", "batch:ListJobs", "batch:DescribeServiceJob", "batch:ListServiceJobs"];
 
+    /// <summary>
+    /// Every statement a function's policies may hold: a conditional one (<c>!If [ServiceJobsOn, statement,
+    /// AWS::NoValue]</c>, ServiceJobTemplateTests) as the statement it grants when its condition holds.
+    /// </summary>
     private static IEnumerable<JsonObject> Statements(string function) =>
         SamTemplate.Resource(function)["Properties"]!["Policies"]!.AsArray()
-            .SelectMany(p => p!["Statement"]!.AsArray()).Select(s => s!.AsObject());
+            .SelectMany(p => p!["Statement"]!.AsArray()).Select(s => Unconditional(s!));
+
+    internal static JsonObject Unconditional(JsonNode statement) =>
+        statement is JsonObject o && o["Fn::If"] is JsonArray branches ? branches[1]!.AsObject() : statement.AsObject();
 
     [Fact]
     public void TerminateJob_is_scoped_to_jobs()
@@ -37,16 +45,22 @@ public class TemplateTests
         // TerminateJob: a job submitted after its execution stopped; ListJobs/DescribeJobs: the job of a crashed earlier attempt;
         // SendTaskHeartbeat: whether a task still waits, before a failure whose acknowledgment was lost is sent again.
         // sqs:SendMessage: Lambda's, for a relayed (asynchronous) invocation that failed (SubmitJobFunctionEventInvokeConfig).
-        { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"] },
+        // Service jobs (issue 21; granted only when AllowedServiceRoles is set, ServiceJobTemplateTests): each container-job
+        // action's counterpart, TagResource (on service jobs) and iam:PassRole (the listed roles, to SageMaker).
+        { "SubmitJobFunction", ["batch:SubmitJob", "batch:TagResource", "batch:TerminateJob", "batch:ListJobs", "batch:DescribeJobs", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage",
+            "batch:SubmitServiceJob", "batch:TagResource", "iam:PassRole", "batch:TerminateServiceJob", "batch:ListServiceJobs", "batch:DescribeServiceJob"] },
         // TerminateJob: a heartbeat found the task gone.
         // GetLogEvents: the log tail of a failed job whose task opted into LogTail (JobStateChange, and the sweep's deliveries).
         // ListJobs: an array parent's failed children (ArraySummary).
         // sqs:SendMessage: not our code's but Lambda's, sending a failed asynchronous invocation to the function's
         // on-failure queue with the function's role (the template declares the EventInvokeConfig, so it grants it; SAM
         // added it when it made the configuration).
-        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents", "sqs:SendMessage"] },
-        { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] },
-        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents", "sqs:SendMessage"] },
+        { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents", "sqs:SendMessage",
+            "batch:DescribeServiceJob", "batch:ListServiceJobs", "batch:TerminateServiceJob"] },
+        { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
+            "batch:DescribeServiceJob", "batch:TerminateServiceJob"] },
+        { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents", "sqs:SendMessage",
+            "batch:DescribeServiceJob", "batch:ListServiceJobs", "batch:TerminateServiceJob"] },
     };
 
     [Theory]
@@ -103,7 +117,14 @@ public class TemplateTests
         var nativeBatch = native["Statement"]!.AsArray().SelectMany(s => s!["Action"]!.AsArray().Select(a => (string)a!)).Where(a => a.StartsWith("batch:")).ToHashSet();
         var ours = Functions.SelectMany(Actions).Where(a => a.StartsWith("batch:")).ToHashSet();
         // ListJobs finds the job of a crashed submit (SubmitJob has no idempotency token); TagResource is needed for Tags.
-        Assert.Subset(nativeBatch.Append("batch:TagResource").Append("batch:ListJobs").ToHashSet(), ours);
+        // Service jobs (issue 21, only when AllowedServiceRoles is set): the counterpart of each of those, no more.
+        var container = nativeBatch.Append("batch:TagResource").Append("batch:ListJobs").ToHashSet();
+        var counterparts = new Dictionary<string, string>
+        {
+            ["batch:SubmitJob"] = "batch:SubmitServiceJob", ["batch:DescribeJobs"] = "batch:DescribeServiceJob",
+            ["batch:TerminateJob"] = "batch:TerminateServiceJob", ["batch:ListJobs"] = "batch:ListServiceJobs",
+        };
+        Assert.Subset(container.Concat(container.Where(counterparts.ContainsKey).Select(a => counterparts[a])).ToHashSet(), ours);
         Assert.Superset(nativeBatch, ours);
     }
 
