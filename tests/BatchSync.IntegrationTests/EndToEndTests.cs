@@ -196,7 +196,7 @@ public class EndToEndTests(MotoFixture moto)
     }
 
     /// <summary>A native value with the model's wire names again (a member newer than the model: its first letter lower-cased).</summary>
-    private static JsonNode? WireFromNative(JsonNode? native, BatchSync.Model.Shape? shape)
+    internal static JsonNode? WireFromNative(JsonNode? native, BatchSync.Model.Shape? shape)
     {
         switch (native)
         {
@@ -215,7 +215,7 @@ public class EndToEndTests(MotoFixture moto)
     }
 
     /// <summary>The value without null members (the native output leaves them out).</summary>
-    private static JsonNode? WithoutNullMembers(JsonNode? value) => value switch
+    internal static JsonNode? WithoutNullMembers(JsonNode? value) => value switch
     {
         JsonObject o => new JsonObject(o.Where(p => p.Value is not null).Select(p => KeyValuePair.Create(p.Key, WithoutNullMembers(p.Value)))),
         JsonArray a => new JsonArray([.. a.Select(WithoutNullMembers)]),

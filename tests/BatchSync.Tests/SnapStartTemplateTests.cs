@@ -66,11 +66,11 @@ public class SnapStartTemplateTests
                 }
             }
         }
-        Assert.Equal(["JobStateChangeFunctionBatchJobStateChange", "ReconcileFunctionExecutionStopped", "ReconcileFunctionSweep", "SpokeExecutionStatusChangeRule", "SpokeSubmitJobRule"], targets.Distinct().Order());
+        Assert.Equal(["JobStateChangeFunctionBatchJobStateChange", "ReconcileFunctionExecutionStopped", "ReconcileFunctionSweep", "ServiceJobStateChangeRule", "SpokeExecutionStatusChangeRule", "SpokeSubmitJobRule"], targets.Distinct().Order(StringComparer.Ordinal));
         Assert.Equal(4, targets.Count(t => t == "ReconcileFunctionSweep")); // one per part of the sweep
 
         var permissions = OfType(t, "AWS::Lambda::Permission").ToList();
-        Assert.Equal(5 + 10 + 1, permissions.Count); // the rules', and SubmitJob's for tenants (10 accounts, an organization)
+        Assert.Equal(6 + 10 + 1, permissions.Count); // the rules', and SubmitJob's for tenants (10 accounts, an organization)
         foreach (var (id, permission) in permissions)
         {
             var name = Resolve(permission["Properties"]!["FunctionName"]!, value);

@@ -105,6 +105,23 @@ public sealed class ServiceJobs : IDisposable
     /// <summary>Requests per operation: the four service-job operations by name (refused ones included), "forwarded" for the rest.</summary>
     public int Calls(string operation) => _calls.GetValueOrDefault(operation);
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Operation, JsonObject Request)> _answers = new();
+
+    /// <summary>
+    /// The SendTask* calls forwarded to Step Functions, as sent (what BatchSync sent: moto keeps no cause in an
+    /// execution's history or a Catch's output).
+    /// </summary>
+    public IReadOnlyList<(string Operation, JsonObject Request)> StepFunctionsCalls => [.. _answers];
+
+    /// <summary>The SubmitServiceJob request that made the job, as received (its clientToken included).</summary>
+    public JsonObject RequestOf(string jobId)
+    {
+        lock (_gate)
+        {
+            return (JsonObject)(_jobs.TryGetValue(jobId, out var job) ? job.Request : throw new KeyNotFoundException($"No service job {jobId}.")).DeepClone();
+        }
+    }
+
     /// <summary>Every job id, oldest first.</summary>
     public IReadOnlyList<string> JobIds
     {
@@ -797,6 +814,10 @@ public sealed class ServiceJobs : IDisposable
             return;
         }
         _calls.AddOrUpdate("forwarded", 1, (_, n) => n + 1);
+        if (request.Headers.TryGetValue("X-Amz-Target", out var target) && target.StartsWith("AWSStepFunctions.SendTask", StringComparison.Ordinal))
+        {
+            _answers.Enqueue((target["AWSStepFunctions.".Length..], JsonNode.Parse(request.Body)!.AsObject()));
+        }
         await RawHttp.RelayAsync(stream, _upstream, _target, request).ConfigureAwait(false);
     });
 

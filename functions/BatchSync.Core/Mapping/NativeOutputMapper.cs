@@ -317,8 +317,9 @@ public static class NativeOutputMapper
         {
             writer.WriteStringValue(clipped);
         }
-        else if (name == "Parameters" && value.ValueKind == JsonValueKind.Object)
+        else if (name is "Parameters" or "Tags" && value.ValueKind == JsonValueKind.Object)
         {
+            // The marker is a container job's parameter, a service job's tag: BatchSync's, not the caller's.
             WriteParametersWithoutMarker(writer, value);
         }
         else if (name == "Attempts" && omissions is { LatestAttemptOnly: true } && value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0)
