@@ -72,10 +72,10 @@ public sealed partial class Playground
         timeline.Note($"table      {_world.TableName} (JobTable: keys and indexes as declared)");
         var queues = await _world.CreateTemplateQueuesAsync();
         timeline.Note($"queues     {string.Join(", ", queues.Keys.Select(q => $"{stack}-{q}"))}");
-        var (pattern, ruleId) = ServiceJobRulePattern(stack);
+        var (pattern, ruleId, fromTemplate) = ServiceJobRulePattern(stack);
         var serviceRoute = await _world.CreateRouteAsync(pattern, $"{stack}-{ruleId}");
         timeline.Note($"rule       {serviceRoute.Rule} -> JobStateChange " +
-                      (ruleId == "ServiceJobStateChange"
+                      (!fromTemplate
                           ? "(template.yaml has no rule for service jobs yet: the pattern issue 21 gives it; an SQS queue stands in for the function)"
                           : "(pattern from template.yaml; an SQS queue stands in for the function)"));
         timeline.Note($"           {pattern.ToJsonString()}");
@@ -258,7 +258,7 @@ public sealed partial class Playground
     /// The template's rule for service job events: an AWS::Events::Rule whose pattern names the detail-type (found by
     /// its pattern, whatever its name), resolved as deployed; until template.yaml has one, the pattern issue 21 gives it.
     /// </summary>
-    private static (JsonObject Pattern, string Name) ServiceJobRulePattern(string stack)
+    private static (JsonObject Pattern, string Name, bool FromTemplate) ServiceJobRulePattern(string stack)
     {
         foreach (var (id, resource) in SamTemplate.Json["Resources"]!.AsObject())
         {
@@ -266,7 +266,7 @@ public sealed partial class Playground
                 && resource?["Properties"]?["EventPattern"]?["detail-type"] is JsonArray types && types.Any(t => (string?)t == ServiceDetailType))
             {
                 var pattern = SamTemplate.Property(SamTemplate.Json, id, "EventPattern", new Dictionary<string, string> { ["AWS::StackName"] = stack });
-                return (pattern.AsObject(), id);
+                return (pattern.AsObject(), id, true);
             }
         }
         return (new JsonObject
@@ -274,7 +274,7 @@ public sealed partial class Playground
             ["source"] = new JsonArray("aws.batch"),
             ["detail-type"] = new JsonArray(ServiceDetailType),
             ["detail"] = new JsonObject { ["status"] = new JsonArray("RUNNING", "SUCCEEDED", "FAILED") },
-        }, "ServiceJobStateChange");
+        }, "ServiceJobStateChange", false);
     }
 
     /// <summary>The execution SUCCEEDED and its $.job is the service job's DescribeServiceJob answer as BatchSync writes it.</summary>
