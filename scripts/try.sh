@@ -2,7 +2,8 @@
 # The try command: the README's state machine end to end on this machine, without AWS (tools/BatchSync.Playground).
 # Builds the four functions as `sam build` does, starts moto_server on a free 127.0.0.1 port, runs a job through every
 # state and prints the timeline and the execution's output. Options: --fail, --result, --stop, --spoke (the state
-# machine in a tenant's account and another region, relayed to the hub as spoke.yaml does), --endpoint URL, --help.
+# machine in a tenant's account and another region, relayed to the hub as spoke.yaml does), --service-job (a SageMaker
+# Training job queued through Batch, with the local world's service-job stand-in in front of moto), --endpoint URL, --help.
 # Installs what the test command installs (moto and cfn-lint with pip) when it is missing, and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."

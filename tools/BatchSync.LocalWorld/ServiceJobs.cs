@@ -223,6 +223,18 @@ public sealed class ServiceJobs : IDisposable
     }
 
     /// <summary>
+    /// The SubmitServiceJob request the job was made from, as the stand-in received it (clientToken included, which no
+    /// answer of Batch's shows): a copy.
+    /// </summary>
+    public JsonObject SubmittedRequest(string jobId)
+    {
+        lock (_gate)
+        {
+            return (Find(jobId) ?? throw new ArgumentException($"No service job {jobId}.", nameof(jobId))).Request.DeepClone().AsObject();
+        }
+    }
+
+    /// <summary>
     /// The "Batch Service Job State Change" event for the job as it is now, as the User Guide's sample shows it
     /// ("Service job state change events"): source aws.batch, resources = [the job's ARN], detail = the DescribeServiceJob
     /// answer without tags and serviceRequestPayload ("The tags and serviceRequestPayload fields are not included in the

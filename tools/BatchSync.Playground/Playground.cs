@@ -18,7 +18,8 @@ namespace BatchSync.Playground;
 public sealed partial class Playground(Options options, Cleanup cleanup, Timeline timeline)
 {
     private static readonly JsonObject ExecutionInput = new() { ["inputFile"] = "s3://reports/2026-11-24.csv", ["date"] = "2026-11-24" };
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Printed only: quotes inside strings (a service job's payload) read as \" rather than \u0022.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private static readonly string[] Terminal = ["SUCCEEDED", "FAILED"];
 
     private readonly Dictionary<string, FunctionArtifact> _functions = new();
@@ -35,6 +36,10 @@ public sealed partial class Playground(Options options, Cleanup cleanup, Timelin
         if (options.Scenario == Scenario.Spoke)
         {
             return await RunSpokeAsync(started);
+        }
+        if (options.Scenario == Scenario.ServiceJob)
+        {
+            return await RunServiceJobAsync(started);
         }
 
         var artifacts = options.Artifacts ?? Path.Combine(root, "artifacts", "playground");
@@ -69,6 +74,7 @@ public sealed partial class Playground(Options options, Cleanup cleanup, Timelin
         Scenario.Fail => "a job that fails (--fail)",
         Scenario.Result => "a job that reports a Result through Callback (--result)",
         Scenario.Spoke => "a tenant's state machine in another account and region, relayed to the hub (--spoke)",
+        Scenario.ServiceJob => "a SageMaker Training job queued through Batch, a service job (--service-job)",
         _ => "an execution stopped while its job runs (--stop)",
     };
 
@@ -495,7 +501,8 @@ public sealed partial class Playground(Options options, Cleanup cleanup, Timelin
         var answer = call.ErrorCode is { } code ? $"refused: {code}" : "accepted";
         var what = call.Operation switch
         {
-            "SendTaskSuccess" => $"output {Encoding.UTF8.GetByteCount((string?)request["output"] ?? "")} bytes (the job's JobDetail, PascalCase)",
+            "SendTaskSuccess" => $"output {Encoding.UTF8.GetByteCount((string?)request["output"] ?? "")} bytes " +
+                                 (options.Scenario == Scenario.ServiceJob ? "(the service job's DescribeServiceJob detail, PascalCase)" : "(the job's JobDetail, PascalCase)"),
             "SendTaskFailure" => $"error {(string?)request["error"]}, cause {Clip((string?)request["cause"] ?? "", 110)}",
             _ => "",
         };

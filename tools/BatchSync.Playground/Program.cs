@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using BatchSync.Playground;
 
-// batchsync-playground [--fail | --result | --stop | --spoke] [--endpoint URL] [--region R] [--artifacts DIR] [--rebuild] [--logs]
+// batchsync-playground [--fail | --result | --stop | --spoke | --service-job] [--endpoint URL] [--region R] [--artifacts DIR] [--rebuild] [--logs]
 // The README's state machine end to end on a local moto: see Playground.cs, and README.md "Try it locally".
 var options = Options.Parse(args, out var problem);
 if (options is null)
@@ -54,12 +54,13 @@ namespace BatchSync.Playground
         Result,
         Stop,
         Spoke,
+        ServiceJob,
     }
 
     public sealed record Options(Scenario Scenario, string? Endpoint, string Region, string? Artifacts, bool Rebuild, bool Logs, string? Stack = null, bool SetupOnly = false)
     {
         public const string Usage = """
-            usage: ./scripts/try.sh [--fail | --result | --stop | --spoke] [--endpoint URL [--stack NAME] [--setup-only]] [--region REGION]
+            usage: ./scripts/try.sh [--fail | --result | --stop | --spoke | --service-job] [--endpoint URL [--stack NAME] [--setup-only]] [--region REGION]
                                     [--artifacts DIR] [--rebuild] [--logs]
               (default)        a job that succeeds: the task's output is the native JobDetail
               --fail           the job's container exits 1: the task fails with States.TaskFailed and the JobDetail as cause
@@ -68,6 +69,10 @@ namespace BatchSync.Playground
               --spoke          the state machine is a tenant's, in another account and region (issue 20): its request is
                                relayed by spoke.yaml's RelaySubmitJobRule to the hub's bus, and the hub answers it as the
                                tenant's spoke role in the tenant's region (STS through a gate that refuses what AWS would)
+              --service-job    a SageMaker Training job queued through Batch (issue 21: SubmitServiceJob), run by
+                               examples/service-job-state-machine.asl.json: the playground plays SageMaker and Batch's
+                               service-job events; the task's output is the DescribeServiceJob detail (moto has no
+                               service jobs: a strict stand-in for their API sits in front of it, see DEVELOPERS.md)
               --endpoint URL   use this AWS-compatible endpoint instead of starting moto_server on a free 127.0.0.1 port
               --stack NAME     with --endpoint: name things as stack NAME would (default: try-<random>)
               --setup-only     with --endpoint: create the template's table, queues and rules and a Batch queue and job
@@ -93,13 +98,17 @@ namespace BatchSync.Playground
                 {
                     switch (args[i])
                     {
-                        case "--fail" or "--result" or "--stop" or "--spoke":
+                        case "--fail" or "--result" or "--stop" or "--spoke" or "--service-job":
                             if (scenario != Scenario.Succeed)
                             {
-                                problem = "choose one of --fail, --result, --stop, --spoke";
+                                problem = "choose one of --fail, --result, --stop, --spoke, --service-job";
                                 return null;
                             }
-                            scenario = args[i] switch { "--fail" => Scenario.Fail, "--result" => Scenario.Result, "--spoke" => Scenario.Spoke, _ => Scenario.Stop };
+                            scenario = args[i] switch
+                            {
+                                "--fail" => Scenario.Fail, "--result" => Scenario.Result, "--spoke" => Scenario.Spoke,
+                                "--service-job" => Scenario.ServiceJob, _ => Scenario.Stop,
+                            };
                             break;
                         case "--endpoint":
                             endpoint = Next();
@@ -148,6 +157,11 @@ namespace BatchSync.Playground
             if (endpoint is not null && scenario == Scenario.Spoke)
             {
                 problem = "--spoke needs the playground's own moto (accounts by access key, its STS gate in front of it, its fake Docker engine): drop --endpoint";
+                return null;
+            }
+            if (endpoint is not null && scenario == Scenario.ServiceJob)
+            {
+                problem = "--service-job needs the playground's own moto (its service-job stand-in in front of it, which plays Batch's service jobs): drop --endpoint";
                 return null;
             }
             if (endpoint is not null && scenario is Scenario.Fail or Scenario.Stop)
