@@ -113,15 +113,6 @@ public sealed class ServiceJobs : IDisposable
     /// </summary>
     public IReadOnlyList<(string Operation, JsonObject Request)> StepFunctionsCalls => [.. _answers];
 
-    /// <summary>The SubmitServiceJob request that made the job, as received (its clientToken included).</summary>
-    public JsonObject RequestOf(string jobId)
-    {
-        lock (_gate)
-        {
-            return (JsonObject)(_jobs.TryGetValue(jobId, out var job) ? job.Request : throw new KeyNotFoundException($"No service job {jobId}.")).DeepClone();
-        }
-    }
-
     /// <summary>Every job id, oldest first.</summary>
     public IReadOnlyList<string> JobIds
     {

@@ -115,7 +115,7 @@ public sealed class ServiceJobEndToEndTests(MotoFixture moto)
 
         // What reached Batch: the payload as written, the marker as a tag, a clientToken derived from the token (not it).
         var token = (string)payload["TaskToken"]!;
-        var request = scene.Jobs.RequestOf(jobId);
+        var request = scene.Jobs.SubmittedRequest(jobId);
         Assert.Equal(TrainingJob, (string)request["serviceRequestPayload"]!);
         Assert.Equal($"batchsync-sj:{TaskKey.For(token)}", (string)request["tags"]![TaskKey.MarkerParameter]!);
         var clientToken = (string)request["clientToken"]!;
