@@ -167,7 +167,21 @@ internal struct SubmitJobRules : IWalkRules
     /// </summary>
     internal sealed class OwnMembers
     {
+        private static readonly byte[] ServiceJobTypeUtf8 = Encoding.UTF8.GetBytes(SubmitRequestMapper.ServiceJobTypeMember);
+        private static readonly byte[] JobDefinitionUtf8 = Encoding.UTF8.GetBytes(SubmitRequestMapper.JobDefinitionMember);
+        private readonly bool _serviceJob;
         private int _seen;
+
+        /// <param name="serviceJob">Read for SubmitServiceJob (else SubmitJob).</param>
+        public OwnMembers(bool serviceJob = false) => _serviceJob = serviceJob;
+
+        /// <summary>
+        /// A SubmitJob walk met <c>ServiceJobType</c> (which SubmitJob has not and SubmitServiceJob requires): the payload
+        /// is a service job's, to be read again as one. Noted in the same pass, so a container job's payload is read once.
+        /// </summary>
+        public bool SawServiceJobType { get; private set; }
+        /// <summary>The payload has <c>JobDefinition</c> (only SubmitJob has it).</summary>
+        public bool SawJobDefinition { get; private set; }
 
         public string? TaskToken { get; private set; }
         public string? ExecutionArn { get; private set; }
@@ -186,7 +200,7 @@ internal struct SubmitJobRules : IWalkRules
             var index = ReservedIndex(ref reader);
             if (index < 0)
             {
-                return false;
+                return !_serviceJob && NotesKind(ref reader);
             }
             reader.Read();
             var member = ReservedNames[index];
@@ -232,6 +246,25 @@ internal struct SubmitJobRules : IWalkRules
             {
                 (index == 0 ? TokenProblems ??= [] : Problems ??= []).Add(problem);
             }
+            return true;
+        }
+
+        /// <summary>Notes JobDefinition (left to the walk) and ServiceJobType (taken: the payload is read again as a service job's).</summary>
+        private bool NotesKind(ref Utf8JsonReader reader)
+        {
+            var escaped = reader.ValueIsEscaped || reader.HasValueSequence;
+            if (escaped ? reader.ValueTextEquals(JobDefinitionUtf8) : reader.ValueSpan.SequenceEqual(JobDefinitionUtf8))
+            {
+                SawJobDefinition = true;
+                return false;
+            }
+            if (!(escaped ? reader.ValueTextEquals(ServiceJobTypeUtf8) : reader.ValueSpan.SequenceEqual(ServiceJobTypeUtf8)))
+            {
+                return false;
+            }
+            SawServiceJobType = true;
+            reader.Read();
+            reader.Skip();
             return true;
         }
 

@@ -79,13 +79,6 @@ public static class SubmitRequestMapper
         var generation = ++_generation;
         var own = new SubmitJobRules.OwnMembers();
         var problems = new List<InputProblem>();
-        switch (KindOf(payload.Span))
-        {
-            case (JobKind.Service, true):
-                return new SubmitDraft(new SubmitMapping(null, null, [new InputProblem("", $"give either {JobDefinitionMember} (a container job: SubmitJob) or {ServiceJobTypeMember} (a service job: SubmitServiceJob), not both")]));
-            case (JobKind.Service, false):
-                return ReadServiceJob(payload, writer, own, problems, generation);
-        }
         var walker = new ShapeWalker<SubmitJobRules>(payload, writer, problems, new SubmitJobRules(own));
         try
         {
@@ -116,6 +109,22 @@ public static class SubmitRequestMapper
         {
             // Only the syntax is reported: whatever was found before the error is moot.
             return new SubmitDraft(NotJson(e));
+        }
+        if (own.SawServiceJobType)
+        {
+            if (own.SawJobDefinition)
+            {
+                // Reported through the token, as any invalid input is.
+                var given = own.TokenProblems is null ? own.TaskToken : null;
+                return new SubmitDraft(new SubmitMapping(null, given, [.. own.TokenProblems ?? [],
+                    new InputProblem("", $"give either {JobDefinitionMember} (a container job: SubmitJob) or {ServiceJobTypeMember} (a service job: SubmitServiceJob), not both")])
+                {
+                    ExecutionArn = own.ExecutionArn,
+                });
+            }
+            buffer.ResetWrittenCount();
+            writer.Reset(buffer);
+            return ReadServiceJob(payload, writer, new SubmitJobRules.OwnMembers(serviceJob: true), [], generation);
         }
         writer.Flush();
 
@@ -166,36 +175,6 @@ public static class SubmitRequestMapper
     /// <summary>The member that makes a payload a service job's (SubmitServiceJob requires it; SubmitJob has no such member).</summary>
     public const string ServiceJobTypeMember = "ServiceJobType";
     public const string JobDefinitionMember = "JobDefinition";
-
-    /// <summary>
-    /// Which API a payload means: a service job's when its root has ServiceJobType (and whether it also has
-    /// JobDefinition, which only a container job's has). A payload that is not a JSON object is a container job's
-    /// here: its walk reports what is wrong.
-    /// </summary>
-    private static (JobKind Kind, bool AlsoDefinition) KindOf(ReadOnlySpan<byte> payload)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = JsonInput.MaxDepth });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return (JobKind.Container, false);
-            }
-            bool service = false, definition = false;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                service |= reader.ValueTextEquals(ServiceJobTypeMember);
-                definition |= reader.ValueTextEquals(JobDefinitionMember);
-                reader.Read();
-                reader.Skip();
-            }
-            return (service ? JobKind.Service : JobKind.Container, definition);
-        }
-        catch (JsonException)
-        {
-            return (JobKind.Container, false);
-        }
-    }
 
     private static SubmitDraft ReadServiceJob(ReadOnlyMemory<byte> payload, Utf8JsonWriter writer, SubmitJobRules.OwnMembers own, List<InputProblem> problems, int generation)
     {
