@@ -31,6 +31,8 @@ public sealed class ProxiedCall(string caller, string service, string operation,
     public string Operation { get; } = operation;
     public FaultKind? Fault { get; } = fault;
     public string Body { get; } = body;
+    /// <summary>When the proxy took the call.</summary>
+    public DateTime At { get; } = DateTime.UtcNow;
     /// <summary>For Step Functions task-token calls: the token the function sent.</summary>
     public string? Token { get; set; }
     /// <summary>The status the service answered (null when the request never reached it).</summary>

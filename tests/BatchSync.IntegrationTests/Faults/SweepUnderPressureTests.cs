@@ -129,27 +129,42 @@ public class SweepUnderPressureTests(MotoFixture moto, ITestOutputHelper output)
         Assert.False(after[newest.TaskKey].ContainsKey("OpenShard")); // its record ended
     }
 
+    /// <summary>Attempts of a throttled store call in sweep 1 of the DynamoDB throttling test (deployed: 10).</summary>
+    private const int ClaimAttempts = 4;
+
     [Fact]
     public async Task With_DynamoDB_throttling_a_sweeps_first_writes_a_lost_outcome_is_delivered_by_the_sweep_after_its_first_failed_delivery()
     {
         using var seeded = await SeedAsync("ap-southeast-4", 40, i => i == 39);
         var (world, proxy, records, start) = (seeded.World, seeded.Proxy, seeded.Records, seeded.Start);
         var clock = new TickClock(start);
-        var function = new Reconcile.Function(new FunctionHost(AwsSettings.FromEnvironment(), clock));
+        var deployed = BatchSyncSettings.FromEnvironment();
+        // Sweep 1's function gives up on a throttled store call after 4 attempts instead of the deployed 10, so that the
+        // claim's retries end inside the sweep's check window and the check fails, rather than racing the window. Each
+        // attempt is also retried 3 times by the SDK (MaxErrorRetry 3, standard mode: full jitter up to 1, 2, 4 s), so
+        // the deployed 10 attempts take 40 ± 4 s (up to 81 s) against the window's 44 s: about one run in four, more on a
+        // loaded machine, the check was cut (LeftDue 1, Errors 0) instead of failing. 4 attempts take 29 s at the most.
+        var fewerThrottledAttempts = new Reconcile.Function(new FunctionHost(
+            deployed with { Retry = new RetryPolicy { MaxThrottledAttempts = ClaimAttempts, AttemptTimeout = deployed.Retry.AttemptTimeout } }, clock));
+        var function = new Reconcile.Function(new FunctionHost(deployed, clock));
         var lost = records[^1];
 
         // Sweep 1: every single-record write is throttled throughout (a burst longer than any retry): the delivery's
         // claim cannot be written, so its check fails; the batched reschedules (transactions) still get through.
         proxy.ThrottleFor("dynamodb:UpdateItem", TimeSpan.FromMinutes(10));
-        var first = await SweepAsync(function);
-        output.WriteLine($"sweep 1: {first.ToJsonString()}");
+        var first = await SweepAsync(fewerThrottledAttempts);
+        var claims = proxy.Calls.Where(c => c.Operation == "UpdateItem" && c.Body.Contains(lost.TaskKey, StringComparison.Ordinal)).ToList();
+        output.WriteLine($"sweep 1: {first.ToJsonString()}; the lost record's claim throttled {claims.Count(c => c.Fault == FaultKind.Throttle)} times" +
+            (claims.Count > 0 ? $" over {(claims[^1].At - claims[0].At).TotalSeconds:0.0} s" : ""));
         Assert.Empty(Sent(proxy, "SendTaskSuccess", lost.TaskToken));
+        Assert.True(claims.Count(c => c.Fault == FaultKind.Throttle) >= ClaimAttempts, "the claim was throttled on each of its attempts");
         Assert.True((int)first["Errors"]! >= 1);
         var afterFirst = (await TableAsync(world))[lost.TaskKey];
         Assert.Equal("1", afterFirst["CheckFailures"].N);
         Assert.True(NextCheckAt(afterFirst) <= start.AddMinutes(5).ToUnixTimeMilliseconds(), "a failed delivery is due at the next sweep, not on the age schedule");
 
-        // Sweep 2: DynamoDB throttles the first writes again, a two-second burst, which the store's own retries ride out.
+        // Sweep 2, by the function as deployed: DynamoDB throttles the first writes again, a two-second burst, which the
+        // store's own retries ride out.
         proxy.ThrottleFor("dynamodb:UpdateItem", TimeSpan.Zero);
         clock.Now = start.AddMinutes(5);
         var throttledBefore = proxy.Calls.Count(c => c.Service == "dynamodb" && c.Fault == FaultKind.Throttle);
