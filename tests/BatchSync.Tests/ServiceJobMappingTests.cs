@@ -346,6 +346,16 @@ public class ServiceJobMappingTests
     }
 
     [Fact]
+    public void BUG_The_not_both_problem_keeps_the_task_token_so_it_can_be_reported()
+    {
+        // As Token_is_kept_even_when_the_rest_is_invalid_so_the_failure_can_be_reported (SubmitRequestMapperTests) for
+        // every other problem: SubmitRequestMapper.Read returns the "not both" mapping with TaskToken null.
+        var mapping = Map(Service(",\"JobDefinition\":\"d\""));
+        Assert.False(mapping.IsValid);
+        Assert.Equal("tok-1", mapping.TaskToken);
+    }
+
+    [Fact]
     public void Without_ServiceJobType_a_payload_is_a_container_jobs()
     {
         var container = Map("""{"JobName":"j","JobQueue":"q","JobDefinition":"d"}""");
