@@ -602,6 +602,59 @@ public class ServiceJobProcessorTests
         Assert.NotNull(cause["Attempts"]);
     }
 
+    [Fact]
+    public async Task A_sweep_heartbeat_that_finds_the_task_gone_terminates_the_service_job_with_TerminateServiceJob()
+    {
+        OpenDue("s0", "svc-0", JobKind.Service);
+        BatchHas(Described("RUNNING", "", jobId: "svc-0", marker: TaskKey.Marker(FakeWorld.Namespace, TaskKey.For("s0"))));
+        _world.StepFunctions.Answer = TaskReply.TaskClosed;
+
+        await _world.Reconciler().SweepAsync();
+
+        Assert.Equal("svc-0", Assert.Single(_world.Batch.Terminated).JobId);
+        Assert.Contains("Batch.TerminateServiceJob", _world.Log.Calls);
+        Assert.DoesNotContain("Batch.TerminateJob", _world.Log.Calls);
+        Assert.Equal(RecordStatus.Closed, _world.Store.Records[TaskKey.For("s0")].Status);
+    }
+
+    [Fact]
+    public async Task A_log_tail_asked_of_a_service_job_says_where_its_logs_are_and_reads_none()
+    {
+        await SubmittedAsync(",\"BatchSync\":{\"LogTail\":20}");
+        var failed = Described("FAILED", "Received status from SageMaker: AlgorithmError");
+        BatchHas(failed);
+
+        await _world.Events().HandleAsync(EventOf(failed));
+
+        var cause = JsonNode.Parse(_world.StepFunctions.Sent.Single().Cause!)!;
+        Assert.Contains("/aws/sagemaker/TrainingJobs", (string)cause["BatchSyncLogTail"]!["Omitted"]!);
+        Assert.DoesNotContain(_world.Log.Calls, c => c.StartsWith("Logs.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task When_DescribeServiceJob_lags_the_answer_is_the_events_own_detail_in_the_service_jobs_shape()
+    {
+        await SubmittedAsync();
+        var done = Described("SUCCEEDED", "Received status from SageMaker: Training job completed");
+        BatchHas(Described("RUNNING", ""));
+
+        await _world.Events().HandleAsync(EventOf(done));
+
+        var output = JsonNode.Parse(_world.StepFunctions.Sent.Single().Output!)!.AsObject();
+        Assert.Equal(("SUCCEEDED", "SAGEMAKER_TRAINING"), ((string)output["Status"]!, (string)output["ServiceJobType"]!));
+        Assert.False(output.ContainsKey("Tags"));
+        Assert.False(output.ContainsKey("ServiceRequestPayload"));
+        var names = output.Select(m => m.Key).ToList();
+        Assert.Equal(names.Order(StringComparer.Ordinal), names);
+    }
+
+    [Fact]
+    public async Task Records_keep_their_jobs_kind_in_the_store()
+    {
+        var store = new InMemoryRecordStore(_world.Log);
+        await StoreContract.JobKindsAsync(store);
+    }
+
     // ---- BUG (issue 21 core): "not both" drops the task token ----
 
     [Fact]
