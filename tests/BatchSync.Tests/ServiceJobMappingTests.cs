@@ -51,7 +51,7 @@ public class ServiceJobMappingTests
     private static string Pascal(string wire) => char.ToUpperInvariant(wire[0]) + wire[1..];
 
     /// <summary>Walks a wire value against a shape of the official model: members, required, types, enums, lengths, counts.</summary>
-    private static void Validate(JsonNode? value, string shapeName, string path, List<string> problems)
+    internal static void Validate(JsonNode? value, string shapeName, string path, List<string> problems)
     {
         var shape = Model[shapeName]!.AsObject();
         var type = (string)shape["type"]!;

@@ -287,6 +287,21 @@ public class ServiceJobProcessorTests
     }
 
     [Fact]
+    public async Task A_stack_with_its_own_failure_name_fails_a_service_job_with_it()
+    {
+        await SubmittedAsync();
+        var failed = Described("FAILED", "Received status from SageMaker: AlgorithmError");
+        BatchHas(failed);
+        var events = new JobEventProcessor(_world.Batch, _world.StepFunctions, _world.Store, FakeWorld.Namespace, answers: new Failures.AnswerSettings("Training.Failed"));
+
+        await events.HandleAsync(EventOf(failed));
+
+        var sent = _world.StepFunctions.Sent.Single();
+        Assert.Equal("Training.Failed", sent.Error);
+        Assert.Equal("FAILED", (string)JsonNode.Parse(sent.Cause!)!["Status"]!);
+    }
+
+    [Fact]
     public async Task Typed_errors_name_a_SageMaker_failure_with_its_training_job_and_links_to_SageMaker()
     {
         await SubmittedAsync(WithOptions);
