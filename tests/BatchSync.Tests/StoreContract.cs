@@ -124,4 +124,29 @@ public static class StoreContract
         // Not yet due: none of them.
         Assert.DoesNotContain(await store.ListDueAsync(now - 120_000, 10_000, DueShards.All.ToList()), r => mine.Contains(r.TaskKey));
     }
+
+    /// <summary>A record's job kind (issue 21) survives every read: by key, by job id, by execution, and due.</summary>
+    public static async Task JobKindsAsync(IRecordStore store)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var execution = $"arn:aws:states:us-east-1:123456789012:execution:sm:kinds-{Guid.NewGuid()}";
+        var service = Submitting($"kind-service-{Guid.NewGuid()}", now) with { JobKind = JobKind.Service, ExecutionArn = execution, NextCheckAt = now - 1 };
+        var container = Submitting($"kind-container-{Guid.NewGuid()}", now) with { ExecutionArn = execution, NextCheckAt = now - 1 };
+        Assert.True(await store.TryCreateAsync(service));
+        Assert.True(await store.TryCreateAsync(container));
+        Assert.Equal(JobKind.Service, (await store.GetAsync(service.TaskKey))!.JobKind);
+        Assert.Equal(JobKind.Container, (await store.GetAsync(container.TaskKey))!.JobKind);
+
+        var jobId = $"service-job-{Guid.NewGuid()}";
+        var (outcome, attached) = await store.AttachJobAsync(service.TaskKey, new SubmittedJob($"arn:aws:batch:us-east-1:123456789012:service-job/{jobId}", jobId, "j", JobKind.Service));
+        Assert.Equal((AttachOutcome.Attached, JobKind.Service), (outcome, attached!.JobKind));
+        Assert.Equal(JobKind.Service, (await store.FindByJobIdAsync(jobId))!.JobKind);
+        var open = await store.FindOpenByExecutionAsync(execution);
+        Assert.Equal(JobKind.Service, open.Single(r => r.TaskKey == service.TaskKey).JobKind);
+        Assert.Equal(JobKind.Container, open.Single(r => r.TaskKey == container.TaskKey).JobKind);
+        var due = await store.ListDueAsync(now + 60_000, 1000);
+        Assert.Equal(JobKind.Service, due.Single(r => r.TaskKey == service.TaskKey).JobKind);
+        Assert.True(await store.FinishAsync(service.TaskKey, new RecordEnding(RecordStatus.Succeeded, "done")));
+        Assert.Equal(JobKind.Service, (await store.GetAsync(service.TaskKey))!.JobKind);
+    }
 }
