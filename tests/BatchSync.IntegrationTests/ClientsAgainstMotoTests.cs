@@ -101,5 +101,6 @@ public class ClientsAgainstMotoTests(MotoFixture moto)
         await BatchSync.Tests.StoreContract.AnswerClaimsAsync(world.Store);
         await BatchSync.Tests.StoreContract.MissingJobsAsync(world.Store);
         await BatchSync.Tests.StoreContract.DueByPartAsync(world.Store);
+        await BatchSync.Tests.StoreContract.JobKindsAsync(world.Store);
     }
 }

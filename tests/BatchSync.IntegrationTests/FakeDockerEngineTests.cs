@@ -15,7 +15,10 @@ public class FakeDockerEngineTests
         Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", "testing");
         using var engine = new FakeDockerEngine();
         using var moto = new MotoServer(new Dictionary<string, string> { ["DOCKER_HOST"] = engine.DockerHost });
-        moto.Post("/moto-api/state-manager/set-transition", """{"model_name":"batch::job","transition":{"progression":"time","seconds":1}}""");
+        // 3 s a state (as MotoFixture.SlowBatch): moto moves a job one state on the first read of its status 1 s after the
+        // last move (its job thread reads it every 0.5 s), so at 1 s a state lasts 1-1.5 s, less than one round of three
+        // DescribeJobs calls and the 200 ms pause can take on a loaded machine, and the round could miss a state.
+        moto.Post("/moto-api/state-manager/set-transition", """{"model_name":"batch::job","transition":{"progression":"time","seconds":3}}""");
         var world = new AwsWorld(moto, "us-east-1", "engine");
         var (queue, definition, _) = await world.CreateBatchAsync("engine");
         async Task<string> SubmitAsync(string name) =>

@@ -346,7 +346,7 @@ public class ServiceJobMappingTests
     }
 
     [Fact]
-    public void BUG_The_not_both_problem_keeps_the_task_token_so_it_can_be_reported()
+    public void The_not_both_problem_keeps_the_task_token_so_it_can_be_reported()
     {
         // As Token_is_kept_even_when_the_rest_is_invalid_so_the_failure_can_be_reported (SubmitRequestMapperTests) for
         // every other problem: SubmitRequestMapper.Read returns the "not both" mapping with TaskToken null.

@@ -670,10 +670,10 @@ public class ServiceJobProcessorTests
         await StoreContract.JobKindsAsync(store);
     }
 
-    // ---- BUG (issue 21 core): "not both" drops the task token ----
+    // ---- "not both" keeps the task token (a bug these tests found, fixed in 25f20b4) ----
 
     [Fact]
-    public async Task BUG_Both_JobDefinition_and_ServiceJobType_with_a_token_fail_the_task_through_its_token_like_any_invalid_input()
+    public async Task Both_JobDefinition_and_ServiceJobType_with_a_token_fail_the_task_through_its_token_like_any_invalid_input()
     {
         // Every other invalid payload with a token is answered through the token (a record, SendTaskFailure
         // BatchSync.InvalidInput); SubmitRequestMapper.Read's "not both" answer is built with TaskToken null, so
