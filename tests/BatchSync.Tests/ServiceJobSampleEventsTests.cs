@@ -33,3 +33,24 @@ public class ServiceJobSampleEventsTests
         Assert.Equal((JobKind.Service, "SUCCEEDED", null), (evt.Kind, evt.Status, evt.Marker));
     }
 }
+
+/// <summary>The role AllowedServiceRoles checks is the one SageMaker gets: no second RoleArn can hide behind it.</summary>
+public class ServiceRoleSmugglingTests
+{
+    private static string Problems(string trainingJob) =>
+        InputProblem.Describe(SubmitRequestMapper.Read(System.Text.Encoding.UTF8.GetBytes(new System.Text.Json.Nodes.JsonObject
+        {
+            ["JobName"] = "j", ["JobQueue"] = "q", ["ServiceJobType"] = "SAGEMAKER_TRAINING", ["ServiceRequestPayload"] = trainingJob,
+        }.ToJsonString())).WithMarker(null).Problems);
+
+    [Theory]
+    [InlineData("""{"TrainingJobName":"t","RoleArn":"arn:aws:iam::123456789012:role/allowed","RoleArn":"arn:aws:iam::123456789012:role/admin"}""")]
+    [InlineData("""{"TrainingJobName":"t","RoleArn":"arn:aws:iam::123456789012:role/allowed","roleArn":"arn:aws:iam::123456789012:role/admin"}""")]
+    [InlineData("""{"TrainingJobName":"t","ROLEARN":"arn:aws:iam::123456789012:role/admin","RoleArn":"arn:aws:iam::123456789012:role/allowed"}""")]
+    public void A_second_RoleArn_in_any_casing_is_refused(string trainingJob) =>
+        Assert.Contains("ServiceRequestPayload.RoleArn: must be given once, spelt RoleArn", Problems(trainingJob));
+
+    [Fact]
+    public void One_RoleArn_passes() =>
+        Assert.Equal("", Problems("""{"TrainingJobName":"t","RoleArn":"arn:aws:iam::123456789012:role/allowed"}"""));
+}

@@ -137,6 +137,21 @@ internal struct ServiceJobRules : IWalkRules
             {
                 own.Add(new InputProblem($"{PayloadMember}.TrainingJobName", "is required by CreateTrainingJob (a non-empty string)"));
             }
+            // The role checked must be the one SageMaker uses: one RoleArn, spelt so (a duplicate, or another casing a
+            // lenient reader might take, could name a role the check never saw).
+            var roles = 0;
+            foreach (var member in root.EnumerateObject())
+            {
+                if (string.Equals(member.Name, "RoleArn", StringComparison.OrdinalIgnoreCase))
+                {
+                    roles += member.NameEquals("RoleArn") ? 1 : 2;
+                }
+            }
+            if (roles > 1)
+            {
+                own.Add(new InputProblem($"{PayloadMember}.RoleArn", "must be given once, spelt RoleArn"));
+                return null;
+            }
             if (!root.TryGetProperty("RoleArn", out var role) || role.ValueKind != JsonValueKind.String || role.GetString() is not { } arn)
             {
                 own.Add(new InputProblem($"{PayloadMember}.RoleArn", "is required by CreateTrainingJob: the SageMaker execution role's ARN (a string)"));
