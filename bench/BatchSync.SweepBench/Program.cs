@@ -14,7 +14,8 @@ using BatchSync.Domain;
 // record has been checked once. Counted: records checked per sweep and per real minute, when each lost outcome was
 // delivered (in which sweep), calls made. `--smoke` runs 300 records. `--service` (ServiceSweep.cs): N records whose
 // jobs are service jobs (DescribeServiceJob, one per call, the same 100 ms), then the same N as container jobs, `--sweeps`
-// ticks each (default 3); the smoke runs 40 of each, one tick, before its container run.
+// ticks each (default 3), and with `--mixed M` the N container records again with M service records in their table;
+// the smoke runs 40 of each, one tick, before its container run.
 var smoke = args.Contains("--smoke");
 // --service: N due records whose jobs are service jobs, then the same N as container jobs (ServiceSweep.cs); the smoke
 // runs a small one (--service-records, 40) before its container run.
@@ -60,7 +61,7 @@ if (serviceMode || smoke)
 {
     var serviceRecords = serviceMode ? records : Arg("--service-records", 40);
     serviceRun = await ServiceSweep.RunAsync(new ServiceSweep.Options(moto, memory ? storeLatency : null, serviceRecords, parts,
-        Arg("--sweeps", serviceMode ? 3 : 1), sfnLatency, describeLatency, concurrency, rate));
+        Arg("--sweeps", serviceMode ? 3 : 1), sfnLatency, describeLatency, concurrency, rate, serviceMode ? Arg("--mixed", 0) : 0));
     Directory.CreateDirectory("artifacts");
     File.WriteAllText(Path.Combine("artifacts", "sweep-bench-service.json"), serviceRun.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     var service = serviceRun["service"]!;
@@ -86,6 +87,11 @@ if (serviceMode || smoke)
             ["containerLostDelivered"] = $"{serviceRun["container"]!["lostOutcomesDelivered"]} of {serviceRun["container"]!["lostOutcomes"]}",
             ["passed"] = servicePassed,
         };
+        if (serviceRun["mixed"] is { } mixed)
+        {
+            summary["mixedContainerChecked"] = new JsonArray(mixed["sweeps"]!.AsArray().Select(r => (JsonNode?)(int)r!["containerTasksCalled"]!).ToArray());
+            summary["mixedServiceChecked"] = new JsonArray(mixed["sweeps"]!.AsArray().Select(r => (JsonNode?)(int)r!["serviceTasksCalled"]!).ToArray());
+        }
         Console.WriteLine(summary.ToJsonString());
         return args.Contains("--report-only") || servicePassed ? 0 : 1;
     }

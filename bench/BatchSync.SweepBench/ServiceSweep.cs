@@ -15,7 +15,7 @@ using BatchSync.Processing;
 static class ServiceSweep
 {
     public sealed record Options(MotoServer? Moto, TimeSpan? MemoryStoreLatency, int Records, int Parts, int Sweeps, TimeSpan SfnLatency, TimeSpan DescribeLatency,
-        int Concurrency, int SweepCallsPerSecond);
+        int Concurrency, int SweepCallsPerSecond, int MixedServiceRecords = 0);
 
     /// <summary>The jobs whose events were lost: every 50th (2 %, as the container bench), at least one.</summary>
     public static bool IsLost(int i) => i % 50 == 0;
@@ -24,8 +24,11 @@ static class ServiceSweep
     {
         var service = await RunKindAsync(o, JobKind.Service);
         var container = await RunKindAsync(o, JobKind.Container);
+        // --mixed M: the N container records again, with M service records in the same table (the same parts, passes).
+        var mixed = o.MixedServiceRecords > 0 ? await RunKindAsync(o, JobKind.Container, o.MixedServiceRecords) : null;
         return new JsonObject
         {
+            ["mixed"] = mixed,
             ["records"] = o.Records,
             ["parts"] = o.Parts,
             ["serviceDescribesPerSecondSetting"] = Reconciler.DefaultServiceDescribesPerSecond,
@@ -34,9 +37,9 @@ static class ServiceSweep
         };
     }
 
-    private static async Task<JsonObject> RunKindAsync(Options o, JobKind kind)
+    private static async Task<JsonObject> RunKindAsync(Options o, JobKind kind, int alsoService = 0)
     {
-        var label = kind == JobKind.Service ? "service" : "container";
+        var label = alsoService > 0 ? "mixed" : kind == JobKind.Service ? "service" : "container";
         IRecordStore seedStore, store;
         if (o.Moto is not null)
         {
@@ -73,6 +76,18 @@ static class ServiceSweep
                 lost.Add($"{prefix}-job-{i}");
             }
         }
+        // The mixed run's service records (tokens bench-mix-token-i), none of them lost.
+        await Parallel.ForEachAsync(Enumerable.Range(0, alsoService), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
+        {
+            var token = $"bench-mix-token-{i}";
+            await seedStore.TryCreateAsync(new TaskRecord
+            {
+                TaskKey = TaskKey.For(token), TaskToken = token, Status = RecordStatus.Submitted, JobId = $"mix-job-{i}", JobName = "bench", JobQueue = "q",
+                JobArn = $"arn:aws:batch:us-east-1:123456789012:service-job/mix-job-{i}", JobKind = JobKind.Service,
+                CreatedAt = (start - TimeSpan.FromMinutes(5 + (i * 7919 % 1440))).ToUnixTimeMilliseconds(),
+                UpdatedAt = start.ToUnixTimeMilliseconds(), NextCheckAt = start.ToUnixTimeMilliseconds(),
+            });
+        });
         // The store writes the kind: read a record back and say so.
         var back = await seedStore.GetAsync(TaskKey.For($"bench-{prefix}-token-0"));
         Console.WriteLine($"[{label}] seeded {o.Records} due records ({kind} jobs; record 0 read back as {back?.JobKind}) in {seeding.Elapsed.TotalSeconds:0.0} s; {lost.Count} ended with their events lost");
@@ -144,6 +159,13 @@ static class ServiceSweep
                 ["seconds"] = Math.Round(watch.Elapsed.TotalSeconds, 1),
                 ["checkedSoFar"] = checkedOnce.Count,
             };
+            if (alsoService > 0)
+            {
+                // Counted from the fake Step Functions: whose tasks got a call this sweep.
+                var touched = tasks.Heartbeats.Keys.Concat(tasks.Answered.Keys.Where(t => !deliveredInSweep.TryGetValue(t, out var s) || s == sweep)).ToList();
+                row["containerTasksCalled"] = touched.Count(t => t.StartsWith($"bench-{prefix}-", StringComparison.Ordinal));
+                row["serviceTasksCalled"] = touched.Count(t => t.StartsWith("bench-mix-", StringComparison.Ordinal));
+            }
             rows.Add(row);
             Console.WriteLine($"[{label}] {row.ToJsonString()}");
         }
@@ -152,6 +174,7 @@ static class ServiceSweep
         {
             ["kind"] = label,
             ["records"] = o.Records,
+            ["serviceRecordsAlso"] = alsoService,
             ["lostOutcomes"] = lostTokens.Count,
             ["lostOutcomesDelivered"] = lostTokens.Count(t => tasks.Answered.ContainsKey(t)),
             ["lostOutcomesDeliveredInSweep1"] = lostTokens.Count(t => deliveredInSweep.TryGetValue(t, out var s) && s == 1),
