@@ -12,8 +12,15 @@ using BatchSync.Domain;
 // SendTask* call, 100 ms a DescribeJobs). All records start due; a share of the jobs ended without their event ("lost
 // outcomes"). Sweeps run every 5 simulated minutes, each with the deployed 40 s budget in real time, until every
 // record has been checked once. Counted: records checked per sweep and per real minute, when each lost outcome was
-// delivered (in which sweep), calls made. `--smoke` runs 300 records.
-var records = Arg("--records", args.Contains("--smoke") ? 300 : 10_000);
+// delivered (in which sweep), calls made. `--smoke` runs 300 records. `--service` (ServiceSweep.cs): N records whose
+// jobs are service jobs (DescribeServiceJob, one per call, the same 100 ms), then the same N as container jobs, `--sweeps`
+// ticks each (default 3), and with `--mixed M` the N container records again with M service records in their table;
+// the smoke runs 40 of each, one tick, before its container run.
+var smoke = args.Contains("--smoke");
+// --service: N due records whose jobs are service jobs, then the same N as container jobs (ServiceSweep.cs); the smoke
+// runs a small one (--service-records, 40) before its container run.
+var serviceMode = args.Contains("--service");
+var records = Arg("--records", smoke ? 300 : serviceMode ? 1_000 : 10_000);
 var lostShare = 0.02;
 var sfnLatency = TimeSpan.FromMilliseconds(Arg("--sfn-ms", 20));
 var describeLatency = TimeSpan.FromMilliseconds(Arg("--describe-ms", 100));
@@ -47,6 +54,53 @@ if (moto is not null)
 else
 {
     dynamoStore = store = new MemoryStore(storeLatency);
+}
+
+JsonObject? serviceRun = null;
+if (serviceMode || smoke)
+{
+    var serviceRecords = serviceMode ? records : Arg("--service-records", 40);
+    serviceRun = await ServiceSweep.RunAsync(new ServiceSweep.Options(moto, memory ? storeLatency : null, serviceRecords, parts,
+        Arg("--sweeps", serviceMode ? 3 : 1), sfnLatency, describeLatency, concurrency, rate, serviceMode ? Arg("--mixed", 0) : 0));
+    Directory.CreateDirectory("artifacts");
+    File.WriteAllText(Path.Combine("artifacts", "sweep-bench-service.json"), serviceRun.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    var service = serviceRun["service"]!;
+    // Passed: every service record checked and every lost outcome delivered in the first sweep, one DescribeServiceJob
+    // per checked record, nothing answered twice (full runs past the pacing's reach report and do not fail).
+    var servicePassed = (int)service["checkedAtLeastOnce"]! == serviceRecords
+        && (int)service["lostOutcomesDeliveredInSweep1"]! == (int)service["lostOutcomes"]!
+        && (int)service["sweeps"]![0]!["describeServiceJobCalls"]! == (int)service["sweeps"]![0]!["checked"]!
+        && (int)service["secondAnswers"]! == 0 && (int)serviceRun["container"]!["secondAnswers"]! == 0;
+    serviceRun["passed"] = servicePassed;
+    if (serviceMode)
+    {
+        var summary = new JsonObject
+        {
+            ["records"] = records,
+            ["parts"] = parts,
+            ["serviceChecked"] = new JsonArray(service["sweeps"]!.AsArray().Select(r => (JsonNode?)(int)r!["checked"]!).ToArray()),
+            ["describeServiceJobCalls"] = service["describeServiceJobCalls"]!.DeepClone(),
+            ["maxDescribeServiceJobIn1s"] = service["sweeps"]!.AsArray().Max(r => (int)r!["maxDescribeServiceJobIn1s"]!),
+            ["serviceLostDelivered"] = $"{service["lostOutcomesDelivered"]} of {service["lostOutcomes"]}",
+            ["containerChecked"] = serviceRun["container"]!["sweeps"]![0]!["checked"]!.DeepClone(),
+            ["describeJobsCalls"] = serviceRun["container"]!["sweeps"]![0]!["describeJobsCalls"]!.DeepClone(),
+            ["containerLostDelivered"] = $"{serviceRun["container"]!["lostOutcomesDelivered"]} of {serviceRun["container"]!["lostOutcomes"]}",
+            ["passed"] = servicePassed,
+        };
+        if (serviceRun["mixed"] is { } mixed)
+        {
+            summary["mixedContainerChecked"] = new JsonArray(mixed["sweeps"]!.AsArray().Select(r => (JsonNode?)(int)r!["containerTasksCalled"]!).ToArray());
+            summary["mixedServiceChecked"] = new JsonArray(mixed["sweeps"]!.AsArray().Select(r => (JsonNode?)(int)r!["serviceTasksCalled"]!).ToArray());
+        }
+        Console.WriteLine(summary.ToJsonString());
+        return args.Contains("--report-only") || servicePassed ? 0 : 1;
+    }
+    Console.WriteLine($"service smoke: {serviceRun["service"]!["sweeps"]![0]!.ToJsonString()}");
+    if (!servicePassed)
+    {
+        Console.Error.WriteLine("FAILED: the service-job sweep did not check every record with one DescribeServiceJob each and deliver every lost outcome in its first sweep");
+        return 1;
+    }
 }
 
 var start = DateTimeOffset.UtcNow;
@@ -151,6 +205,21 @@ var report = new JsonObject
     ["describeJobsCalls"] = batch.DescribeCalls,
     ["sweeps"] = new JsonArray(rows.Select(r => (JsonNode?)r).ToArray()),
 };
+if (serviceRun is not null)
+{
+    // The smoke's service run, in short (after the container figures, so the line's start reads as before).
+    var s1 = serviceRun["service"]!["sweeps"]![0]!;
+    report["serviceSmoke"] = new JsonObject
+    {
+        ["records"] = serviceRun["records"]!.DeepClone(),
+        ["checked"] = s1["checked"]!.DeepClone(),
+        ["describeServiceJobCalls"] = s1["describeServiceJobCalls"]!.DeepClone(),
+        ["maxDescribeServiceJobIn1s"] = s1["maxDescribeServiceJobIn1s"]!.DeepClone(),
+        ["lostOutcomesDelivered"] = $"{serviceRun["service"]!["lostOutcomesDelivered"]} of {serviceRun["service"]!["lostOutcomes"]}",
+        ["containerDescribeJobsCalls"] = serviceRun["container"]!["sweeps"]![0]!["describeJobsCalls"]!.DeepClone(),
+        ["passed"] = serviceRun["passed"]!.DeepClone(),
+    };
+}
 Directory.CreateDirectory("artifacts");
 File.WriteAllText(Path.Combine("artifacts", "sweep-bench.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine(report.ToJsonString());
@@ -208,13 +277,39 @@ sealed class SingleUpdateReschedule(BatchSync.Domain.IRecordStore inner, Amazon.
     public Task<bool> FinishAsync(string taskKey, RecordEnding ending, CancellationToken cancellationToken = default) => inner.FinishAsync(taskKey, ending, cancellationToken);
 }
 
-/// <summary>DescribeJobs with a latency: RUNNING, or SUCCEEDED for the jobs whose events were lost.</summary>
+/// <summary>
+/// DescribeJobs (up to 100 ids a call) and DescribeServiceJob (one id a call) with the same latency a call: RUNNING, or
+/// SUCCEEDED for the jobs whose events were lost. Each DescribeServiceJob call's arrival is logged (a Stopwatch
+/// timestamp), so the rate the sweep achieved is counted from what happened.
+/// </summary>
 sealed class SlowBatch(TimeSpan latency, HashSet<string> ended) : IBatchApi
 {
-    public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
-    public Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
-    public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
-    public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) => throw new NotSupportedException("no service jobs here");
+    public Task<SubmittedJob> SubmitServiceJobAsync(byte[] requestBody, CancellationToken cancellationToken = default) => throw new NotSupportedException("the sweep submits nothing");
+
+    /// <summary>When each DescribeServiceJob call arrived (Stopwatch timestamps).</summary>
+    public ConcurrentQueue<long> ServiceDescribeCallTimes { get; } = new();
+
+    public async Task<BatchJob?> DescribeServiceJobAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        ServiceDescribeCallTimes.Enqueue(Stopwatch.GetTimestamp());
+        await Task.Delay(latency, cancellationToken);
+        // A DescribeServiceJob answer's members (the official model's required ones and those the answers read).
+        return BatchJob.Of(JsonDocument.Parse(new JsonObject
+        {
+            ["jobId"] = jobId, ["jobName"] = "bench", ["jobArn"] = $"arn:aws:batch:us-east-1:123456789012:service-job/{jobId}",
+            ["jobQueue"] = "arn:aws:batch:us-east-1:123456789012:job-queue/q", ["serviceJobType"] = "SAGEMAKER_TRAINING",
+            ["status"] = ended.Contains(jobId) ? "SUCCEEDED" : "RUNNING", ["createdAt"] = 1,
+            ["latestAttempt"] = new JsonObject
+            {
+                ["serviceResourceId"] = new JsonObject { ["name"] = "TrainingJobArn", ["value"] = $"arn:aws:sagemaker:us-east-1:123456789012:training-job/AWSBatch{jobId}" },
+            },
+            ["tags"] = new JsonObject(),
+        }.ToJsonString()).RootElement.Clone());
+    }
+
+    public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) => Task.CompletedTask;
+    public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        Task.FromResult(new JobPage([], null));
     private int _describeCalls;
     public int DescribeCalls => _describeCalls;
 
