@@ -65,7 +65,7 @@ public class ServiceJobTemplateTests(MotoFixture moto)
                 Assert.All(Actions(branches[1]!.AsObject()), a => Assert.True(a.Contains("ServiceJob") || a is "iam:PassRole" or "batch:TagResource", a));
             }
         }
-        Assert.Equal(5 + 2 + 2 + 2, conditional);
+        Assert.Equal(5 + 2 + 1 + 2, conditional);
         Assert.All(ServiceJobResources, id => Assert.Equal("ServiceJobsOn", (string)SamTemplate.Resource(id)["Condition"]!));
     }
 
@@ -134,6 +134,9 @@ public class ServiceJobTemplateTests(MotoFixture moto)
             ("batch:DescribeJobs", "batch:DescribeServiceJob", "*"),
             ("batch:ListJobs", "batch:ListServiceJobs", "*"),
         };
+        // Where the container action's use has no service-job counterpart, none is granted: JobStateChange's ListJobs
+        // lists an array parent's children, Callback's DescribeJobs finds a record by a container job's marker parameter.
+        var without = new HashSet<(string, string)> { ("JobStateChangeFunction", "batch:ListServiceJobs"), ("CallbackFunction", "batch:DescribeServiceJob") };
         foreach (var function in Functions)
         {
             var statements = RoleStatements(hub).Where(s => s.Role == function + "Role").Select(s => s.Statement).ToList();
@@ -141,7 +144,7 @@ public class ServiceJobTemplateTests(MotoFixture moto)
             foreach (var (container, service, resource) in pairs)
             {
                 var granted = statements.Where(s => Actions(s).Contains(service)).ToList();
-                Assert.Equal(statements.Any(s => Actions(s).Contains(container)) ? 1 : 0, granted.Count);
+                Assert.Equal(statements.Any(s => Actions(s).Contains(container)) && !without.Contains((function, service)) ? 1 : 0, granted.Count);
                 Assert.All(granted, s => Assert.Equal([resource], Resources(s)));
             }
         }

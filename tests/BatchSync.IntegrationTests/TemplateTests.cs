@@ -56,9 +56,9 @@ public class TemplateTests
         // on-failure queue with the function's role (the template declares the EventInvokeConfig, so it grants it; SAM
         // added it when it made the configuration).
         { "JobStateChangeFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "logs:GetLogEvents", "sqs:SendMessage",
-            "batch:DescribeServiceJob", "batch:ListServiceJobs", "batch:TerminateServiceJob"] },
-        { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
             "batch:DescribeServiceJob", "batch:TerminateServiceJob"] },
+        { "CallbackFunction", ["batch:DescribeJobs", "batch:TerminateJob", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
+            "batch:TerminateServiceJob"] },
         { "ReconcileFunction", ["batch:DescribeJobs", "batch:ListJobs", "batch:TerminateJob", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:Query", "logs:GetLogEvents", "sqs:SendMessage",
             "batch:DescribeServiceJob", "batch:ListServiceJobs", "batch:TerminateServiceJob"] },
     };

@@ -622,3 +622,45 @@ public class SpokeKmsTests
         Assert.Single(place.Sent, s => s.Operation == "SendTaskSuccess" && s.Accepted);
     }
 }
+
+/// <summary>A tenant's service job (issue 21): proven as for a container job, tagged, its queue checked, no Callback key.</summary>
+[Collection(LogCapture.Collection)]
+public class SpokeServiceJobTests
+{
+    private readonly FakeSpokes _spokes = new();
+
+    private static string Payload(string token, string executionArn, string queue) =>
+        $$"""{"JobName":"j","JobQueue":"{{queue}}","ServiceJobType":"SAGEMAKER_TRAINING","ServiceRequestPayload":"{\"TrainingJobName\":\"t\",\"RoleArn\":\"arn:aws:iam::111111111111:role/sagemaker\"}","Tags":{"team":"ml"},"TaskToken":"{{token}}","ExecutionArn":"{{executionArn}}"}""";
+
+    [Fact]
+    public async Task A_tenants_service_job_is_proven_then_submitted_with_its_marker_and_tenant_tags_and_no_callback_key()
+    {
+        var token = _spokes.Issue(FakeSpokes.B, FakeSpokes.OtherRegion);
+
+        var response = await _spokes.Submitter().SubmitAsync(Fixtures.Utf8(Payload(token, FakeSpokes.ExecutionArn(FakeSpokes.B, FakeSpokes.OtherRegion), "222222222222-training")));
+
+        Assert.Null(response.Error);
+        var submitted = _spokes.World.Batch.ServiceSubmits.Single();
+        Assert.Equal(FakeSpokes.B, (string?)submitted["tags"]![Tenancy.TenantTag]);
+        Assert.Equal("ml", (string?)submitted["tags"]!["team"]);
+        Assert.EndsWith(":" + TaskKey.For(token), (string?)submitted["tags"]![TaskKey.MarkerParameter]);
+        Assert.Null(submitted["parameters"]);
+        Assert.DoesNotContain(TaskKey.CallbackKey(token), submitted.ToJsonString());
+        Assert.Equal(TaskKey.ClientToken(token), (string?)submitted["clientToken"]);
+        var record = _spokes.World.Store.Records.Values.Single();
+        Assert.Equal((JobKind.Service, FakeSpokes.B, FakeSpokes.OtherRegion), (record.JobKind, record.Account, record.Region));
+    }
+
+    [Fact]
+    public async Task A_tenants_service_job_outside_its_queues_fails_its_task_through_its_spoke_and_submits_nothing()
+    {
+        var token = _spokes.Issue(FakeSpokes.B, FakeSpokes.HubRegion);
+
+        var response = await _spokes.Submitter().SubmitAsync(Fixtures.Utf8(Payload(token, FakeSpokes.ExecutionArn(FakeSpokes.B, FakeSpokes.HubRegion), "333333333333-training")));
+
+        Assert.Equal(NotAllowedException.Name, response.Error);
+        Assert.Contains("job queue \"333333333333-training\"", response.Cause);
+        Assert.Empty(_spokes.World.Batch.ServiceSubmits);
+        Assert.Equal("SendTaskFailure", _spokes.Calls.Last().Operation);
+    }
+}

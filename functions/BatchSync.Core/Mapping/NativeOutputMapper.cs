@@ -48,6 +48,8 @@ public static class NativeOutputMapper
         public static readonly TopLevel JobDetailOnly = new(null, null);
 
         public Omissions? Omissions { get; init; }
+        /// <summary>A service job's answer: its marker is a tag.</summary>
+        public bool ServiceJob { get; init; }
         public List<WrittenMember>? Written { get; init; }
     }
 
@@ -60,7 +62,8 @@ public static class NativeOutputMapper
         var buffer = new ArrayBufferWriter<byte>(4096);
         using (var writer = new Utf8JsonWriter(buffer, JsonText.WriterOptions))
         {
-            WriteStructure(writer, jobDetail, BatchJob.KindOf(jobDetail) == JobKind.Service ? ServiceJobDetail : JobDetail, top);
+            var service = BatchJob.KindOf(jobDetail) == JobKind.Service;
+            WriteStructure(writer, jobDetail, service ? ServiceJobDetail : JobDetail, service ? top with { ServiceJob = true } : top);
         }
         return buffer.WrittenSpan.ToArray();
     }
@@ -317,9 +320,10 @@ public static class NativeOutputMapper
         {
             writer.WriteStringValue(clipped);
         }
-        else if (name is "Parameters" or "Tags" && value.ValueKind == JsonValueKind.Object)
+        else if ((name == "Parameters" || (name == "Tags" && top.ServiceJob)) && value.ValueKind == JsonValueKind.Object)
         {
-            // The marker is a container job's parameter, a service job's tag: BatchSync's, not the caller's.
+            // The marker is a container job's parameter, a service job's tag: BatchSync's, not the caller's (a container
+            // job's own tag of that name is the caller's and stays).
             WriteParametersWithoutMarker(writer, value);
         }
         else if (name == "Attempts" && omissions is { LatestAttemptOnly: true } && value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0)

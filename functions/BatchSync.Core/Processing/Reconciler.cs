@@ -149,6 +149,7 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
     private async Task CheckPassAsync(SweepRun run, IReadOnlyList<TaskRecord> due)
     {
         run.NoteOldest(due.Min(r => r.CreatedAt));
+        due = WithinDescribeRate(run, due);
         var jobs = await DescribeAsync(due, run.ServiceDescribes, run.Checks).ConfigureAwait(false);
         var now = clock.GetUtcNow();
         // Deliveries first (a stable sort keeps the longest overdue first within each group).
@@ -173,6 +174,36 @@ public sealed class Reconciler(IBatchApi batch, IStepFunctionsRouter stepFunctio
             Interlocked.Add(ref run.Tally.Errors, outcome == CheckOutcome.Failed ? 1 : 0);
             run.Recorder.Add(TaskDecisions.AfterCheck(record, outcome, run.StartedAt, clock.GetUtcNow(), _timing));
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The pass without the service jobs its describes could not reach before the window closes (one paced call each, all
+    /// made before the checks start): those stay due, first for the next sweep, so a backlog of training jobs is worked
+    /// through a window's worth at a time rather than described to the end of the window and checked not at all.
+    /// </summary>
+    private IReadOnlyList<TaskRecord> WithinDescribeRate(SweepRun run, IReadOnlyList<TaskRecord> due)
+    {
+        var left = run.Windows.StartChecksUntil - clock.GetElapsedTime(run.Started);
+        // Half the window for describing, the rest for the checks (deliveries, heartbeats) they lead to.
+        var reachable = (int)Math.Max(0, Math.Floor(run.ServiceDescribes.Capacity + run.ServiceDescribes.Rate * left.TotalSeconds / 2));
+        var service = 0;
+        var kept = new List<TaskRecord>(due.Count);
+        foreach (var record in due)
+        {
+            if (record.JobKind == JobKind.Service && record.JobId is not null && ++service > reachable)
+            {
+                run.Seen[record.TaskKey] = true;
+                Interlocked.Increment(ref run.Tally.LeftDue);
+                continue;
+            }
+            kept.Add(record);
+        }
+        if (service > reachable)
+        {
+            Log.Info("Sweep leaves {Left} service job check(s) due for the next sweep: {Reachable} describes fit this window at {Rate}/s",
+                service - reachable, reachable, run.ServiceDescribes.Rate);
+        }
+        return kept;
     }
 
     /// <summary>
