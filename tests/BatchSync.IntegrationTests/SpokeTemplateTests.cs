@@ -264,6 +264,7 @@ public class SpokeTemplateTests
             ["BATCHSYNC_SPOKE_ROLE_NAME"] = "SpokeRoleName",
             ["BATCHSYNC_TENANT_JOB_QUEUES"] = "TenantJobQueues",
             ["BATCHSYNC_TENANT_JOB_DEFINITIONS"] = "TenantJobDefinitions",
+            ["BATCHSYNC_TENANT_SERVICE_ROLES"] = "TenantServiceRoles",
             ["BATCHSYNC_CALLBACK_KEYS"] = "CallbackKeys",
         };
         Assert.All(expected, e => Assert.Equal(e.Value, (string)variables[e.Key]!["Ref"]!));
@@ -271,6 +272,7 @@ public class SpokeTemplateTests
         Assert.Equal(("", "", "BatchSyncSpoke", "{TenantAccount}-*", "{TenantAccount}-*", "Off"),
             ((string)parameters["TenantAccounts"]!["Default"]!, (string)parameters["OrganizationId"]!["Default"]!, (string)parameters["SpokeRoleName"]!["Default"]!,
              (string)parameters["TenantJobQueues"]!["Default"]!, (string)parameters["TenantJobDefinitions"]!["Default"]!, (string)parameters["CallbackKeys"]!["Default"]!));
+        Assert.Equal("{TenantAccount}-*", (string)parameters["TenantServiceRoles"]!["Default"]!);
         Assert.Matches((string)parameters["OrganizationId"]!["AllowedPattern"]!, "o-abcdefghij");
         Assert.DoesNotMatch((string)parameters["OrganizationId"]!["AllowedPattern"]!, "o-short");
         // The external id the spoke role requires is the hub stack's name, which the functions know as BATCHSYNC_NAMESPACE.

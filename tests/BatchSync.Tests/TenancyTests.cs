@@ -629,8 +629,8 @@ public class SpokeServiceJobTests
 {
     private readonly FakeSpokes _spokes = new();
 
-    private static string Payload(string token, string executionArn, string queue) =>
-        $$"""{"JobName":"j","JobQueue":"{{queue}}","ServiceJobType":"SAGEMAKER_TRAINING","ServiceRequestPayload":"{\"TrainingJobName\":\"t\",\"RoleArn\":\"arn:aws:iam::111111111111:role/sagemaker\"}","Tags":{"team":"ml"},"TaskToken":"{{token}}","ExecutionArn":"{{executionArn}}"}""";
+    private static string Payload(string token, string executionArn, string queue, string role = "222222222222-training") =>
+        $$"""{"JobName":"j","JobQueue":"{{queue}}","ServiceJobType":"SAGEMAKER_TRAINING","ServiceRequestPayload":"{\"TrainingJobName\":\"t\",\"RoleArn\":\"arn:aws:iam::123456789012:role/{{role}}\"}","Tags":{"team":"ml"},"TaskToken":"{{token}}","ExecutionArn":"{{executionArn}}"}""";
 
     [Fact]
     public async Task A_tenants_service_job_is_proven_then_submitted_with_its_marker_and_tenant_tags_and_no_callback_key()
@@ -662,5 +662,20 @@ public class SpokeServiceJobTests
         Assert.Contains("job queue \"333333333333-training\"", response.Cause);
         Assert.Empty(_spokes.World.Batch.ServiceSubmits);
         Assert.Equal("SendTaskFailure", _spokes.Calls.Last().Operation);
+    }
+
+    [Theory]
+    [InlineData("333333333333-training")] // another tenant's
+    [InlineData("sagemaker-shared")]      // the hub's, allowed by AllowedServiceRoles but not a tenant's
+    public async Task A_tenants_service_job_naming_a_role_not_its_own_fails_its_task_and_submits_nothing(string role)
+    {
+        var token = _spokes.Issue(FakeSpokes.B, FakeSpokes.HubRegion);
+
+        var response = await _spokes.Submitter().SubmitAsync(Fixtures.Utf8(Payload(token, FakeSpokes.ExecutionArn(FakeSpokes.B, FakeSpokes.HubRegion), "222222222222-training", role)));
+
+        Assert.Equal(NotAllowedException.Name, response.Error);
+        Assert.Contains($"service role \"arn:aws:iam::123456789012:role/{role}\"", response.Cause);
+        Assert.Contains("arn:*:iam::*:role/222222222222-*", response.Cause);
+        Assert.Empty(_spokes.World.Batch.ServiceSubmits);
     }
 }

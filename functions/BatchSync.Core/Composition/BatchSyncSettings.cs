@@ -25,6 +25,7 @@ public sealed record BatchSyncSettings
     public const string SpokeRoleVariable = "BATCHSYNC_SPOKE_ROLE_NAME";
     public const string TenantQueuesVariable = "BATCHSYNC_TENANT_JOB_QUEUES";
     public const string TenantDefinitionsVariable = "BATCHSYNC_TENANT_JOB_DEFINITIONS";
+    public const string TenantServiceRolesVariable = "BATCHSYNC_TENANT_SERVICE_ROLES";
     public const string CallbackKeysVariable = "BATCHSYNC_CALLBACK_KEYS";
 
     /// <summary>Region and endpoints (AWS_REGION, AWS_ENDPOINT_URL*).</summary>
@@ -121,6 +122,7 @@ public sealed record BatchSyncSettings
             SpokeRoleName = role,
             TenantJobQueues = value(TenantQueuesVariable) ?? Tenancy.DefaultTenantPattern,
             TenantJobDefinitions = value(TenantDefinitionsVariable) ?? Tenancy.DefaultTenantPattern,
+            TenantServiceRoles = value(TenantServiceRolesVariable) ?? Tenancy.DefaultTenantPattern,
             CallbackKeys = keys,
         };
         if (tenancy.HasTenants && hub is null)

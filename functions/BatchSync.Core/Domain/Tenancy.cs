@@ -88,7 +88,7 @@ public enum CallbackKeys
 /// <summary>
 /// The hub and its tenants: which accounts' state machines this stack serves (TenantAccounts, OrganizationId), the
 /// role it acts as in each (SpokeRoleName), and what a tenant may submit to (TenantJobQueues, TenantJobDefinitions,
-/// where <c>{TenantAccount}</c> stands for the tenant's account id).
+/// TenantServiceRoles, where <c>{TenantAccount}</c> stands for the tenant's account id).
 /// </summary>
 public sealed record Tenancy
 {
@@ -111,6 +111,12 @@ public sealed record Tenancy
     public string SpokeRoleName { get; init; } = DefaultSpokeRoleName;
     public string TenantJobQueues { get; init; } = DefaultTenantPattern;
     public string TenantJobDefinitions { get; init; } = DefaultTenantPattern;
+    /// <summary>
+    /// The SageMaker execution roles (in the hub's account, where the training job runs) a tenant's service job may
+    /// name, within AllowedServiceRoles: a service job's payload chooses its image and role itself, so without this one
+    /// tenant could train as a role meant for another's data.
+    /// </summary>
+    public string TenantServiceRoles { get; init; } = DefaultTenantPattern;
     public CallbackKeys CallbackKeys { get; init; } = CallbackKeys.Off;
 
     /// <summary>Whether any other account is served.</summary>
@@ -124,12 +130,13 @@ public sealed record Tenancy
     /// name pattern (the name of a queue or definition in any account and region the stack may use).
     /// </summary>
     public SubmitPermissions PermissionsFor(string account) => new(
-        Patterns(TenantJobQueues, account, "job-queue/"), Patterns(TenantJobDefinitions, account, "job-definition/"));
+        Patterns(TenantJobQueues, account, "arn:*:batch:*:*:job-queue/"), Patterns(TenantJobDefinitions, account, "arn:*:batch:*:*:job-definition/"),
+        Patterns(TenantServiceRoles, account, "arn:*:iam::*:role/"));
 
-    private static IEnumerable<string> Patterns(string list, string account, string type) =>
+    private static IEnumerable<string> Patterns(string list, string account, string namePrefix) =>
         list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(p => p.Replace(TenantPlaceholder, account, StringComparison.Ordinal))
-            .Select(p => p.StartsWith("arn:", StringComparison.Ordinal) ? p : $"arn:*:batch:*:*:{type}{p}")
+            .Select(p => p.StartsWith("arn:", StringComparison.Ordinal) ? p : namePrefix + p)
             // An empty list would allow everything: a tenant gets nothing unless a pattern names it.
-            .DefaultIfEmpty($"arn:*:batch:*:*:{type}{account}-*");
+            .DefaultIfEmpty($"{namePrefix}{account}-*");
 }

@@ -43,7 +43,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
         var problems = mapping.Problems;
         var notAllowed = mapping.Request is { } valid && mapping.IsValid
             ? Permissions.Check(valid.Body, valid.Kind, valid.ServiceRole)
-                ?? (place.Home == TaskHome.Tenant ? _tenancy.PermissionsFor(place.Place!.Account).Check(valid.Body, valid.Kind, null) : null)
+                ?? (place.Home == TaskHome.Tenant ? _tenancy.PermissionsFor(place.Place!.Account).Check(valid.Body, valid.Kind, valid.ServiceRole) : null)
             : null;
         if (mapping.Request is not { } request || !mapping.IsValid || notAllowed is not null)
         {
