@@ -81,10 +81,12 @@ public sealed class ServiceJobEndToEndTests(MotoFixture moto)
                 ["Failed"] = new JsonObject { ["Type"] = "Pass", ["End"] = true },
             },
         };
-        var machine = await world.SfnAsync("CreateStateMachine", new JsonObject { ["name"] = "train", ["definition"] = definition.ToJsonString(), ["roleArn"] = role });
+        // Names of their own: moto may hold other tests' state machines and executions in this region.
+        var machine = await world.SfnAsync("CreateStateMachine", new JsonObject { ["name"] = $"train-{Guid.NewGuid():N}", ["definition"] = definition.ToJsonString(), ["roleArn"] = role });
         var execution = await world.SfnAsync("StartExecution", new JsonObject
         {
             ["stateMachineArn"] = (string)machine["stateMachineArn"]!,
+            ["name"] = $"run-{Guid.NewGuid():N}",
             ["input"] = new JsonObject { ["trainingJob"] = TrainingJob }.ToJsonString(),
         });
         world.ExportEnvironment(extra: new Dictionary<string, string?> { [SubmitPermissions.ServiceRolesVariable] = allowedRoles });
