@@ -260,11 +260,21 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
                 case CallFailure.Refused:
                     var refusal = (IServiceCallFailure)e;
                     Log.Warn("Batch refused SubmitJob for task {TaskKey}: {ErrorCode} {RequestId}", taskKey, refusal.ErrorCode, refusal.RequestId);
-                    if (request.Kind == JobKind.Service && await ServiceJobExistsAsync(taskKey, leaseId).ConfigureAwait(false) is { } holder)
+                    if (request.Kind == JobKind.Service)
                     {
-                        // A second request with the task's clientToken is rejected (and how is not documented): the job exists.
-                        Log.Warn("Task {TaskKey}'s service job exists already (its clientToken was used); adopting it", taskKey);
-                        return await FindJobAsHolderAsync(holder, leaseId, cancellationToken).ConfigureAwait(false);
+                        // A second request with the task's clientToken is rejected (and how is not documented): the job may exist.
+                        var (holder, unknown) = await ServiceJobExistsAsync(taskKey, leaseId).ConfigureAwait(false);
+                        if (holder is not null)
+                        {
+                            Log.Warn("Task {TaskKey}'s service job exists already (its clientToken was used); adopting it", taskKey);
+                            return await FindJobAsHolderAsync(holder, leaseId, cancellationToken).ConfigureAwait(false);
+                        }
+                        if (unknown)
+                        {
+                            // Not told: leave it to the search's grace and the sweep rather than fail a task whose job may run.
+                            await ReleaseQuietlyAsync(taskKey, leaseId, SubmitState.OutcomeUnknown, $"SubmitServiceJob was refused ({refusal.ErrorCode}) and the search for its job failed").ConfigureAwait(false);
+                            return new SubmitJobResponse(null, null, request.JobName, Note: "the service job's submit was refused and whether its job exists is not known yet; the sweep looks for it");
+                        }
                     }
                     var place = TaskPlace.FromExecutionArn(request.ExecutionArn);
                     var home = TaskDecisions.HomeOf(place, _tenancy);
@@ -348,23 +358,24 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
 
     /// <summary>
     /// After Batch refused a service job's submit: the record, still leased to this invocation, when a job carrying its
-    /// marker exists (an earlier request with the same clientToken made it); null when none does, or it cannot be told.
+    /// marker exists (an earlier request with the same clientToken made it); <c>Unknown</c> when the search failed (a
+    /// dependency throttled or down), so it cannot be told.
     /// </summary>
-    private async Task<TaskRecord?> ServiceJobExistsAsync(string taskKey, string leaseId)
+    private async Task<(TaskRecord? Holder, bool Unknown)> ServiceJobExistsAsync(string taskKey, string leaseId)
     {
         try
         {
             var record = await store.GetAsync(taskKey, CancellationToken.None).ConfigureAwait(false);
             if (record is null || record.LeaseId != leaseId)
             {
-                return null;
+                return (null, false);
             }
-            return (await new OrphanFinder(batch, ns).FindAllAsync(record, CancellationToken.None).ConfigureAwait(false)).Count > 0 ? record : null;
+            return ((await new OrphanFinder(batch, ns).FindAllAsync(record, CancellationToken.None).ConfigureAwait(false)).Count > 0 ? record : null, false);
         }
         catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
         {
             Log.Warn("Could not look for task {TaskKey}'s service job after the refusal: {Error}", taskKey, e.Message);
-            return null;
+            return (null, true);
         }
     }
 

@@ -217,7 +217,7 @@ public sealed class ServiceJobEndToEndTests(MotoFixture moto)
         await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, dueAt - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 20)));
         var first = await AwsWorld.InvokeAsync(sweep, AwsWorld.ScheduledEvent());
         Assert.Equal((1, 1), ((int)first["Examined"]!, (int)first["Delivered"]!));
-        Assert.Equal((1, describesBefore), (scene.Jobs.Calls("DescribeServiceJob") - describesBefore, describesBefore));
+        Assert.Equal(1, scene.Jobs.Calls("DescribeServiceJob") - describesBefore);
         var second = await AwsWorld.InvokeAsync(sweep, AwsWorld.ScheduledEvent());
         Assert.Equal((0, 0), ((int)second["Examined"]!, (int)second["Delivered"]!));
 
