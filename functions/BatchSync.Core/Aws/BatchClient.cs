@@ -48,34 +48,40 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
     public Task TerminateJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
         SendAsync("TerminateJob", "v1/terminatejob", JsonText.ToUtf8(new JsonObject { ["jobId"] = jobId, ["reason"] = reason }), Idempotency.Safe, cancellationToken);
 
-    public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default)
-    {
-        // One filter at a time (AWS takes one); JOB_NAME lists every status, newest first.
-        var request = new JsonObject
-        {
-            ["jobQueue"] = jobQueue,
-            ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(jobName) }),
-        };
-        return ListPageAsync(request, nextToken, cancellationToken);
-    }
+    public Task<JobPage> ListJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        ListPageAsync("ListJobs", "v1/listjobs", Named(jobQueue, jobName), nextToken, cancellationToken);
 
     public Task<JobPage> ListFailedChildrenAsync(string arrayJobId, int pageSize, string? nextToken, CancellationToken cancellationToken = default) =>
-        ListPageAsync(new JsonObject { ["arrayJobId"] = arrayJobId, ["jobStatus"] = "FAILED", ["maxResults"] = pageSize }, nextToken, cancellationToken);
+        ListPageAsync("ListJobs", "v1/listjobs", new JsonObject { ["arrayJobId"] = arrayJobId, ["jobStatus"] = "FAILED", ["maxResults"] = pageSize }, nextToken, cancellationToken);
 
-    private async Task<JobPage> ListPageAsync(JsonObject request, string? nextToken, CancellationToken cancellationToken)
+    /// <summary>The jobs of this name in this queue: one filter at a time (AWS takes one); JOB_NAME lists every status, newest first.</summary>
+    private static JsonObject Named(string jobQueue, string jobName) => new()
+    {
+        ["jobQueue"] = jobQueue,
+        ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(jobName) }),
+    };
+
+    private async Task<JobPage> ListPageAsync(string operation, string path, JsonObject request, string? nextToken, CancellationToken cancellationToken)
     {
         if (nextToken is not null)
         {
             request["nextToken"] = nextToken;
         }
-        var (jobs, next) = await ListJobsAsync(request, cancellationToken).ConfigureAwait(false);
+        var (jobs, next) = await ListAsync(operation, path, request, cancellationToken).ConfigureAwait(false);
         return new JobPage(jobs, next);
     }
 
     /// <summary>ListJobs with a request in wire form (tests and tools; the functions ask by purpose, above).</summary>
-    public async Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default)
+    public Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListJobsAsync(JsonObject request, CancellationToken cancellationToken = default) =>
+        ListAsync("ListJobs", "v1/listjobs", request, cancellationToken);
+
+    /// <summary>
+    /// One page of ListJobs or ListServiceJobs: their summaries share the members read here (a service job's has no
+    /// array index or container, which are then null).
+    /// </summary>
+    private async Task<(IReadOnlyList<JobSummary> Jobs, string? NextToken)> ListAsync(string operation, string path, JsonObject request, CancellationToken cancellationToken)
     {
-        var body = await SendAsync("ListJobs", "v1/listjobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
+        var body = await SendAsync(operation, path, JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
         using var doc = JsonDocument.Parse(body);
         var jobs = new List<JobSummary>();
         if (doc.RootElement.TryGetProperty("jobSummaryList", out var list) && list.ValueKind == JsonValueKind.Array)
@@ -130,35 +136,8 @@ public sealed class BatchClient(AwsTransport transport) : IBatchApi
     public Task TerminateServiceJobAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
         SendAsync("TerminateServiceJob", "v1/terminateservicejob", JsonText.ToUtf8(new JsonObject { ["jobId"] = jobId, ["reason"] = reason }), Idempotency.Safe, cancellationToken);
 
-    public async Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default)
-    {
-        var request = new JsonObject
-        {
-            ["jobQueue"] = jobQueue,
-            ["filters"] = new JsonArray(new JsonObject { ["name"] = "JOB_NAME", ["values"] = new JsonArray(jobName) }),
-        };
-        if (nextToken is not null)
-        {
-            request["nextToken"] = nextToken;
-        }
-        var body = await SendAsync("ListServiceJobs", "v1/listservicejobs", JsonText.ToUtf8(request), Idempotency.Safe, cancellationToken).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(body);
-        var jobs = new List<JobSummary>();
-        if (doc.RootElement.TryGetProperty("jobSummaryList", out var list) && list.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var j in list.EnumerateArray())
-            {
-                jobs.Add(new JobSummary(
-                    j.GetProperty("jobId").GetString()!,
-                    j.GetProperty("jobName").GetString()!,
-                    j.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null,
-                    j.TryGetProperty("createdAt", out var c) && c.TryGetInt64(out var at) ? at : null,
-                    StatusReason: j.TryGetProperty("statusReason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null));
-            }
-        }
-        var next = doc.RootElement.TryGetProperty("nextToken", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
-        return new JobPage(jobs, next);
-    }
+    public Task<JobPage> ListServiceJobsNamedAsync(string jobQueue, string jobName, string? nextToken, CancellationToken cancellationToken = default) =>
+        ListPageAsync("ListServiceJobs", "v1/listservicejobs", Named(jobQueue, jobName), nextToken, cancellationToken);
 
     private Task<byte[]> SendAsync(string operation, string path, byte[] body, Idempotency idempotency, CancellationToken cancellationToken) =>
         transport.SendAsync(operation, path, "application/json", body, idempotency, null, cancellationToken);

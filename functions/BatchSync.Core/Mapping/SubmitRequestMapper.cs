@@ -115,8 +115,7 @@ public static class SubmitRequestMapper
             if (own.SawJobDefinition)
             {
                 // Reported through the token, as any invalid input is.
-                var given = own.TokenProblems is null ? own.TaskToken : null;
-                return new SubmitDraft(new SubmitMapping(null, given, [.. own.TokenProblems ?? [],
+                return new SubmitDraft(new SubmitMapping(null, TokenOf(own), [.. own.TokenProblems ?? [],
                     new InputProblem("", $"give either {JobDefinitionMember} (a container job: SubmitJob) or {ServiceJobTypeMember} (a service job: SubmitServiceJob), not both")])
                 {
                     ExecutionArn = own.ExecutionArn,
@@ -128,22 +127,13 @@ public static class SubmitRequestMapper
         }
         writer.Flush();
 
-        var token = own.TokenProblems is null ? own.TaskToken : null;
-        if (own.TokenProblems is not null || own.Problems is not null || problems.Count > 0)
-        {
-            return new SubmitDraft(new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]) { ExecutionArn = own.ExecutionArn });
-        }
-        return new SubmitDraft(walker.Rules, token, generation);
+        return Stopped(own, problems) ?? new SubmitDraft(walker.Rules, TokenOf(own), generation);
     }
 
     /// <summary>The request a draft found, once the marker is in (null: none).</summary>
     internal static SubmitMapping Finish(in SubmitJobRules found, string? token, int generation, JobAdditions? additions)
     {
-        if (generation != _generation || _output is not { } output)
-        {
-            throw new InvalidOperationException("The SubmitJob draft's bytes were overwritten: call WithMarker before the next Read on the thread.");
-        }
-        var written = output.Buffer.WrittenSpan;
+        var written = Written(generation);
         List<InputProblem>? problems = null;
         if (found.ContainerOverridesOutput is { } overrides)
         {
@@ -170,6 +160,21 @@ public static class SubmitRequestMapper
         };
     }
 
+    /// <summary>The token the payload gave, if usable (the problems are reported to it).</summary>
+    private static string? TokenOf(SubmitJobRules.OwnMembers own) => own.TokenProblems is null ? own.TaskToken : null;
+
+    /// <summary>A walk's problems, if it found any, in their fixed order: the token's, the request's, then BatchSync's own members'.</summary>
+    private static SubmitDraft? Stopped(SubmitJobRules.OwnMembers own, List<InputProblem> problems) =>
+        own.TokenProblems is not null || own.Problems is not null || problems.Count > 0
+            ? new SubmitDraft(new SubmitMapping(null, TokenOf(own), [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]) { ExecutionArn = own.ExecutionArn })
+            : null;
+
+    /// <summary>The request bytes of the draft of this generation (the thread's buffer, until the next Read).</summary>
+    private static ReadOnlySpan<byte> Written(int generation) =>
+        generation == _generation && _output is { } output
+            ? output.Buffer.WrittenSpan
+            : throw new InvalidOperationException("The SubmitJob draft's bytes were overwritten: call WithMarker before the next Read on the thread.");
+
     private static SubmitMapping NotJson(JsonException e) => new(null, null, [new InputProblem("", JsonInput.NotJson("payload", e))]);
 
     /// <summary>The member that makes a payload a service job's (SubmitServiceJob requires it; SubmitJob has no such member).</summary>
@@ -194,12 +199,7 @@ public static class SubmitRequestMapper
             return new SubmitDraft(NotJson(e));
         }
         writer.Flush();
-        var token = own.TokenProblems is null ? own.TaskToken : null;
-        if (own.TokenProblems is not null || own.Problems is not null || problems.Count > 0)
-        {
-            return new SubmitDraft(new SubmitMapping(null, token, [.. own.TokenProblems ?? [], .. problems, .. own.Problems ?? []]) { ExecutionArn = own.ExecutionArn });
-        }
-        return new SubmitDraft(walker.Rules, token, generation);
+        return Stopped(own, problems) ?? new SubmitDraft(walker.Rules, TokenOf(own), generation);
     }
 
     /// <summary>
@@ -209,11 +209,7 @@ public static class SubmitRequestMapper
     /// </summary>
     internal static SubmitMapping FinishService(in ServiceJobRules found, string? token, int generation, JobAdditions? additions)
     {
-        if (generation != _generation || _output is not { } output)
-        {
-            throw new InvalidOperationException("The SubmitJob draft's bytes were overwritten: call WithMarker before the next Read on the thread.");
-        }
-        var written = output.Buffer.WrittenSpan;
+        var written = Written(generation);
         var own = found.Own;
         var added = additions is null ? 0 : additions.Tenant is null ? 1 : 2;
         if (found.TagCount + added > ServiceJobRules.MaxTags)
