@@ -42,19 +42,9 @@ public sealed partial class Playground
 
     private async Task<int> RunServiceJobAsync(Stopwatch started)
     {
-        var root = SamTemplate.RepoRoot;
-        var artifacts = options.Artifacts ?? Path.Combine(root, "artifacts", "playground");
-        var buildTime = options.Artifacts is null ? await BuildAsync(root, artifacts) : TimeSpan.Zero;
-        var afterBuild = Stopwatch.StartNew();
+        var (root, artifacts, buildTime, afterBuild) = await ArtifactsAndCredentialsAsync();
 
         // ---- the world: moto, and the service-job stand-in in front of it.
-        foreach (var (name, value) in new[] { ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing") })
-        {
-            if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(name)))
-            {
-                Environment.SetEnvironmentVariable(name, value);
-            }
-        }
         var moto = cleanup.Add(new MotoServer());
         moto.UseSimpleModes();
         const string stack = "batchsync-try";

@@ -26,14 +26,16 @@ public sealed partial class Playground
     private int _decisionsShown;
     private StsGate? _gate;
 
-    private async Task<int> RunSpokeAsync(Stopwatch started)
+    /// <summary>
+    /// What a scenario starts from: the function artifacts (built unless --artifacts gives them; how long that took, and
+    /// a clock from then) and moto's test credentials where none are set.
+    /// </summary>
+    private async Task<(string Root, string Artifacts, TimeSpan BuildTime, Stopwatch AfterBuild)> ArtifactsAndCredentialsAsync()
     {
         var root = SamTemplate.RepoRoot;
         var artifacts = options.Artifacts ?? Path.Combine(root, "artifacts", "playground");
         var buildTime = options.Artifacts is null ? await BuildAsync(root, artifacts) : TimeSpan.Zero;
         var afterBuild = Stopwatch.StartNew();
-
-        // ---- the world: one moto, the hub in moto's default account, tenant C in its own account and region.
         foreach (var (name, value) in new[] { ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing") })
         {
             if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(name)))
@@ -41,6 +43,14 @@ public sealed partial class Playground
                 Environment.SetEnvironmentVariable(name, value);
             }
         }
+        return (root, artifacts, buildTime, afterBuild);
+    }
+
+    private async Task<int> RunSpokeAsync(Stopwatch started)
+    {
+        var (root, artifacts, buildTime, afterBuild) = await ArtifactsAndCredentialsAsync();
+
+        // ---- the world: one moto, the hub in moto's default account, tenant C in its own account and region.
         _engine = cleanup.Add(new FakeDockerEngine());
         var moto = cleanup.Add(new MotoServer(new Dictionary<string, string> { ["DOCKER_HOST"] = _engine.DockerHost }));
         timeline.Section($"World: moto_server at {moto.Endpoint} (started here, stopped at the end)");
