@@ -233,7 +233,7 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
                         continue; // another invocation took it first: wait for that one
                     }
                     Log.Info("SubmitJob retried for task {TaskKey}: Batch did nothing the last time; submitting", taskKey);
-                    return await SubmitAsHolderAsync(taskKey, leaseId, request, cancellationToken).ConfigureAwait(false);
+                    return await SubmitAsHolderAsync(taskKey, leaseId, request, cancellationToken, resubmit: true).ConfigureAwait(false);
                 case RetryDecision.FindJob find:
                     if (!await store.TryTakeLeaseAsync(taskKey, find.Seen, leaseId, leaseUntil, now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false))
                     {
@@ -246,7 +246,13 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
     }
 
     /// <summary>Holding the lease: submit the job, then note it (or say why not).</summary>
-    private async Task<SubmitJobResponse> SubmitAsHolderAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken)
+    /// <param name="taskKey">The task's record key.</param>
+    /// <param name="leaseId">The submit lease this invocation holds.</param>
+    /// <param name="request">The Batch request.</param>
+    /// <param name="cancellationToken">Ends the submit.</param>
+    /// <param name="resubmit">An earlier invocation's submit was judged never sent: for a service job, a refusal may then be
+    /// Batch rejecting the clientToken that submit used after all.</param>
+    private async Task<SubmitJobResponse> SubmitAsHolderAsync(string taskKey, string leaseId, SubmitRequest request, CancellationToken cancellationToken, bool resubmit = false)
     {
         SubmittedJob submitted;
         try
@@ -269,10 +275,11 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
                             Log.Warn("Task {TaskKey}'s service job exists already (its clientToken was used); adopting it", taskKey);
                             return await FindJobAsHolderAsync(holder, leaseId, cancellationToken).ConfigureAwait(false);
                         }
-                        if (unknown)
+                        // A resubmit's refusal with no job found yet may be the rejection of a job Batch does not list yet.
+                        if (unknown || resubmit)
                         {
                             // Not told: leave it to the search's grace and the sweep rather than fail a task whose job may run.
-                            await ReleaseQuietlyAsync(taskKey, leaseId, SubmitState.OutcomeUnknown, $"SubmitServiceJob was refused ({refusal.ErrorCode}) and the search for its job failed").ConfigureAwait(false);
+                            await ReleaseQuietlyAsync(taskKey, leaseId, SubmitState.OutcomeUnknown, unknown ? $"SubmitServiceJob was refused ({refusal.ErrorCode}) and the search for its job failed" : $"a resubmitted SubmitServiceJob was refused ({refusal.ErrorCode}) and its job is not listed (yet)").ConfigureAwait(false);
                             return new SubmitJobResponse(null, null, request.JobName, Note: "the service job's submit was refused and whether its job exists is not known yet; the sweep looks for it");
                         }
                     }
