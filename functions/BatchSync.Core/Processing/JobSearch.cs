@@ -30,6 +30,9 @@ public sealed class JobSearch(IBatchApi batch, IRecordStore store, TaskResponder
 {
     private readonly OrphanFinder _finder = new(batch, ns);
 
+    /// <summary>Every job carrying the record's marker, oldest first (normally one): the search's look, without its decision.</summary>
+    public Task<IReadOnlyList<SubmittedJob>> FindAsync(TaskRecord record, CancellationToken cancellationToken) => _finder.FindAllAsync(record, cancellationToken);
+
     /// <summary>The responder the search adopts and answers through (its callers share it).</summary>
     public TaskResponder Responder => responder;
 
@@ -37,9 +40,11 @@ public sealed class JobSearch(IBatchApi batch, IRecordStore store, TaskResponder
     /// <param name="leaseId">The lease the caller holds.</param>
     /// <param name="waitingReason">The reason left on the record when there is no job yet and none on it (null: the decision's).</param>
     /// <param name="cancellationToken">Ends the search.</param>
-    public async Task<JobSearchResult> RunAsync(TaskRecord record, string leaseId, string? waitingReason, CancellationToken cancellationToken)
+    /// <param name="found">The jobs carrying the record's marker, when the caller has just looked (null: look now).</param>
+    public async Task<JobSearchResult> RunAsync(TaskRecord record, string leaseId, string? waitingReason, CancellationToken cancellationToken,
+        IReadOnlyList<SubmittedJob>? found = null)
     {
-        var found = await _finder.FindAllAsync(record, cancellationToken).ConfigureAwait(false);
+        found ??= await FindAsync(record, cancellationToken).ConfigureAwait(false);
         switch (TaskDecisions.OnJobSearch(record, found, clock.GetUtcNow(), timing))
         {
             case SearchDecision.Adopt adopt:

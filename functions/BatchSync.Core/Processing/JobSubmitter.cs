@@ -269,11 +269,11 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
                     if (request.Kind == JobKind.Service)
                     {
                         // A second request with the task's clientToken is rejected (and how is not documented): the job may exist.
-                        var (holder, unknown) = await ServiceJobExistsAsync(taskKey, leaseId).ConfigureAwait(false);
+                        var (holder, found, unknown) = await ServiceJobExistsAsync(taskKey, leaseId).ConfigureAwait(false);
                         if (holder is not null)
                         {
                             Log.Warn("Task {TaskKey}'s service job exists already (its clientToken was used); adopting it", taskKey);
-                            return await FindJobAsHolderAsync(holder, leaseId, cancellationToken).ConfigureAwait(false);
+                            return await FindJobAsHolderAsync(holder, leaseId, cancellationToken, found).ConfigureAwait(false);
                         }
                         // A resubmit's refusal with no job found yet may be the rejection of a job Batch does not list yet.
                         if (unknown || resubmit)
@@ -314,13 +314,14 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
     /// Holding the lease after an ambiguous outcome: look for the job by its marker now; adopt it, or leave the record
     /// for the sweep to look again (Batch's lists may lag), or fail the task once the grace has passed.
     /// </summary>
-    private async Task<SubmitJobResponse> FindJobAsHolderAsync(TaskRecord record, string leaseId, CancellationToken cancellationToken)
+    private async Task<SubmitJobResponse> FindJobAsHolderAsync(TaskRecord record, string leaseId, CancellationToken cancellationToken,
+        IReadOnlyList<SubmittedJob>? found = null)
     {
         const string Unknown = "submit outcome unknown";
         JobSearchResult searched;
         try
         {
-            searched = await _search.RunAsync(record, leaseId, Unknown, cancellationToken).ConfigureAwait(false);
+            searched = await _search.RunAsync(record, leaseId, Unknown, cancellationToken, found).ConfigureAwait(false);
         }
         catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
         {
@@ -364,25 +365,26 @@ public sealed class JobSubmitter(IBatchApi batch, IStepFunctionsRouter stepFunct
     private static SubmitJobResponse ResponseOf(TaskRecord record) => SubmitJobResponse.Of(TaskDecisions.StandingOf(record));
 
     /// <summary>
-    /// After Batch refused a service job's submit: the record, still leased to this invocation, when a job carrying its
-    /// marker exists (an earlier request with the same clientToken made it); <c>Unknown</c> when the search failed (a
-    /// dependency throttled or down), so it cannot be told.
+    /// After Batch refused a service job's submit: the record, still leased to this invocation, and the jobs found
+    /// carrying its marker, when there are any (an earlier request with the same clientToken made one);
+    /// <c>Unknown</c> when the search failed (a dependency throttled or down), so it cannot be told.
     /// </summary>
-    private async Task<(TaskRecord? Holder, bool Unknown)> ServiceJobExistsAsync(string taskKey, string leaseId)
+    private async Task<(TaskRecord? Holder, IReadOnlyList<SubmittedJob>? Found, bool Unknown)> ServiceJobExistsAsync(string taskKey, string leaseId)
     {
         try
         {
             var record = await store.GetAsync(taskKey, CancellationToken.None).ConfigureAwait(false);
             if (record is null || record.LeaseId != leaseId)
             {
-                return (null, false);
+                return (null, null, false);
             }
-            return ((await new OrphanFinder(batch, ns).FindAllAsync(record, CancellationToken.None).ConfigureAwait(false)).Count > 0 ? record : null, false);
+            var found = await _search.FindAsync(record, CancellationToken.None).ConfigureAwait(false);
+            return found.Count > 0 ? (record, found, false) : (null, null, false);
         }
         catch (Exception e) when (Aws.DependencyFailures.IsDependencyFailure(e))
         {
             Log.Warn("Could not look for task {TaskKey}'s service job after the refusal: {Error}", taskKey, e.Message);
-            return (null, true);
+            return (null, null, true);
         }
     }
 
